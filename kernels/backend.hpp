@@ -83,6 +83,11 @@ class Backend {
   // "golden", "emulated", "emulated:tf32", "mutant:post_h_not_transposed", "cuda", ...
   virtual std::string name() const = 0;
 
+  // The emulated configuration with this backend's rounding points but a different operation
+  // order: the same-precision baseline of the tolerance model (DESIGN.md). GPU-precision backends
+  // with f32 GEMMs keep the default; an emulated backend names its own mode (toggling reorder).
+  virtual std::string baseline_name() const { return "emulated+reorder"; }
+
   virtual PreOutputs pre_forward(const Semantics& s, const PreInputs& in, TensorMap* taps) = 0;
   virtual PreGrads pre_backward(const Semantics& s, const PreInputs& in, const PreUpstream& up,
                                 TensorMap* parts) = 0;
