@@ -1,0 +1,52 @@
+// Runs cases: candidate backend vs the f64 golden, judged by the tolerance model, with
+// decomposition and diagnosis of failures. One Verifier per thread (it owns backend instances,
+// which may hold device buffers).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "kernels/backend.hpp"
+#include "verify/report.hpp"
+#include "verify/tolerance.hpp"
+
+namespace mhc::verify {
+
+struct VerifyOptions {
+  std::string backend = "auto";  // candidate: any name make_backend accepts
+  Tolerance tolerance;           // rule and per-tensor overrides
+  bool diagnose = true;          // decomposition + diagnosis when a case fails
+  bool always_decompose = false; // decomposition table for passing cases too (`decompose`)
+  bool check_determinism = true; // run the candidate twice and compare bitwise
+};
+
+// Tensors produced elsewhere (`mhc-verify check`, gRPC CheckTensors): the inputs, upstream
+// gradients and the implementation's outputs/gradients under the interchange names.
+struct CheckRequest {
+  Op op = Op::pre;
+  Semantics semantics;
+  std::string preset = "deepseek";
+  TensorMap tensors;
+  std::string label;  // shown as the case name ("file.safetensors")
+};
+
+class Verifier {
+ public:
+  explicit Verifier(VerifyOptions options);
+  ~Verifier();
+
+  // Never throws for a bad case: errors become Verdict::error with the message. A stop request
+  // is honoured between stages; the report then says "cancelled".
+  CaseReport run(const CaseSpec& spec, std::stop_token stop = {});
+  CaseReport check(const CheckRequest& request, std::stop_token stop = {});
+
+  const std::string& backend_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mhc::verify
