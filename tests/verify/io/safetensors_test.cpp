@@ -1,0 +1,291 @@
+// verify/safetensors: round trips, byte-level compatibility with the reference format, and a
+// clear Error(invalid_input) for every kind of corrupt file.
+#include "verify/safetensors.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace mhc::verify {
+namespace {
+
+std::vector<std::byte> to_bytes(std::string_view s) {
+  std::vector<std::byte> out(s.size());
+  std::memcpy(out.data(), s.data(), s.size());
+  return out;
+}
+
+// A file as the spec lays it out: u64 LE header length, header text, data section.
+std::vector<std::byte> file_bytes(std::string header, const std::vector<std::byte>& data = {},
+                                  std::optional<std::uint64_t> claimed_len = std::nullopt) {
+  std::vector<std::byte> out(8);
+  const std::uint64_t len = claimed_len.value_or(header.size());
+  std::memcpy(out.data(), &len, 8);
+  const auto h = to_bytes(header);
+  out.insert(out.end(), h.begin(), h.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+std::vector<std::byte> zeros(std::size_t n) { return std::vector<std::byte>(n); }
+
+// Parses and expects Error(invalid_input) whose message contains every one of `needles`.
+void expect_rejected(const std::vector<std::byte>& bytes, std::initializer_list<std::string_view> needles) {
+  try {
+    parse_safetensors(bytes);
+    ADD_FAILURE() << "accepted a corrupt file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    for (std::string_view n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
+  }
+}
+
+Tensor filled(DType dtype, std::vector<std::int64_t> shape, std::uint64_t seed) {
+  Tensor t(dtype, std::move(shape));
+  const rng::TensorRng r = rng::tensor_rng(seed, "fill");
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.set(i, r.normal(static_cast<std::uint64_t>(i)));
+  return t;
+}
+
+SafetensorsFile sample_file() {
+  SafetensorsFile f;
+  f.tensors["x"] = filled(DType::bf16, {3, 2, 5}, 1);
+  f.tensors["phi"] = filled(DType::f32, {8, 10}, 2);
+  f.tensors["golden"] = filled(DType::f64, {2, 3}, 3);
+  f.tensors["odd"] = filled(DType::bf16, {1}, 4);  // 2 bytes: puts the next tensor off 4-alignment
+  f.tensors["empty"] = Tensor(DType::f32, {0, 7});
+  f.tensors["scalar"] = filled(DType::f64, {}, 5);
+  f.metadata = {{"op", "pre"}, {"preset", "deepseek"}, {"case", "pre T=3 n=2 C=5 preset=deepseek seed=0 dist=normal"}};
+  return f;
+}
+
+void expect_same(const SafetensorsFile& a, const SafetensorsFile& b) {
+  EXPECT_EQ(a.metadata, b.metadata);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : a.tensors) {
+    ASSERT_TRUE(b.tensors.contains(name)) << name;
+    EXPECT_TRUE(bitwise_equal(t, b.tensors.at(name))) << name;
+  }
+}
+
+TEST(Safetensors, RoundTripAllDtypesEmptyAndScalar) {
+  const SafetensorsFile f = sample_file();
+  const std::vector<std::byte> bytes = serialize_safetensors(f);
+  expect_same(f, parse_safetensors(bytes));
+  EXPECT_EQ(serialize_safetensors(parse_safetensors(bytes)), bytes);  // deterministic bytes
+}
+
+TEST(Safetensors, HeaderPaddedAndTensorsAligned) {
+  const std::vector<std::byte> bytes = serialize_safetensors(sample_file());
+  std::uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  EXPECT_EQ((8 + n) % 8, 0u);
+  const auto header = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data() + 8), n));
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    const std::uint64_t begin = entry["data_offsets"][0];
+    const std::size_t elem = dtype_size(dtype_from_name(entry["dtype"].get<std::string>()));
+    EXPECT_EQ(begin % elem, 0u) << name;
+  }
+}
+
+TEST(Safetensors, NoMetadataWritesNoMetadataKey) {
+  SafetensorsFile f;
+  f.tensors["a"] = filled(DType::f32, {2}, 9);
+  const auto bytes = serialize_safetensors(f);
+  const std::string text(reinterpret_cast<const char*>(bytes.data() + 8), bytes.size() - 8);
+  EXPECT_EQ(text.find("__metadata__"), std::string::npos);
+  expect_same(f, parse_safetensors(bytes));
+}
+
+TEST(Safetensors, EmptyFile) {
+  const auto bytes = serialize_safetensors({});
+  EXPECT_TRUE(parse_safetensors(bytes).tensors.empty());
+  EXPECT_TRUE(parse_safetensors(file_bytes("{}")).tensors.empty());
+}
+
+TEST(Safetensors, FileRoundTrip) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "mhc_io_safetensors";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "case.safetensors";
+  const SafetensorsFile f = sample_file();
+  write_safetensors(path, f);
+  expect_same(f, read_safetensors(path));
+  EXPECT_FALSE(std::filesystem::exists(dir / "case.safetensors.tmp"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Safetensors, ReadsWhatThePythonLibraryWrites) {
+  // safetensors.torch.save_file({"w": torch.tensor([[1., -2.], [0.5, 3.]]),
+  //                              "b": torch.tensor([1., 2., -0.25], dtype=torch.bfloat16)},
+  //                             "f.safetensors", metadata={"format": "pt"})
+  // writes compact JSON with __metadata__ first, tensors by descending alignment then name, and
+  // pads the header with spaces to a multiple of 8.
+  std::string header =
+      R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+      R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  const unsigned char data[] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0,   // 1, -2
+                                0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x40, 0x40,   // 0.5, 3
+                                0x80, 0x3f, 0x00, 0x40, 0x80, 0xbe};              // bf16 1, 2, -0.25
+  std::vector<std::byte> d(sizeof data);
+  std::memcpy(d.data(), data, sizeof data);
+  const SafetensorsFile f = parse_safetensors(file_bytes(header, d));
+  EXPECT_EQ(f.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
+  const Tensor& w = f.tensors.at("w");
+  EXPECT_EQ(w.describe(), "f32[2,2]");
+  EXPECT_EQ(w.to_f64_vector(), (std::vector<double>{1, -2, 0.5, 3}));
+  const Tensor& b = f.tensors.at("b");
+  EXPECT_EQ(b.describe(), "bf16[3]");
+  EXPECT_EQ(b.to_f64_vector(), (std::vector<double>{1, 2, -0.25}));
+}
+
+TEST(Safetensors, ReadsF16WidenedExactly) {
+  const std::uint16_t halves[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x03FF, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0x3555};
+  std::vector<std::byte> d(sizeof halves);
+  std::memcpy(d.data(), halves, sizeof halves);
+  const auto f = parse_safetensors(file_bytes(R"({"h":{"dtype":"F16","shape":[10],"data_offsets":[0,20]}})", d));
+  const Tensor& h = f.tensors.at("h");
+  ASSERT_EQ(h.dtype(), DType::f32);
+  const float* v = h.data<float>();
+  EXPECT_EQ(v[0], 1.0f);
+  EXPECT_EQ(v[1], -2.0f);
+  EXPECT_EQ(v[2], 65504.0f);
+  EXPECT_EQ(v[3], 0x1p-24f);                  // smallest subnormal
+  EXPECT_EQ(v[4], 1023 * 0x1p-24f);           // largest subnormal
+  EXPECT_TRUE(std::signbit(v[5]) && v[5] == 0.0f);
+  EXPECT_EQ(v[6], INFINITY);
+  EXPECT_EQ(v[7], -INFINITY);
+  EXPECT_TRUE(std::isnan(v[8]));
+  EXPECT_EQ(static_cast<double>(v[9]), 0.333251953125);  // 0x3555: 1365 / 4096
+  // Every finite f16 widens to the value its fields describe.
+  for (std::uint32_t bits = 0; bits < 0x7C00; ++bits) {
+    const std::uint32_t e = bits >> 10, m = bits & 0x3FF;
+    const double expected = e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, static_cast<int>(e) - 25);
+    ASSERT_EQ(static_cast<double>(f32_from_f16_bits(static_cast<std::uint16_t>(bits))), expected) << bits;
+  }
+}
+
+TEST(SafetensorsCorrupt, TooShortForTheLength) {
+  expect_rejected(zeros(0), {"shorter than the 8-byte"});
+  expect_rejected(zeros(7), {"shorter than the 8-byte"});
+}
+
+TEST(SafetensorsCorrupt, HeaderLengthPastTheEnd) {
+  expect_rejected(file_bytes("{}", {}, 3), {"past the end"});
+  expect_rejected(file_bytes("{}", {}, 99'999'999), {"past the end"});
+}
+
+TEST(SafetensorsCorrupt, HeaderOverTheLimit) {
+  expect_rejected(file_bytes("{}", {}, kMaxSafetensorsHeader + 1), {"exceeds"});
+  expect_rejected(file_bytes("{}", {}, ~std::uint64_t{0}), {"exceeds"});
+}
+
+TEST(SafetensorsCorrupt, MalformedOrNonUtf8Json) {
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32",)"), {"JSON"});
+  expect_rejected(file_bytes("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}"), {"UTF-8"});
+  expect_rejected(file_bytes("[1, 2]"), {"starting with '{'"});
+  expect_rejected(file_bytes(""), {"starting with '{'"});
+  expect_rejected(file_bytes("{} x"), {"JSON"});
+}
+
+TEST(SafetensorsCorrupt, BadEntries) {
+  expect_rejected(file_bytes(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "missing \"dtype\""});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "non-negative"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "shape"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", zeros(4)), {"\"t\"", "[begin, end]"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", zeros(4)), {"\"t\"", "< begin"});
+  expect_rejected(file_bytes(R"({"t":[1,2]})"), {"\"t\"", "object"});
+  expect_rejected(file_bytes(R"({"__metadata__":{"format":1}})"), {"__metadata__", "format"});
+  expect_rejected(file_bytes(R"({"__metadata__":["pt"]})"), {"__metadata__"});
+}
+
+TEST(SafetensorsCorrupt, UnknownAndUnsupportedDtypes) {
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "unknown dtype \"F17\""});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "I32 is not supported"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "dtype"});
+}
+
+TEST(SafetensorsCorrupt, ShapeAndOffsetsDisagree) {
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", zeros(4)), {"\"t\"", "need 8 bytes", "span 4"});
+  // A shape whose byte size overflows must not turn into a small number (or an allocation).
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F64","shape":[4611686018427387904,4],"data_offsets":[0,0]}})"), {"\"t\"", "overflows"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F64","shape":[576460752303423488],"data_offsets":[0,0]}})"), {"\"t\"", "need"});
+}
+
+TEST(SafetensorsCorrupt, OffsetsOutOfRangeOverlappingOrWithGaps) {
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", zeros(4)), {"\"t\"", "past the 4-byte data section"});
+  expect_rejected(file_bytes(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551611,18446744073709551615]}})", zeros(4)),
+                  {"\"t\"", "past"});
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", zeros(8)),
+                  {"\"b\"", "overlap"});
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", zeros(12)),
+                  {"\"b\"", "gap", "[4, 8)"});
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", zeros(8)), {"\"a\"", "gap"});
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", zeros(6)), {"6 bytes", "cover 4"});
+}
+
+TEST(SafetensorsCorrupt, DuplicateNames) {
+  expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", zeros(8)),
+                  {"\"a\" twice"});
+  expect_rejected(file_bytes(R"({"__metadata__":{"k":"1","k":"2"}})"), {"\"k\" twice"});
+}
+
+TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
+  // Whatever the damage, the reader either returns or throws mhc::Error; nothing else escapes.
+  const std::vector<std::byte> good = serialize_safetensors(sample_file());
+  for (std::size_t len = 0; len < good.size(); ++len) {
+    const std::vector<std::byte> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
+    EXPECT_THROW(parse_safetensors(cut), Error) << "truncated to " << len;
+  }
+  const rng::TensorRng r = rng::tensor_rng(0, "flip");
+  for (std::uint64_t i = 0; i < 2000; ++i) {
+    std::vector<std::byte> bad = good;
+    const rng::Block b = r.block(i);
+    bad[b.v[0] % bad.size()] ^= static_cast<std::byte>(1u << (b.v[1] % 8));
+    try {
+      parse_safetensors(bad);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    }
+  }
+}
+
+TEST(SafetensorsWrite, RejectsWhatCannotBeWritten) {
+  SafetensorsFile f;
+  f.tensors["gamma"] = Tensor();
+  EXPECT_THROW(serialize_safetensors(f), Error);
+  f.tensors.clear();
+  f.tensors["__metadata__"] = Tensor(DType::f32, {1});
+  EXPECT_THROW(serialize_safetensors(f), Error);
+  f.tensors.clear();
+  f.tensors["bad\xff"] = Tensor(DType::f32, {1});
+  EXPECT_THROW(serialize_safetensors(f), Error);
+}
+
+TEST(SafetensorsFiles, MissingAndUnwritablePaths) {
+  try {
+    read_safetensors("/nonexistent/dir/x.safetensors");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/x.safetensors"), std::string::npos);
+  }
+  try {
+    write_safetensors("/nonexistent/dir/x.safetensors", sample_file());
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::environment);
+  }
+}
+
+}  // namespace
+}  // namespace mhc::verify

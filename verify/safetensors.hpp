@@ -1,0 +1,53 @@
+// .safetensors reading and writing (https://github.com/huggingface/safetensors, "Format"):
+//
+//   [8 bytes]  N, little-endian u64: the header length
+//   [N bytes]  UTF-8 JSON object, may be padded at the end with spaces:
+//              {"__metadata__": {"k": "v", ...},               optional, string -> string
+//               "<name>": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+//   [rest]     the data section; offsets are relative to its start, each tensor is contiguous
+//              row-major little-endian, and the tensors tile it exactly (no gaps, no overlap,
+//              nothing after the last one).
+//
+// Reading accepts BF16, F32, F64 and F16 (widened exactly to F32: every f16 is an f32). Writing
+// emits BF16/F32/F64, tensors ordered by element size then name so every tensor is aligned to its
+// element size, header padded with spaces to a multiple of 8 bytes (as the reference writer does).
+//
+// A malformed file is an Error(invalid_input) naming the problem and the tensor; the reader never
+// allocates more than the input's size, whatever the header claims.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.hpp"  // TensorMap
+
+namespace mhc::verify {
+
+// The reference implementation's header limit (safetensors MAX_HEADER_SIZE).
+inline constexpr std::uint64_t kMaxSafetensorsHeader = 100'000'000;
+
+struct SafetensorsFile {
+  TensorMap tensors;
+  std::map<std::string, std::string> metadata;  // "__metadata__"
+};
+
+SafetensorsFile parse_safetensors(std::span<const std::byte> bytes);
+// As parse_safetensors; errors are prefixed with the path. A missing or unreadable file is
+// Error(invalid_input) too: the user named it.
+SafetensorsFile read_safetensors(const std::filesystem::path& path);
+
+// Throws Error(invalid_input) for an undefined tensor or the reserved name "__metadata__".
+std::vector<std::byte> serialize_safetensors(const SafetensorsFile& file);
+// Writes through a temporary file in the same directory and renames it, so a reader never sees
+// half a file. Throws Error(environment) when the file cannot be written.
+void write_safetensors(const std::filesystem::path& path, const SafetensorsFile& file);
+
+// f16 bits -> the same value as f32 (exact).
+float f32_from_f16_bits(std::uint16_t h);
+
+}  // namespace mhc::verify
