@@ -1,5 +1,6 @@
 #include "reference/inputs.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
@@ -72,5 +73,15 @@ std::vector<double> widen_all(const Tensor& t) {
 }
 
 Tensor zeros(std::vector<std::int64_t> shape) { return Tensor(DType::f64, std::move(shape)); }
+
+}  // namespace mhc::ref
+
+namespace mhc::ref {
+
+Tensor to_tensor(const std::vector<double>& values, std::vector<std::int64_t> shape) {
+  Tensor t(DType::f64, std::move(shape));
+  std::copy(values.begin(), values.end(), t.data<double>());
+  return t;
+}
 
 }  // namespace mhc::ref

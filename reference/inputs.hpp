@@ -34,3 +34,10 @@ std::vector<double> widen_all(const Tensor& t);
 Tensor zeros(std::vector<std::int64_t> shape);
 
 }  // namespace mhc::ref
+
+namespace mhc::ref {
+
+// An f64 tensor holding a copy of `values` (values.size() must equal the shape's element count).
+Tensor to_tensor(const std::vector<double>& values, std::vector<std::int64_t> shape);
+
+}  // namespace mhc::ref

@@ -1,0 +1,58 @@
+// Shared by the pre forward and backward (internal to reference/): the per-token forward state,
+// the fixed token blocking, and the projection + mixing pass.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+#include "reference/golden.hpp"
+#include "reference/inputs.hpp"
+#include "reference/mix.hpp"
+
+namespace mhc::ref {
+
+// Tokens are processed in blocks of this many, whatever the thread count: per-token results
+// never depend on the partition, and reductions over tokens run in this fixed block order.
+inline constexpr std::int64_t kTokenBlock = 64;
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMap = Eigen::Map<RowMatrix>;
+using ConstRowMap = Eigen::Map<const RowMatrix>;
+
+// Every forward intermediate, token dimension first.
+struct PreState {
+  std::vector<double> m;         // [T, M]
+  std::vector<double> r;         // [T]
+  std::vector<double> m_hat;     // [T, M]
+  std::vector<double> z;         // [T, M]
+  std::vector<double> h_pre;     // [T, n]
+  std::vector<double> h_post;    // [T, n]
+  std::vector<double> H;         // [T, n, n] before the lite merge
+  std::vector<double> iterates;  // [T, R+1, n, n] when requested, else empty
+};
+
+// phi' = phi . gamma (gamma broadcast over rows), or phi without gamma: [M, K].
+std::vector<double> folded_phi(const Semantics& s, const Dims& d, const Tensor& phi, const Tensor& gamma);
+
+// Steps 1-2 for every token: m = v . phi'^T [T, M] and r [T].
+void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_folded, double eps_rms,
+             std::vector<double>& m, std::vector<double>& r);
+
+// Steps 3-6 for every token, from m and r (moved into the state).
+PreState mix_all(const MixParams& p, std::vector<double> m, std::vector<double> r, bool keep_iterates);
+
+// Steps 1-6: project, then mix.
+PreState project_and_mix(const MixParams& p, const Tensor& x, const std::vector<double>& phi_folded,
+                         bool keep_iterates);
+
+// Step 7 for every token: y [T, C].
+std::vector<double> apply_all(const Dims& d, const Tensor& x, const std::vector<double>& h_pre);
+
+// y[c] = sum_i h_pre[i] X[i, c] for one token (v = X[t] flattened).
+void apply_token(const double* v, const double* h_pre, std::int64_t n, std::int64_t C, double* y);
+
+// The h_res output: H, or lite's H_merged = H - h_post (x) h_pre.
+std::vector<double> h_res_output(const Semantics& s, const Dims& d, const PreState& st);
+
+}  // namespace mhc::ref
