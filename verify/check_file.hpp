@@ -1,0 +1,27 @@
+// Tensors produced by another implementation, read from a .safetensors payload and turned into a
+// CheckRequest, with adapters for the layouts public implementations use. Shared by
+// `mhc-verify check` and the gRPC CheckTensors.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "verify/safetensors.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::verify {
+
+struct CheckOptions {
+  std::string op;                     // "pre" | "post"; empty: metadata "op"
+  std::string preset;                 // empty: metadata "preset", else deepseek
+  std::vector<std::string> overrides; // semantics KEY=VALUE, applied after the metadata
+  std::string phi_layout = "MK";      // "KM": phi and dphi stored [K, M]
+  std::string stream_layout = "TNC";  // "TCN": x, dx, dout, out stored [T, C, n]
+};
+
+CheckRequest check_request(SafetensorsFile file, const CheckOptions& options, std::string label);
+CheckRequest check_request_from_file(const std::string& path, const CheckOptions& options);
+
+}  // namespace mhc::verify

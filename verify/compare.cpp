@@ -1,0 +1,244 @@
+#include "verify/compare.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace mhc::verify {
+namespace {
+
+// A tensor's elements as doubles without copying when it already is f64 (the golden).
+class Widened {
+ public:
+  explicit Widened(const Tensor& t) {
+    if (t.dtype() == DType::f64) {
+      data_ = t.data<double>();
+    } else {
+      copy_ = t.to_f64_vector();
+      data_ = copy_.data();
+    }
+  }
+  double operator[](std::int64_t i) const { return data_[i]; }
+
+ private:
+  const double* data_ = nullptr;
+  std::vector<double> copy_;
+};
+
+bool is_row_major_token_tensor(const std::vector<std::int64_t>& shape) { return shape.size() >= 2; }
+
+// Relative L2 of one row with a denominator that stays meaningful for all-zero golden rows.
+double row_relative(double err2, double ref2, double row_floor) {
+  return std::sqrt(err2) / (std::sqrt(ref2) + row_floor);
+}
+
+}  // namespace
+
+double ulp(DType dtype, double x) {
+  const double ax = std::fabs(x);
+  const int mantissa_bits = dtype == DType::bf16 ? 8 : dtype == DType::f32 ? 24 : 53;
+  const int min_exp = dtype == DType::f64 ? -1022 : -126;
+  if (!(ax > 0) || !std::isfinite(ax)) return std::ldexp(1.0, min_exp - mantissa_bits + 1);
+  const int e = std::max(std::ilogb(ax), min_exp);
+  return std::ldexp(1.0, e - mantissa_bits + 1);
+}
+
+std::vector<std::int64_t> unravel(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    const std::int64_t extent = std::max<std::int64_t>(shape[d], 1);
+    idx[d] = flat % extent;
+    flat /= extent;
+  }
+  return idx;
+}
+
+std::string format_index(const std::string& name, const std::vector<std::int64_t>& index) {
+  // Axis letters from MATH.md's notation; parameter tensors have no token axis.
+  std::string base = name.substr(name.find('.') + 1);
+  std::vector<const char*> axes;
+  const std::size_t r = index.size();
+  if (base.starts_with("dphi") || base == "phi" || base.starts_with("dphi_")) axes = {"m", "k"};
+  else if (base.starts_with("dbias") || base == "bias") axes = {"m"};
+  else if (base.starts_with("dgamma") || base == "gamma") axes = {"k"};
+  else if (base == "dalpha" || base == "alpha") axes = {"block"};
+  else if (base == "h_res" || base == "dh_res" || base.starts_with("sinkhorn")) axes = {"t", "i", "j"};
+  else if (r == 3) axes = {"t", "i", "c"};
+  else if (base == "y" || base == "f" || base == "df" || base == "dy") axes = {"t", "c"};
+  else if (r == 2 && (base == "m" || base == "m_hat" || base == "z" || base == "dz")) axes = {"t", "m"};
+  else if (r == 2) axes = {"t", "i"};
+  else if (r == 1) axes = {"t"};
+  std::string s = "[";
+  for (std::size_t d = 0; d < r; ++d) {
+    if (d) s += ", ";
+    if (d < axes.size()) s += fmt::format("{}={}", axes[d], index[d]);
+    else s += std::to_string(index[d]);
+  }
+  return s + "]";
+}
+
+ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype) {
+  if (candidate.shape() != golden.shape()) {
+    invalid_input(fmt::format("shape mismatch: candidate {} vs golden {}", candidate.describe(), golden.describe()));
+  }
+  ErrorStats s;
+  const std::int64_t n = golden.numel();
+  if (n == 0) return s;
+  const Widened c(candidate), g(golden);
+  const auto& shape = golden.shape();
+  const std::int64_t rows = is_row_major_token_tensor(shape) ? shape[0] : 1;
+  const std::int64_t row_len = n / std::max<std::int64_t>(rows, 1);
+
+  double ref_max = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (std::isfinite(g[i])) ref_max = std::max(ref_max, std::fabs(g[i]));
+  }
+  const double tiny = ulp(ulp_dtype, ref_max);
+  const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
+
+  double err2_all = 0, ref2_all = 0;
+  std::int64_t argmax = -1, first_nonfinite = -1;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double err2 = 0, ref2 = 0;
+    for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
+      const double gi = g[i], ci = c[i];
+      const bool gf = std::isfinite(gi), cf = std::isfinite(ci);
+      if (!gf || !cf) {
+        // Same non-finite class (NaN vs NaN, +inf vs +inf) is a match.
+        const bool same = (std::isnan(gi) && std::isnan(ci)) || (!std::isnan(gi) && !std::isnan(ci) && gi == ci);
+        if (!same) {
+          ++s.nonfinite_mismatches;
+          if (first_nonfinite < 0) first_nonfinite = i;
+        }
+        continue;
+      }
+      const double d = std::fabs(ci - gi);
+      if (argmax < 0 || d > s.max_abs) {
+        argmax = i;
+        s.max_abs = d;
+      }
+      if (std::fabs(gi) > tiny) s.max_rel = std::max(s.max_rel, d / std::fabs(gi));
+      s.max_ulps = std::max(s.max_ulps, d / ulp(ulp_dtype, gi));
+      err2 += d * d;
+      ref2 += gi * gi;
+    }
+    const double row_rel = row_relative(err2, ref2, row_floor);
+    if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
+      s.worst_row = r;
+      s.worst_row_rel_l2 = row_rel;
+    }
+    err2_all += err2;
+    ref2_all += ref2;
+  }
+  s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
+  if (argmax >= 0) s.max_at = unravel(argmax, shape);
+  if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
+  if (rows == 1 && !is_row_major_token_tensor(shape)) s.worst_row = -1;
+  return s;
+}
+
+namespace {
+
+double max_abs_finite(const Tensor& t) {
+  double m = 0;
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const double v = t.get(i);
+    if (std::isfinite(v)) m = std::max(m, std::fabs(v));
+  }
+  return m;
+}
+
+std::string describe_nonfinite(const std::string& name, const Tensor& cand, const Tensor& gold,
+                               const ErrorStats& s) {
+  std::int64_t flat = 0;
+  for (std::size_t d = 0; d < s.first_nonfinite_at.size(); ++d) flat = flat * gold.shape()[d] + s.first_nonfinite_at[d];
+  const double c = cand.get(flat), g = gold.get(flat);
+  auto kind = [](double v) { return std::isnan(v) ? std::string("NaN") : std::isinf(v) ? fmt::format("{}inf", v > 0 ? "+" : "-") : fmt::format("{:.4g}", v); };
+  return fmt::format("candidate produced {} at {} where the golden is {} ({} non-finite mismatches)", kind(c),
+                     format_index(name, s.first_nonfinite_at), std::isfinite(g) ? "finite (" + kind(g) + ")" : kind(g),
+                     s.nonfinite_mismatches);
+}
+
+// Count elements above an element-wise threshold function.
+template <class Threshold>
+std::int64_t count_mismatches(const Tensor& cand, const Tensor& gold, Threshold thr) {
+  std::int64_t count = 0;
+  for (std::int64_t i = 0; i < gold.numel(); ++i) {
+    const double c = cand.get(i), g = gold.get(i);
+    if (!std::isfinite(c) || !std::isfinite(g)) continue;
+    if (std::fabs(c - g) > thr(g)) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
+  if (!in.candidate || !in.golden) fail(ErrorKind::internal, "judge: missing tensor " + in.name);
+  TensorCheck check;
+  check.name = in.name;
+  check.shape = in.golden->shape();
+  check.ref_max_abs = max_abs_finite(*in.golden);
+  const DType dtype = in.candidate->dtype();
+  check.candidate = error_stats(*in.candidate, *in.golden, dtype);
+  const ErrorStats& c = check.candidate;
+  const std::int64_t n = std::max<std::int64_t>(in.golden->numel(), 1);
+
+  const auto override_it = tol.overrides.find(in.name);
+  const std::optional<FixedTolerance> fixed =
+      override_it != tol.overrides.end() ? std::optional(override_it->second) : tol.fixed;
+
+  bool ok = true;
+  std::string reason;
+  if (fixed) {
+    const double L = static_cast<double>(std::max<std::int64_t>(in.reduction_length, 1));
+    const double scale = L > 1024 ? std::sqrt(L / 1024.0) : 1.0;
+    const double atol = fixed->atol * scale;
+    check.rule = fmt::format("fixed atol={:g} rtol={:g}{}", fixed->atol, fixed->rtol,
+                             scale > 1 ? fmt::format(" x{:.2f} (L={})", scale, in.reduction_length) : "");
+    check.elem_tolerance = atol + fixed->rtol * check.ref_max_abs;
+    check.row_tolerance = 0;
+    check.mismatches = count_mismatches(*in.candidate, *in.golden,
+                                        [&](double g) { return atol + fixed->rtol * std::fabs(g); });
+    ok = check.mismatches == 0;
+    reason = fmt::format("{} of {} elements exceed atol+rtol*|golden|; max |err| {:.3e} at {}", check.mismatches, n,
+                         c.max_abs, format_index(in.name, c.max_at));
+  } else {
+    if (!in.baseline) fail(ErrorKind::internal, "judge: the baseline rule needs a baseline for " + in.name);
+    check.baseline = error_stats(*in.baseline, *in.golden, in.baseline->dtype());
+    const ErrorStats& b = *check.baseline;
+    const double k = in.role == TensorRole::output ? tol.k_output : tol.k_gradient;
+    const double floor = tol.floor_ulps * ulp(dtype, check.ref_max_abs);
+    const double row_floor = tol.floor_ulps * ulp(dtype, 1.0) / 2;  // floor_ulps unit roundoffs
+    check.rule = fmt::format("baseline k={:g}, floor {:g} ulp", k, tol.floor_ulps);
+    check.elem_tolerance = k * b.max_abs + floor;
+    check.row_tolerance = k * b.worst_row_rel_l2 + row_floor;
+    check.mismatches = count_mismatches(*in.candidate, *in.golden, [&](double) { return check.elem_tolerance; });
+    const bool elem_ok = c.max_abs <= check.elem_tolerance;
+    const bool row_ok = c.worst_row_rel_l2 <= check.row_tolerance;
+    ok = elem_ok && row_ok;
+    if (!elem_ok) {
+      reason = fmt::format("max |err| {:.3e} at {} > {:g} x baseline {:.3e} + floor {:.3e}", c.max_abs,
+                           format_index(in.name, c.max_at), k, b.max_abs, floor);
+    } else if (!row_ok) {
+      reason = fmt::format("row {} relative L2 {:.3e} > {:g} x baseline worst row {:.3e} + {:.3e}", c.worst_row,
+                           c.worst_row_rel_l2, k, b.worst_row_rel_l2, row_floor);
+    } else {
+      reason = fmt::format("max |err| {:.3e} <= {:.3e}; worst row rel L2 {:.3e} <= {:.3e}", c.max_abs,
+                           check.elem_tolerance, c.worst_row_rel_l2, check.row_tolerance);
+    }
+  }
+  if (c.nonfinite_mismatches > 0) {
+    ok = false;
+    reason = describe_nonfinite(in.name, *in.candidate, *in.golden, c);
+    check.mismatches += c.nonfinite_mismatches;
+  }
+  check.mismatch_fraction = static_cast<double>(check.mismatches) / static_cast<double>(n);
+  check.verdict = ok ? Verdict::pass : Verdict::fail;
+  check.reason = std::move(reason);
+  return check;
+}
+
+}  // namespace mhc::verify

@@ -1,0 +1,41 @@
+// Element-wise comparison of a tensor against the golden, and the verdict of the tolerance model.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "verify/report.hpp"
+#include "verify/tolerance.hpp"
+
+namespace mhc::verify {
+
+enum class TensorRole { output, gradient };
+
+// Error statistics of `candidate` against `golden` (same shape; any dtypes). Ulps are counted in
+// `ulp_dtype` (the dtype the candidate stores the tensor in).
+ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype);
+
+// One ulp of `dtype` at magnitude |x| (bf16: 8 significant bits, f32: 24).
+double ulp(DType dtype, double x);
+
+struct JudgeInput {
+  std::string name;
+  TensorRole role = TensorRole::output;
+  const Tensor* candidate = nullptr;
+  const Tensor* golden = nullptr;
+  const Tensor* baseline = nullptr;   // required by the baseline rule
+  std::int64_t reduction_length = 1;  // L of the fixed rule's sqrt(L / 1024) scaling
+};
+
+TensorCheck judge(const JudgeInput& in, const Tolerance& tolerance);
+
+// "[t=3, i=1, c=17]" with axis letters chosen from the tensor's name and rank.
+std::string format_index(const std::string& name, const std::vector<std::int64_t>& index);
+
+// Flat index -> multi-index for a row-major shape.
+std::vector<std::int64_t> unravel(std::int64_t flat, const std::vector<std::int64_t>& shape);
+
+}  // namespace mhc::verify

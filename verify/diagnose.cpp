@@ -1,0 +1,507 @@
+// The diagnosis: name the bug class of BUGS.md from the error's shape and from probes.
+// Detectors run from the most specific evidence to the most generic; the first that matches wins.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "kernels/taps.hpp"
+#include "verify/casegen.hpp"
+#include "verify/compare.hpp"
+#include "verify/diagnose_detail.hpp"
+#include "verify/op_runner.hpp"
+
+namespace mhc::verify {
+namespace {
+
+using Detector = std::function<std::optional<Diagnosis>()>;
+
+Diagnosis make(std::string tag, std::string tensor, std::string component, std::string sentence) {
+  Diagnosis g;
+  g.tag = std::move(tag);
+  g.tensor = std::move(tensor);
+  g.component = std::move(component);
+  g.sentence = std::move(sentence);
+  return g;
+}
+
+std::string ranges(const std::vector<std::int64_t>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    if (!s.empty()) s += ",";
+    s += j == i ? std::to_string(v[i]) : fmt::format("{}..{}", v[i], v[j]);
+    i = j + 1;
+  }
+  return s;
+}
+
+class Diagnoser {
+ public:
+  Diagnoser(const DiagnoseInput& d, const std::vector<TensorCheck>& rows, const TapSet& taps)
+      : d_(d), rows_(rows), taps_(taps) {
+    for (const auto& c : d.checks) {
+      if (c.verdict == Verdict::fail) failing_.push_back(&c);
+    }
+    for (const auto& r : rows) {
+      if (r.verdict == Verdict::fail && !r.name.starts_with("stage.")) failing_rows_.push_back(&r);
+    }
+  }
+
+  Diagnosis run() {
+    const std::vector<Detector> detectors = {
+        [&] { return inputs_modified(); },  [&] { return nondeterminism(); }, [&] { return nonfinite(); },
+        [&] { return low_norm_rows(); },    [&] { return zeroed_streams(); }, [&] { return untouched_tail(); },
+        [&] { return alternative_semantics(); }, [&] { return ignored_h(); }, [&] { return block_confined(); },
+        [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return precision(); },
+    };
+    for (const auto& detect : detectors) {
+      if (auto g = detect()) return finish(std::move(*g));
+    }
+    const std::string t = failing_.empty() ? "" : failing_[0]->name;
+    return finish(make("unknown", t, finest_component(),
+                       failing_.empty() ? "the case failed without a failing tensor"
+                                        : fmt::format("{} exceeds its tolerance ({}); no known bug signature matched",
+                                                      t, failing_[0]->reason)));
+  }
+
+ private:
+  const DiagnoseInput& d_;
+  const std::vector<TensorCheck>& rows_;
+  const TapSet& taps_;
+  std::vector<const TensorCheck*> failing_;
+  std::vector<const TensorCheck*> failing_rows_;
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  Diagnosis finish(Diagnosis g) {
+    if (g.component.empty()) g.component = finest_component();
+    for (const auto* r : failing_rows_) {
+      if (r->name.starts_with("tap.")) {
+        g.first_stage = r->name;
+        break;
+      }
+    }
+    for (const auto& r : rows_) {
+      if (r.verdict == Verdict::fail && r.name.starts_with("stage.")) {
+        g.fields["first_bad_stage_in_isolation"] = r.name.substr(6, r.name.find(':') - 6);
+        break;
+      }
+    }
+    std::string names;
+    for (const auto* c : failing_) names += (names.empty() ? "" : ",") + c->name;
+    g.fields["failing_tensors"] = names;
+    return g;
+  }
+
+  bool fails(const std::string& name) const {
+    return std::any_of(failing_.begin(), failing_.end(), [&](auto* c) { return c->name == name; });
+  }
+  bool row_fails(const std::string& name) const {
+    return std::any_of(failing_rows_.begin(), failing_rows_.end(), [&](auto* c) { return c->name == name; });
+  }
+
+  // The most specific failing gradient component: a single failing block part beats a whole part.
+  std::string finest_component() const {
+    for (const char* family : {"part.dx_mm_", "part.dbias_", "part.dphi_", "part.dgamma_"}) {
+      std::vector<std::string> bad;
+      for (auto b : taps::blocks) {
+        const std::string name = family + std::string(b);
+        if (row_fails(name)) bad.push_back(name);
+      }
+      if (bad.size() == 1) return bad[0];
+    }
+    for (const auto* r : failing_rows_) {
+      if (r->name.starts_with("part.")) return r->name;
+    }
+    return {};
+  }
+
+  const Tensor& cand(const std::string& n) const { return d_.candidate.at(n); }
+  const Tensor& gold(const std::string& n) const { return d_.golden.at(n); }
+  const TensorCheck* check(const std::string& n) const {
+    for (const auto& c : d_.checks) {
+      if (c.name == n) return &c;
+    }
+    return nullptr;
+  }
+
+  // Elements of a failing tensor above its element tolerance.
+  std::vector<std::int64_t> bad_elements(const TensorCheck& c) const {
+    std::vector<std::int64_t> out;
+    const Tensor& a = cand(c.name);
+    const Tensor& b = gold(c.name);
+    for (std::int64_t i = 0; i < b.numel(); ++i) {
+      const double x = a.get(i), y = b.get(i);
+      if (std::isfinite(x) != std::isfinite(y) || std::fabs(x - y) > c.elem_tolerance) out.push_back(i);
+    }
+    return out;
+  }
+
+  // Do the candidate's failing tensors match `alt` (golden results under another hypothesis) within
+  // the tolerances the baseline justified?
+  bool explained_by(const TensorMap& alt) const {
+    if (failing_.empty()) return false;
+    for (const auto* c : failing_) {
+      const auto it = alt.find(c->name);
+      if (it == alt.end()) return false;
+      const ErrorStats s = error_stats(cand(c->name), it->second, cand(c->name).dtype());
+      if (s.nonfinite_mismatches > 0 || s.max_abs > std::max(c->elem_tolerance, 1e-300)) return false;
+    }
+    return true;
+  }
+
+  TensorMap golden_under(const Semantics& s, const TensorMap& inputs) const {
+    return run_op(d_.golden_backend, d_.op, s, inputs, false).results;
+  }
+
+  std::vector<double> token_mean_square() const {
+    const Tensor& x = d_.inputs.at("x");
+    const std::int64_t T = d_.shape.T, K = d_.shape.K();
+    std::vector<double> ms(static_cast<std::size_t>(T), 0.0);
+    for (std::int64_t t = 0; t < T; ++t) {
+      double s = 0;
+      for (std::int64_t k = 0; k < K; ++k) s += x.get(t * K + k) * x.get(t * K + k);
+      ms[static_cast<std::size_t>(t)] = s / static_cast<double>(K);
+    }
+    return ms;
+  }
+
+  // ---- detectors ---------------------------------------------------------------------------
+
+  std::optional<Diagnosis> inputs_modified() const {
+    const auto& name = d_.findings.modified_input;
+    if (name.empty()) return std::nullopt;
+    return make("inputs_modified", name, "",
+                fmt::format("the kernel wrote into its input \"{}\" (a result stored through an input pointer?)", name));
+  }
+
+  std::optional<Diagnosis> nondeterminism() const {
+    const auto& name = d_.findings.nondeterministic;
+    if (name.empty()) return std::nullopt;
+    return make("nondeterminism", name, "",
+                fmt::format("two runs on identical inputs gave bitwise different {}: an order-dependent or racy "
+                            "reduction (float atomics, unsynchronised accumulation)",
+                            name));
+  }
+
+  std::optional<Diagnosis> nonfinite() const {
+    for (const auto* c : failing_) {
+      if (c->candidate.nonfinite_mismatches == 0) continue;
+      const std::int64_t t = c->candidate.first_nonfinite_at.empty() ? -1 : c->candidate.first_nonfinite_at[0];
+      const auto ms = token_mean_square();
+      Diagnosis g = make("unknown", c->name, "", c->reason);
+      if (t >= 0 && t < static_cast<std::int64_t>(ms.size()) && ms[static_cast<std::size_t>(t)] == 0.0) {
+        g.tag = "eps_placement";
+        g.sentence = c->reason + ", on an all-zero token row: eps_rms is not inside the rsqrt";
+      }
+      g.fields["token"] = std::to_string(t);
+      return g;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Diagnosis> low_norm_rows() const {
+    if (d_.shape.T < 2) return std::nullopt;
+    const auto ms = token_mean_square();
+    const double low = std::max(1e3 * d_.semantics.eps_rms, 1e-6);
+    std::set<std::int64_t> bad_tokens;
+    const TensorCheck* first = nullptr;
+    for (const auto* c : failing_) {
+      if (c->shape.size() < 2 || c->shape[0] != d_.shape.T) return std::nullopt;  // parameter grads: no token axis
+      const std::int64_t row = c->shape.empty() ? 1 : gold(c->name).numel() / std::max<std::int64_t>(c->shape[0], 1);
+      for (std::int64_t i : bad_elements(*c)) bad_tokens.insert(i / std::max<std::int64_t>(row, 1));
+      if (!first) first = c;
+    }
+    if (bad_tokens.empty() || bad_tokens.size() == static_cast<std::size_t>(d_.shape.T)) return std::nullopt;
+    for (std::int64_t t : bad_tokens) {
+      if (ms[static_cast<std::size_t>(t)] > low) return std::nullopt;
+    }
+    Diagnosis g = make("eps_placement", first->name, "",
+                       fmt::format("{} is wrong only on the {} zero or low-norm token rows (|x|^2/K <= {:.0e}): "
+                                   "eps_rms differs between forward and backward or sits outside the rsqrt",
+                                   first->name, bad_tokens.size(), low));
+    g.fields["tokens"] = ranges({bad_tokens.begin(), bad_tokens.end()});
+    return g;
+  }
+
+  std::optional<Diagnosis> zeroed_streams() const {
+    for (const auto* c : failing_) {
+      if (c->shape.size() != 3 || c->shape[1] != d_.shape.n || c->shape[2] != d_.shape.C || d_.shape.n < 2) continue;
+      const std::int64_t T = c->shape[0], n = c->shape[1], C = c->shape[2];
+      std::vector<std::int64_t> zero;
+      for (std::int64_t i = 0; i < n; ++i) {
+        bool cand_zero = true, gold_zero = true;
+        for (std::int64_t t = 0; t < T && cand_zero; ++t) {
+          for (std::int64_t ch = 0; ch < C; ++ch) {
+            const std::int64_t k = (t * n + i) * C + ch;
+            cand_zero &= cand(c->name).get(k) == 0.0;
+            gold_zero &= gold(c->name).get(k) == 0.0;
+          }
+        }
+        if (cand_zero && !gold_zero) zero.push_back(i);
+      }
+      if (zero.empty()) continue;
+      Diagnosis g = make("bounds_streams", c->name, "",
+                         fmt::format("streams {} of {} are exactly zero: the launch grid covers only part of the n = {} "
+                                     "streams",
+                                     ranges(zero), c->name, n));
+      g.fields["streams"] = ranges(zero);
+      return g;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Diagnosis> untouched_tail() const {
+    for (const auto* c : failing_) {
+      const auto bad = bad_elements(*c);
+      if (bad.empty() || bad.front() == 0) continue;
+      const std::int64_t from = bad.front(), n = gold(c->name).numel();
+      bool tail_zero = true;
+      for (std::int64_t i = from; i < n && tail_zero; ++i) tail_zero = cand(c->name).get(i) == 0.0;
+      if (!tail_zero) continue;
+      Diagnosis g = make("bounds_tail", c->name, "",
+                         fmt::format("{} is correct up to flat element {} and zero from there on: the launch covers "
+                                     "only the first {} elements",
+                                     c->name, from, from));
+      g.fields["first_untouched"] = std::to_string(from);
+      return g;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Diagnosis> alternative_semantics() const {
+    struct Hypothesis {
+      const char* tag;
+      std::string sentence;
+      Semantics s;
+    };
+    std::vector<Hypothesis> hs;
+    const Semantics& s = d_.semantics;
+    Semantics flipped = s;
+    flipped.orientation = s.orientation == Orientation::plain ? Orientation::transposed : Orientation::plain;
+    if (d_.op == Op::post || s.merged_residual) {
+      hs.push_back({"orientation",
+                    fmt::format("the kernel uses the {} orientation (H where the convention needs H^T): the error "
+                                "vanishes for symmetric H",
+                                to_string(flipped.orientation)),
+                    flipped});
+    }
+    const bool sinkhorn = s.resmap == ResMap::sinkhorn || s.resmap == ResMap::sinkhorn_exp;
+    if (d_.op == Op::pre && sinkhorn) {
+      for (int delta : {-1, +1}) {
+        Semantics r = s;
+        r.repeats = s.repeats + delta;
+        if (r.repeats < 1) continue;
+        hs.push_back({"sinkhorn_forward",
+                      fmt::format("H matches {} Sinkhorn iterations, not R = {}: an iteration is {}", r.repeats, s.repeats,
+                                  delta < 0 ? "dropped" : "added"),
+                      r});
+      }
+      Semantics implicit = s;
+      implicit.sinkhorn_grad = s.sinkhorn_grad == SinkhornGrad::exact ? SinkhornGrad::implicit : SinkhornGrad::exact;
+      hs.push_back({"sinkhorn_backward",
+                    fmt::format("the gradient through Sinkhorn matches the {} backward, not the {} gradient of the "
+                                "finite-iteration forward",
+                                to_string(implicit.sinkhorn_grad), to_string(s.sinkhorn_grad)),
+                    implicit});
+    }
+    if (d_.op == Op::pre) {
+      for (double eps : {0.0, 1e-8, 1e-5, 1e-4}) {
+        if (eps == s.eps_rms) continue;
+        Semantics e = s;
+        e.eps_rms = eps;
+        hs.push_back({"eps_placement", fmt::format("the results match eps_rms = {:g}, not {:g}", eps, s.eps_rms), e});
+      }
+    }
+    for (const auto& h : hs) {
+      if (explained_by(golden_under(h.s, d_.inputs))) {
+        return make(h.tag, failing_[0]->name, "", h.sentence);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The kernel computes H and then ignores it: its results match the golden with H = identity.
+  std::optional<Diagnosis> ignored_h() const {
+    if (d_.op != Op::post) {
+      if (!fails("h_res") || d_.shape.n < 2) return std::nullopt;
+      const Tensor& h = cand("h_res");
+      const std::int64_t n = d_.shape.n;
+      for (std::int64_t i = 0; i < h.numel(); ++i) {
+        const std::int64_t a = (i / n) % n, b = i % n;
+        if (h.get(i) != (a == b ? 1.0 : 0.0)) return std::nullopt;
+      }
+      return make("ignored_input", "h_res", "", "h_res is exactly the identity: H was computed and then discarded");
+    }
+    TensorMap identity = d_.inputs;
+    Tensor& h = identity.at("h_res");
+    const std::int64_t n = d_.shape.n;
+    for (std::int64_t i = 0; i < h.numel(); ++i) h.set(i, ((i / n) % n) == (i % n) ? 1.0 : 0.0);
+    if (!explained_by(golden_under(d_.semantics, identity))) return std::nullopt;
+    return make("ignored_input", failing_[0]->name, "",
+                "the results equal those with H = identity: H was computed and then discarded");
+  }
+
+  // Error confined to one mix block of a gradient; the ratio candidate/golden names the bug.
+  std::optional<Diagnosis> block_confined() const {
+    if (d_.op != Op::pre) return std::nullopt;
+    const std::string part = finest_component();
+    const bool block_part = part.ends_with("_res") || part.ends_with("_pre") || part.ends_with("_post");
+    std::string tensor, component = part;
+    const Tensor *c = nullptr, *g = nullptr;
+    if (block_part && taps_.candidate.count(part)) {
+      c = &taps_.candidate.at(part);
+      g = &taps_.golden.at(part);
+      tensor = part.starts_with("part.dx_mm") ? "dx" : part.substr(5, part.rfind('_') - 5);
+    } else if (fails("dbias") && !fails("dphi")) {
+      tensor = "dbias";
+      c = &cand("dbias");
+      g = &gold("dbias");
+    } else {
+      return std::nullopt;
+    }
+    // Least-squares scale between candidate and golden.
+    double cg = 0, gg = 0;
+    for (std::int64_t i = 0; i < g->numel(); ++i) {
+      cg += c->get(i) * g->get(i);
+      gg += g->get(i) * g->get(i);
+    }
+    if (gg == 0) return std::nullopt;
+    const double ratio = cg / gg;
+    const double n = static_cast<double>(d_.shape.n);
+    for (double k : {n * n, n}) {
+      if (n > 1 && std::fabs(ratio - k) < 0.02 * k) {
+        Diagnosis r = make("duplicate_accumulation", tensor, component,
+                           fmt::format("{} is {:.3g} x the golden ({} = {:g}): accumulated {:g} times in a nested loop",
+                                       component.empty() ? tensor : component, ratio, k == n * n ? "n^2" : "n", k, k));
+        r.fields["ratio"] = fmt::format("{:.4g}", ratio);
+        return r;
+      }
+    }
+    // Per-token ratio against inv_rms: a missing (or extra) r factor on this block.
+    if (c->rank() >= 2 && taps_.golden.count(std::string(taps::inv_rms))) {
+      const Tensor& r = taps_.golden.at(std::string(taps::inv_rms));
+      const std::int64_t T = d_.shape.T, row = g->numel() / std::max<std::int64_t>(T, 1);
+      int missing = 0, extra = 0, tokens = 0;
+      for (std::int64_t t = 0; t < T; ++t) {
+        double a = 0, b = 0;
+        for (std::int64_t i = t * row; i < (t + 1) * row; ++i) {
+          a += c->get(i) * g->get(i);
+          b += g->get(i) * g->get(i);
+        }
+        if (b == 0) continue;
+        ++tokens;
+        const double rho = a / b, rt = r.get(t);
+        missing += std::fabs(rho * rt - 1) < 0.02;
+        extra += std::fabs(rho / rt - 1) < 0.02;
+      }
+      if (tokens > 0 && (missing == tokens || extra == tokens)) {
+        Diagnosis dg = make("missing_factor", tensor, component,
+                            fmt::format("{} is off by exactly the per-token inv_rms factor ({} r): the block is "
+                                        "computed {} the 1/rms scaling",
+                                        component, missing == tokens ? "missing" : "an extra",
+                                        missing == tokens ? "without" : "twice with"));
+        return dg;
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool case_passes(const CaseSpec& spec) const {
+    const TensorMap inputs = case_tensors(spec);
+    const TensorMap c = run_op(*d_.candidate_backend, spec.op, spec.semantics, inputs, false).results;
+    const TensorMap g = run_op(d_.golden_backend, spec.op, spec.semantics, inputs, false).results;
+    const TensorMap b = run_op(d_.baseline_backend, spec.op, spec.semantics, inputs, false).results;
+    for (const auto& name : result_names(spec.op, spec.semantics)) {
+      JudgeInput in{name, role_of(name), &c.at(name), &g.at(name), &b.at(name), 1};
+      if (judge(in, Tolerance{}).verdict != Verdict::pass) return false;
+    }
+    return true;
+  }
+
+  std::optional<Diagnosis> n_specific() const {
+    if (!d_.spec || !d_.candidate_backend || d_.shape.n == 4) return std::nullopt;
+    if (d_.spec->semantics.resmap == ResMap::permutations && d_.shape.n > 5) return std::nullopt;
+    CaseSpec four = *d_.spec;
+    four.shape.n = 4;
+    if (!case_passes(four)) return std::nullopt;
+    Diagnosis g = make("n_specific", failing_[0]->name, "",
+                       fmt::format("correct at n = 4 but wrong at n = {}: a path specialised for n = 4 runs for "
+                                   "other n",
+                                   d_.shape.n));
+    g.fields["n"] = std::to_string(d_.shape.n);
+    return g;
+  }
+
+  // Probe: perturb x over a channel range of every stream (or one stream) and see whether the
+  // candidate's coefficients move while the golden's do.
+  std::optional<Diagnosis> channel_cutoff() const {
+    if (d_.op != Op::pre || !d_.candidate_backend) return std::nullopt;
+    if (!fails("h_post") && !fails("h_res") && !row_fails("tap.m")) return std::nullopt;
+    const std::int64_t T = d_.shape.T, n = d_.shape.n, C = d_.shape.C;
+    const TensorMap base = run_op(*d_.candidate_backend, d_.op, d_.semantics, d_.inputs, false).results;
+    auto ignores = [&](auto&& in_range) {
+      TensorMap probe = d_.inputs;
+      Tensor& x = probe.at("x");
+      for (std::int64_t t = 0; t < T; ++t)
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t c = 0; c < C; ++c) {
+            const std::int64_t k = (t * n + i) * C + c;
+            if (in_range(i, c)) x.set(k, x.get(k) * -2.0 + 0.5);
+          }
+      const TensorMap moved = run_op(*d_.candidate_backend, d_.op, d_.semantics, probe, false).results;
+      return bitwise_equal(moved.at("h_post"), base.at("h_post")) && bitwise_equal(moved.at("h_res"), base.at("h_res"));
+    };
+    for (std::int64_t c0 = 8; c0 < C; c0 *= 2) {
+      if (ignores([&](std::int64_t, std::int64_t c) { return c >= c0; })) {
+        Diagnosis g = make("bounds_channels", "h_post", "",
+                           fmt::format("the projection ignores channels {}..{} of every stream: a tile of {} channels "
+                                       "narrower than the row (C = {})",
+                                       c0, C - 1, c0, C));
+        g.fields["channels"] = fmt::format("{}..{}", c0, C - 1);
+        return g;
+      }
+    }
+    std::vector<std::int64_t> ignored;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (ignores([&](std::int64_t s, std::int64_t) { return s == i; })) ignored.push_back(i);
+    }
+    if (!ignored.empty()) {
+      Diagnosis g = make("bounds_channels", "h_post", "",
+                         fmt::format("the projection ignores streams {} of x (K = {}): its K loop keeps only the last "
+                                     "block",
+                                     ranges(ignored), n * C));
+      g.fields["streams_ignored"] = ranges(ignored);
+      return g;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Diagnosis> precision() const {
+    static const std::set<std::string> token_reductions = {"dphi", "dalpha", "dbias", "dgamma"};
+    for (const auto* c : failing_) {
+      if (!token_reductions.count(c->name)) return std::nullopt;
+      if (c->candidate.rel_l2 > 0.05) return std::nullopt;
+    }
+    const auto* c = failing_.front();
+    Diagnosis g = make("precision", c->name, "",
+                       fmt::format("only reductions over tokens fail, with a small relative error ({:.2e} in {}) "
+                                   "above the f32 baseline: accumulation over T in low precision (bf16?)",
+                                   c->candidate.rel_l2, c->name));
+    return g;
+  }
+};
+
+}  // namespace
+
+Diagnosis diagnose(const DiagnoseInput& d, const std::vector<TensorCheck>& rows, const TapSet& taps) {
+  return Diagnoser(d, rows, taps).run();
+}
+
+}  // namespace mhc::verify

@@ -1,0 +1,37 @@
+// Runs one op (forward then backward) on a backend with the case's tensors held in one map under
+// the interchange names (DESIGN.md), so the verifier, `check` files and diagnosis probes share a
+// single path.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/backend.hpp"
+#include "verify/case.hpp"
+#include "verify/compare.hpp"
+
+namespace mhc::verify {
+
+// Inputs and upstream gradients: pre x, phi, [gamma], alpha, bias, dy, dh_post, dh_res;
+// post x, f, h_post, h_res, dout.
+std::vector<std::string> input_names(Op op, const Semantics& s);
+// Outputs then gradients: pre y, h_post, h_res, dx, dphi, dalpha, dbias, [dgamma];
+// post out, dx, df, dh_post, dh_res.
+std::vector<std::string> result_names(Op op, const Semantics& s);
+TensorRole role_of(const std::string& name);  // outputs vs gradients (k = 2 vs 3)
+// Length of the longest reduction that produces `name` (for the fixed rule's scaling).
+std::int64_t reduction_length(Op op, const std::string& name, const Shape& shape, const Semantics& s);
+
+struct OpRun {
+  TensorMap results;               // outputs and gradients by name
+  TensorMap taps;                  // taps and parts, when asked
+  std::string modified_input;      // non-empty when the backend wrote into an input ("x")
+};
+
+// Throws mhc::Error for missing or malformed inputs (naming the tensor).
+OpRun run_op(Backend& backend, Op op, const Semantics& s, const TensorMap& inputs, bool with_taps);
+
+// Shape of a case from its tensors (x is [T, n, C]); throws Error(invalid_input).
+Shape shape_of(const TensorMap& inputs);
+
+}  // namespace mhc::verify

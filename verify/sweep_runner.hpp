@@ -1,0 +1,26 @@
+// Runs a list of cases in-process over a pool of threads (one Verifier each) and assembles the
+// sweep report in case order, whatever order they finish in.
+#pragma once
+
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "verify/report.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::verify {
+
+struct PlannedCase {
+  CaseSpec spec;
+  std::string skip_reason;  // non-empty: reported as skipped, not run
+};
+
+using ProgressFn = std::function<void(std::size_t done, std::size_t total, const CaseReport& report)>;
+
+SweepReport run_planned(const std::string& sweep_name, const std::vector<PlannedCase>& cases,
+                        const VerifyOptions& options, int jobs, const ProgressFn& progress = {},
+                        std::stop_token stop = {});
+
+}  // namespace mhc::verify

@@ -1,0 +1,164 @@
+#include "verify/verifier.hpp"
+
+#include <chrono>
+#include <new>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "verify/casegen.hpp"
+#include "verify/diagnose.hpp"
+#include "verify/op_runner.hpp"
+
+namespace mhc::verify {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Cancelled {};
+
+void check_stop(const std::stop_token& stop) {
+  if (stop.stop_requested()) throw Cancelled{};
+}
+
+// First result tensor whose bytes differ between two runs of the same backend on the same input.
+std::string first_difference(const TensorMap& a, const TensorMap& b) {
+  for (const auto& [name, t] : a) {
+    const auto it = b.find(name);
+    if (it == b.end() || !bitwise_equal(t, it->second)) return name;
+  }
+  return {};
+}
+
+std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
+
+}  // namespace
+
+struct Verifier::Impl {
+  VerifyOptions options;
+  std::unique_ptr<Backend> candidate;
+  std::unique_ptr<Backend> golden = make_backend("golden");
+  std::unique_ptr<Backend> baseline;
+
+  explicit Impl(VerifyOptions o) : options(std::move(o)), candidate(make_backend(options.backend)) {
+    baseline = make_backend(candidate->baseline_name());
+  }
+
+  // Judges `candidate` results (from a backend run or a file) and fills the report.
+  void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const TensorMap& inputs,
+                const OpRun* candidate_run, const TensorMap& candidate_results, const std::stop_token& stop) {
+    const Shape shape = shape_of(inputs);
+    auto t0 = Clock::now();
+    const OpRun gold = run_op(*golden, op, s, inputs, false);
+    check_stop(stop);
+    OpRun base;
+    const bool use_baseline = !options.tolerance.fixed;  // per-tensor overrides are fixed rules
+    if (use_baseline) base = run_op(*baseline, op, s, inputs, false);
+    check_stop(stop);
+    report.backend_seconds += seconds_since(t0);
+
+    Findings findings;
+    if (candidate_run) findings.modified_input = candidate_run->modified_input;
+    if (candidate_run && options.check_determinism) {
+      t0 = Clock::now();
+      const OpRun again = run_op(*candidate, op, s, inputs, false);
+      report.backend_seconds += seconds_since(t0);
+      findings.nondeterministic = first_difference(candidate_results, again.results);
+      check_stop(stop);
+    }
+
+    for (const auto& name : result_names(op, s)) {
+      const auto c = candidate_results.find(name);
+      if (c == candidate_results.end()) invalid_input("the candidate provides no \"" + name + "\"");
+      JudgeInput in{name, role_of(name), &c->second, &gold.results.at(name),
+                    use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s)};
+      report.tensors.push_back(judge(in, options.tolerance));
+    }
+
+    bool failed = !findings.modified_input.empty() || !findings.nondeterministic.empty();
+    for (const auto& t : report.tensors) failed |= t.verdict == Verdict::fail;
+    report.verdict = failed ? Verdict::fail : Verdict::pass;
+
+    if ((failed && options.diagnose) || options.always_decompose) {
+      check_stop(stop);
+      DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
+                      findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, options.tolerance, spec};
+      t0 = Clock::now();
+      Decomposition dec = decompose_and_diagnose(d, failed);
+      report.backend_seconds += seconds_since(t0);
+      report.decomposition = std::move(dec.rows);
+      if (failed) report.diagnosis = std::move(dec.diagnosis);
+    }
+  }
+
+  template <class Body>
+  void guarded(CaseReport& report, Body&& body) {
+    const auto t0 = Clock::now();
+    try {
+      body();
+    } catch (const Cancelled&) {
+      report.verdict = Verdict::error;
+      report.error = "cancelled";
+    } catch (const Error& e) {
+      report.verdict = Verdict::error;
+      report.error = e.what();
+    } catch (const std::bad_alloc&) {
+      report.verdict = Verdict::error;
+      report.error = "out of host memory running this case; use a smaller shape";
+    } catch (const std::exception& e) {
+      report.verdict = Verdict::error;
+      report.error = std::string("internal error: ") + e.what();
+    }
+    report.seconds = seconds_since(t0);
+  }
+};
+
+Verifier::Verifier(VerifyOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Verifier::~Verifier() = default;
+
+const std::string& Verifier::backend_name() const {
+  static thread_local std::string name;
+  name = impl_->candidate->name();
+  return name;
+}
+
+CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
+  CaseReport report;
+  report.spec = spec;
+  report.backend = impl_->candidate->name();
+  report.baseline = impl_->options.tolerance.fixed ? "" : impl_->baseline->name();
+  report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
+  impl_->guarded(report, [&] {
+    validate(spec.shape, spec.semantics);
+    const TensorMap inputs = case_tensors(spec);
+    check_stop(stop);
+    const auto t0 = Clock::now();
+    const OpRun cand = run_op(*impl_->candidate, spec.op, spec.semantics, inputs, false);
+    report.backend_seconds += seconds_since(t0);
+    check_stop(stop);
+    impl_->evaluate(report, &spec, spec.op, spec.semantics, inputs, &cand, cand.results, stop);
+  });
+  return report;
+}
+
+CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
+  CaseReport report;
+  report.spec.op = request.op;
+  report.spec.preset = request.preset;
+  report.spec.semantics = request.semantics;
+  report.backend = request.label.empty() ? "tensors" : request.label;
+  report.baseline = impl_->options.tolerance.fixed ? "" : impl_->baseline->name();
+  impl_->guarded(report, [&] {
+    report.spec.shape = shape_of(request.tensors);
+    validate(report.spec.shape, request.semantics);
+    report.reproduce = "mhc-verify check " + shell_quote(request.label);
+    impl_->evaluate(report, nullptr, request.op, request.semantics, request.tensors, nullptr, request.tensors, stop);
+  });
+  return report;
+}
+
+}  // namespace mhc::verify
