@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "verify/casegen.hpp"
+#include "verify/tolerance.hpp"
 
 namespace mhc::verify {
 
@@ -61,6 +63,13 @@ DType activation_dtype_from_string(std::string_view v) {
   if (v == "bf16") return DType::bf16;
   if (v == "f32") return DType::f32;
   invalid_input("case line: dtype=" + std::string(v) + " (activations are bf16 or f32)");
+}
+
+void require_one_of(std::string_view key, const std::string& value, const std::vector<std::string>& names) {
+  if (std::find(names.begin(), names.end(), value) != names.end()) return;
+  std::string known;
+  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  invalid_input("case line: " + std::string(key) + "=" + value + " is unknown (choose " + known + ")");
 }
 
 std::string_view activation_dtype_name(DType d) { return d == DType::f32 ? "f32" : "bf16"; }
@@ -133,8 +142,8 @@ CaseSpec CaseSpec::parse(std::string_view line) {
     }
   }
   if (!has_T || !has_n || !has_C) invalid_input("case line \"" + std::string(line) + "\" must give T, n and C");
-  if (spec.distribution.empty()) invalid_input("case line: dist= needs a value");
-  if (spec.tolerance.empty()) invalid_input("case line: tol= needs a value");
+  require_one_of("dist", spec.distribution, distribution_names());
+  require_one_of("tol", spec.tolerance, tolerance_profile_names());
   try {
     spec.semantics = from_fields(overrides, mhc::preset(spec.preset));
   } catch (const Error& e) {

@@ -1,0 +1,368 @@
+#include "verify/casegen.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace mhc::verify {
+namespace {
+
+enum class Dist { normal, uniform, ones, arange, small_int, zero_rows, near_zero_rows, wide_logits, large };
+
+constexpr std::pair<Dist, const char*> kDistNames[] = {
+    {Dist::normal, "normal"},         {Dist::uniform, "uniform"},     {Dist::ones, "ones"},
+    {Dist::arange, "arange"},         {Dist::small_int, "small_int"}, {Dist::zero_rows, "zero_rows"},
+    {Dist::near_zero_rows, "near_zero_rows"}, {Dist::wide_logits, "wide_logits"}, {Dist::large, "large"},
+};
+
+Dist dist_from_string(const std::string& s) {
+  for (const auto& [d, name] : kDistNames) {
+    if (s == name) return d;
+  }
+  std::string known;
+  for (const auto& [d, name] : kDistNames) known += std::string(known.empty() ? "" : ", ") + name;
+  invalid_input("unknown distribution \"" + s + "\" (choose " + known + ")");
+}
+
+[[noreturn]] void sizes_overflow(const CaseSpec& spec) {
+  invalid_input("case T=" + std::to_string(spec.shape.T) + " n=" + std::to_string(spec.shape.n) +
+                " C=" + std::to_string(spec.shape.C) + ": tensor sizes overflow 64 bits");
+}
+
+std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, const CaseSpec& spec) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) sizes_overflow(spec);
+  return a * b;
+}
+
+// Fills a tensor element by element from a pure function of the flat index. Any thread count
+// gives the same bytes: no element depends on another's draw order.
+template <class ValueOf>
+Tensor fill(DType dtype, std::vector<std::int64_t> shape, const ValueOf& value_of) {
+  Tensor t(dtype, std::move(shape));
+  const std::int64_t count = t.numel();
+  if (dtype == DType::bf16) {
+    bf16* out = t.data<bf16>();
+#pragma omp parallel for schedule(static) if (count > (1 << 15))
+    for (std::int64_t i = 0; i < count; ++i) out[i].bits = bf16_bits_from_f32(static_cast<float>(value_of(i)));
+  } else if (dtype == DType::f32) {
+    float* out = t.data<float>();
+#pragma omp parallel for schedule(static) if (count > (1 << 15))
+    for (std::int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(value_of(i));
+  } else {
+    fail(ErrorKind::internal, "casegen: tensors are generated in bf16 or f32");
+  }
+  return t;
+}
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+// ceil(log2(v)) for v >= 1.
+int ceil_log2(std::int64_t v) { return v <= 1 ? 0 : static_cast<int>(std::bit_width(static_cast<std::uint64_t>(v - 1))); }
+
+class Generator {
+ public:
+  explicit Generator(const CaseSpec& spec)
+      : spec_(spec),
+        dist_(dist_from_string(spec.distribution)),
+        T_(spec.shape.T),
+        n_(spec.shape.n),
+        C_(spec.shape.C),
+        K_(spec.shape.K()),
+        M_(mix_count(spec.semantics.resmap, spec.shape.n)),
+        p_(spec.semantics.post_mult) {}
+
+  Tensor x() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "x");
+    const std::int64_t row = n_ * C_;
+    const double scale = dist_ == Dist::large ? large_scale() : 1.0;
+    const double near_zero = std::sqrt(std::max(spec_.semantics.eps_rms, 1e-6));
+    return fill(spec_.dtype, {T_, n_, C_}, [&](std::int64_t i) {
+      const bool special_row = (i / row) % 3 == 0;
+      if (dist_ == Dist::zero_rows && special_row) return 0.0;
+      const double v = activation(r, i) * scale;
+      return dist_ == Dist::near_zero_rows && special_row ? v * near_zero : v;
+    });
+  }
+
+  Tensor f() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "f");
+    const double scale = dist_ == Dist::large ? large_scale() : 1.0;
+    return fill(spec_.dtype, {T_, C_}, [&](std::int64_t i) { return activation(r, i) * scale; });
+  }
+
+  // dy, dout (activation dtype) and dh_post, dh_res (f32): upstream gradients.
+  Tensor upstream(const char* name, DType dtype, std::vector<std::int64_t> shape) const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, name);
+    return fill(dtype, std::move(shape), [&](std::int64_t i) { return activation(r, i); });
+  }
+
+  Tensor phi() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "phi");
+    const double inv_sqrt_k = 1.0 / std::sqrt(static_cast<double>(K_));
+    const double pow2 = std::ldexp(1.0, -((ceil_log2(K_) + 1) / 2));  // power of two near 1/sqrt(K)
+    return fill(DType::f32, {M_, K_}, [&](std::int64_t i) {
+      switch (dist_) {
+        case Dist::ones: return 1.0 / static_cast<double>(K_);
+        case Dist::arange: return arange(i) * std::sqrt(3.0) * inv_sqrt_k;
+        case Dist::small_int: return static_cast<double>(r.small_int(idx(i), -2, 2)) * pow2;
+        default: return noise(r, i) * inv_sqrt_k;
+      }
+    });
+  }
+
+  Tensor gamma() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "gamma");
+    return fill(DType::f32, {K_}, [&](std::int64_t i) {
+      switch (dist_) {
+        case Dist::ones: return 1.0;
+        case Dist::small_int: return 0.25 * static_cast<double>(r.small_int(idx(i), 2, 6));
+        default: return 1.0 + 0.1 * noise(r, i);
+      }
+    });
+  }
+
+  Tensor alpha() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "alpha");
+    return fill(DType::f32, {3}, [&](std::int64_t k) {
+      switch (dist_) {
+        case Dist::ones: return 1.0;
+        case Dist::small_int: return 0.25 * static_cast<double>(r.small_int(idx(k), 2, 6));
+        case Dist::wide_logits:
+          if (k == 2) return 6.0 + 4.0 * r.uniform(idx(k));
+          [[fallthrough]];
+        default: return 0.5 + r.uniform(idx(k));
+      }
+    });
+  }
+
+  Tensor bias() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "bias");
+    return fill(DType::f32, {M_}, [&](std::int64_t j) {
+      switch (dist_) {
+        case Dist::ones: return 0.0;
+        case Dist::small_int: return 0.125 * static_cast<double>(r.small_int(idx(j), -2, 2));
+        case Dist::wide_logits:
+          if (j >= 2 * n_) return 2.0 * noise(r, j);
+          [[fallthrough]];
+        default: return 0.1 * noise(r, j);
+      }
+    });
+  }
+
+  Tensor h_post() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "h_post");
+    return fill(DType::f32, {T_, n_}, [&](std::int64_t i) {
+      switch (dist_) {
+        case Dist::ones: return p_ / 2;
+        case Dist::small_int: return p_ * static_cast<double>(r.small_int(idx(i), 1, 7)) / 8;
+        case Dist::wide_logits: return p_ * sigmoid(4.0 * noise(r, i));
+        default: return p_ * sigmoid(noise(r, i));
+      }
+    });
+  }
+
+  // Row (t, i) of H: positive weights normalised to a row sum in [0.9, 1.1], never exactly 1.
+  Tensor h_res() const {
+    const rng::TensorRng r = rng::tensor_rng(spec_.seed, "h_res");
+    const rng::TensorRng row_sum = rng::tensor_rng(spec_.seed, "h_res.row_sum");
+    const double spread = dist_ == Dist::wide_logits ? 3.0 : 1.0;
+    return fill(DType::f32, {T_, n_, n_}, [&](std::int64_t e) {
+      switch (dist_) {
+        case Dist::ones: return 1.0 / static_cast<double>(n_);
+        case Dist::small_int: return static_cast<double>(r.small_int(idx(e), 1, 4)) / 8;
+        default: {
+          const std::int64_t row = e / n_;
+          double total = 0;
+          for (std::int64_t j = 0; j < n_; ++j) total += std::exp(spread * noise(r, row * n_ + j));
+          const double target = 0.9 + 0.2 * row_sum.uniform(idx(row));
+          return std::exp(spread * noise(r, e)) / total * target;
+        }
+      }
+    });
+  }
+
+ private:
+  static std::uint64_t idx(std::int64_t i) { return static_cast<std::uint64_t>(i); }
+
+  // The distribution's "N": a standard normal, or a uniform of the same variance.
+  double noise(const rng::TensorRng& r, std::int64_t i) const {
+    if (dist_ == Dist::uniform) return std::sqrt(3.0) * (2.0 * r.uniform(idx(i)) - 1.0);
+    return r.normal(idx(i));
+  }
+
+  static double arange(std::int64_t i) { return static_cast<double>(i % 256 - 128) / 128.0; }
+
+  double activation(const rng::TensorRng& r, std::int64_t i) const {
+    switch (dist_) {
+      case Dist::ones: return 1.0;
+      case Dist::arange: return arange(i);
+      case Dist::small_int: return static_cast<double>(r.small_int(idx(i), -3, 3));
+      default: return noise(r, i);
+    }
+  }
+
+  double large_scale() const {
+    if (spec_.op == Op::pre) return std::ldexp(1.0, 58 - (ceil_log2(K_) + 1) / 2);
+    return std::ldexp(1.0, 118 - ceil_log2(C_));
+  }
+
+  const CaseSpec& spec_;
+  Dist dist_;
+  std::int64_t T_, n_, C_, K_, M_;
+  double p_;
+};
+
+const Tensor& need(const TensorMap& m, const char* name) {
+  const auto it = m.find(name);
+  if (it == m.end() || !it->second.defined()) invalid_input(std::string("case tensors: missing \"") + name + "\"");
+  return it->second;
+}
+
+}  // namespace
+
+CaseLimits::CaseLimits() {
+  constexpr std::uint64_t kDefault = std::uint64_t{16} << 30;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  max_bytes = pages > 0 && page > 0 ? std::min(kDefault, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) / 2)
+                                    : kDefault;
+}
+
+std::vector<std::string> distribution_names() {
+  std::vector<std::string> out;
+  for (const auto& [d, name] : kDistNames) out.emplace_back(name);
+  return out;
+}
+
+std::uint64_t case_input_bytes(const CaseSpec& spec) {
+  const auto T = static_cast<std::uint64_t>(std::max<std::int64_t>(spec.shape.T, 0));
+  const auto n = static_cast<std::uint64_t>(std::max<std::int64_t>(spec.shape.n, 0));
+  const auto C = static_cast<std::uint64_t>(std::max<std::int64_t>(spec.shape.C, 0));
+  const std::uint64_t a = dtype_size(spec.dtype);
+  const std::uint64_t K = checked_mul(n, C, spec);
+  const std::uint64_t TK = checked_mul(T, K, spec);
+  const std::uint64_t Tn = checked_mul(T, n, spec);
+  const std::uint64_t Tnn = checked_mul(Tn, n, spec);
+  const std::uint64_t TC = checked_mul(T, C, spec);
+  std::uint64_t elems4 = 0, elemsa = 0;  // f32 elements, activation-dtype elements
+  auto add = [&](std::uint64_t& acc, std::uint64_t v) {
+    if (acc > std::numeric_limits<std::uint64_t>::max() - v) sizes_overflow(spec);
+    acc += v;
+  };
+  if (spec.op == Op::pre) {
+    const auto M = static_cast<std::uint64_t>(mix_count(spec.semantics.resmap, spec.shape.n));
+    add(elemsa, TK);
+    add(elemsa, TC);
+    add(elems4, checked_mul(M, K, spec));
+    if (spec.semantics.use_gamma) add(elems4, K);
+    add(elems4, 3 + M);
+    add(elems4, Tn);
+    add(elems4, Tnn);
+  } else {
+    add(elemsa, checked_mul(TK, 2, spec));
+    add(elemsa, TC);
+    add(elems4, Tn);
+    add(elems4, Tnn);
+  }
+  std::uint64_t bytes = checked_mul(elems4, 4, spec);
+  add(bytes, checked_mul(elemsa, a, spec));
+  return bytes;
+}
+
+void validate_case(const CaseSpec& spec, const CaseLimits& limits) {
+  dist_from_string(spec.distribution);
+  if (spec.dtype != DType::bf16 && spec.dtype != DType::f32) {
+    invalid_input("case dtype must be bf16 or f32 (the activations' storage), got " + std::string(dtype_name(spec.dtype)));
+  }
+  mhc::preset(spec.preset);
+  validate(spec.shape, spec.semantics);
+  const std::uint64_t bytes = case_input_bytes(spec);
+  if (bytes > limits.max_bytes) {
+    invalid_input("case T=" + std::to_string(spec.shape.T) + " n=" + std::to_string(spec.shape.n) + " C=" +
+                  std::to_string(spec.shape.C) + " needs " + std::to_string(bytes >> 20) + " MiB of inputs, over the " +
+                  std::to_string(limits.max_bytes >> 20) + " MiB limit: reduce T or C");
+  }
+}
+
+PreCase make_pre_case(const CaseSpec& spec, const CaseLimits& limits) {
+  if (spec.op != Op::pre) invalid_input("make_pre_case: the case is a post case");
+  validate_case(spec, limits);
+  const Generator g(spec);
+  const std::int64_t T = spec.shape.T, n = spec.shape.n, C = spec.shape.C;
+  PreCase c;
+  c.in.x = g.x();
+  c.in.phi = g.phi();
+  if (spec.semantics.use_gamma) c.in.gamma = g.gamma();
+  c.in.alpha = g.alpha();
+  c.in.bias = g.bias();
+  c.up.dy = g.upstream("dy", spec.dtype, {T, C});
+  c.up.dh_post = g.upstream("dh_post", DType::f32, {T, n});
+  c.up.dh_res = g.upstream("dh_res", DType::f32, {T, n, n});
+  return c;
+}
+
+PostCase make_post_case(const CaseSpec& spec, const CaseLimits& limits) {
+  if (spec.op != Op::post) invalid_input("make_post_case: the case is a pre case");
+  validate_case(spec, limits);
+  const Generator g(spec);
+  PostCase c;
+  c.in.x = g.x();
+  c.in.f = g.f();
+  c.in.h_post = g.h_post();
+  c.in.h_res = g.h_res();
+  c.up.dout = g.upstream("dout", spec.dtype, {spec.shape.T, spec.shape.n, spec.shape.C});
+  return c;
+}
+
+TensorMap case_tensors(const CaseSpec& spec, const CaseLimits& limits) {
+  return spec.op == Op::pre ? to_tensor_map(make_pre_case(spec, limits)) : to_tensor_map(make_post_case(spec, limits));
+}
+
+TensorMap to_tensor_map(const PreCase& c) {
+  TensorMap m{{"x", c.in.x},   {"phi", c.in.phi},         {"alpha", c.in.alpha},      {"bias", c.in.bias},
+              {"dy", c.up.dy}, {"dh_post", c.up.dh_post}, {"dh_res", c.up.dh_res}};
+  if (c.in.gamma.defined()) m["gamma"] = c.in.gamma;
+  return m;
+}
+
+TensorMap to_tensor_map(const PostCase& c) {
+  return {{"x", c.in.x}, {"f", c.in.f}, {"h_post", c.in.h_post}, {"h_res", c.in.h_res}, {"dout", c.up.dout}};
+}
+
+PreCase pre_case_from_map(const TensorMap& m) {
+  PreCase c;
+  c.in.x = need(m, "x");
+  c.in.phi = need(m, "phi");
+  if (const auto it = m.find("gamma"); it != m.end()) c.in.gamma = it->second;
+  c.in.alpha = need(m, "alpha");
+  c.in.bias = need(m, "bias");
+  c.up.dy = need(m, "dy");
+  c.up.dh_post = need(m, "dh_post");
+  c.up.dh_res = need(m, "dh_res");
+  return c;
+}
+
+PostCase post_case_from_map(const TensorMap& m) {
+  PostCase c;
+  c.in.x = need(m, "x");
+  c.in.f = need(m, "f");
+  c.in.h_post = need(m, "h_post");
+  c.in.h_res = need(m, "h_res");
+  c.up.dout = need(m, "dout");
+  return c;
+}
+
+std::map<std::string, std::string> case_metadata(const CaseSpec& spec) {
+  std::map<std::string, std::string> meta = to_fields(spec.semantics);
+  meta["case"] = spec.to_string();
+  meta["op"] = std::string(to_string(spec.op));
+  meta["preset"] = spec.preset;
+  return meta;
+}
+
+}  // namespace mhc::verify
