@@ -1,0 +1,116 @@
+// Pre backward, per-token part (MATH.md "Backward pre" steps 2-6): recompute m, r, z, h_pre,
+// h_post from the projection partials (the same code as the forward), then
+//   dz_pre = dh_pre sigma'(z_pre), dz_post = dh_post p sigma'(z_post), dz_res = resmap'(Z)^T dH,
+//   dm_hat = dz alpha_e, dm = r dm_hat, dr = sum_j dm_hat m, cn = -dr r^3 / K,
+// and per block of tokens the fixed-order sums of dz (-> dbias) and dz m_hat per mix block
+// (-> dalpha). lite's merged H adds its terms to dh_pre and dh_post first.
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/coeffs.cuh"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/ops.hpp"
+
+namespace mhc::cuda {
+namespace {
+
+template <int N, int KIND>
+__global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const CoeffBackwardArgs a) {
+  constexpr int M = MixShape<N, KIND>::kM;
+  constexpr int S = M + 3;
+  extern __shared__ float block_sums[];  // [kCoeffTokens, S]
+  const std::int64_t T = a.d.T;
+  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + threadIdx.x;
+  float* mine = block_sums + threadIdx.x * S;
+
+  if (t < T) {
+    float m[M];
+#pragma unroll
+    for (int j = 0; j < M; ++j) m[j] = a.m_part[t * M + j];
+    float sumsq = a.s_part[t];
+    for (int ks = 1; ks < a.splits_k; ++ks) {
+#pragma unroll
+      for (int j = 0; j < M; ++j) m[j] += a.m_part[(ks * T + t) * M + j];
+      sumsq += a.s_part[ks * T + t];
+    }
+    const float r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
+    float m_hat[M], z[M], h_pre[N], h_post[N];
+    mix_forward<N, M>(m, r, a.alpha, a.bias, a.s, m_hat, z, h_pre, h_post);
+
+    float dh_pre[N], dh_post[N], dH[N * N];
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      dh_pre[i] = a.dh_pre[t * N + i];
+      dh_post[i] = a.dh_post[t * N + i];
+    }
+#pragma unroll
+    for (int e = 0; e < N * N; ++e) dH[e] = a.dh_res[t * N * N + e];
+    if (a.s.merged) {
+      // H_out[i, j] = H[i, j] - h_post[i] h_pre[j].
+#pragma unroll
+      for (int i = 0; i < N; ++i) {
+#pragma unroll
+        for (int j = 0; j < N; ++j) {
+          dh_post[i] -= dH[i * N + j] * h_pre[j];
+          dh_pre[j] -= dH[i * N + j] * h_post[i];
+        }
+      }
+    }
+
+    float dz[M];
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const float sp = sigmoid(z[i]);
+      dz[i] = dh_pre[i] * (sp * (1.0f - sp));
+      const float so = sigmoid(z[N + i]);
+      dz[N + i] = dh_post[i] * (a.s.post_mult * (so * (1.0f - so)));
+    }
+    resmap_backward<N, KIND>(z + 2 * N, a.s, dH, dz + 2 * N);
+
+    const float a0 = a.alpha[0], a1 = a.alpha[1], a2 = a.alpha[2];
+    float dr = 0.0f;
+    float da[3] = {0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < M; ++j) {
+      const int blk = block_of<N>(j);
+      const float alpha_e = blk == 0 ? a0 : (blk == 1 ? a1 : a2);
+      const float dm_hat = dz[j] * alpha_e;
+      dr += dm_hat * m[j];
+      a.dm[t * M + j] = r * dm_hat;
+      da[blk] += dz[j] * m_hat[j];
+      mine[j] = dz[j];
+      if (a.dz) a.dz[t * M + j] = dz[j];
+    }
+    a.cn[t] = -(dr * (r * r * r) / static_cast<float>(a.d.K()));
+    if (a.dinv_rms) a.dinv_rms[t] = dr;
+#pragma unroll
+    for (int i = 0; i < N; ++i) a.h_pre[t * N + i] = h_pre[i];
+#pragma unroll
+    for (int b = 0; b < 3; ++b) mine[M + b] = da[b];
+  } else {
+    for (int j = 0; j < S; ++j) mine[j] = 0.0f;
+  }
+  __syncthreads();
+  for (int j = threadIdx.x; j < S; j += kCoeffTokens) {
+    float v = block_sums[j];
+    for (int r = 1; r < kCoeffTokens; ++r) v += block_sums[r * S + j];
+    a.sums[blockIdx.x * static_cast<std::int64_t>(S) + j] = v;
+  }
+}
+
+}  // namespace
+
+void launch_coeff_backward(const CoeffBackwardArgs& a, cudaStream_t stream) {
+  if (a.d.T == 0) return;
+  const unsigned blocks = static_cast<unsigned>((a.d.T + kCoeffTokens - 1) / kCoeffTokens);
+  n_kind_switch(a.d.n, a.s.resmap, [&](auto nc, auto kc) {
+    constexpr int N = decltype(nc)::value;
+    constexpr int KIND = decltype(kc)::value;
+    constexpr int M = MixShape<N, KIND>::kM;
+    if (M != a.d.M) fail(ErrorKind::internal, "coeff_backward: M does not match n and the map");
+    const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (M + 3) * sizeof(float);
+    coeff_backward_kernel<N, KIND><<<blocks, kCoeffTokens, smem, stream>>>(a);
+  });
+  check_launch("coeff_backward_kernel");
+}
+
+}  // namespace mhc::cuda

@@ -1,0 +1,133 @@
+// Host entry points of the CUDA kernels on device-resident data. The backend (cuda_backend.cpp)
+// copies host tensors in and out around these; the benchmark calls them directly so its timings
+// are kernel-only. Every function launches on `stream` and returns without synchronising;
+// launch errors throw Error(environment).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/params.hpp"
+#include "kernels/cuda/workspace.hpp"
+
+namespace mhc::cuda {
+
+// ---- whole operators (pipeline.cpp)
+void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream);
+void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream);
+void post_forward(const PostArgs& a, cudaStream_t stream);
+void post_backward(const PostArgs& a, cudaStream_t stream);
+
+// ---- stage kernels (the pipeline is a chain of these, so fused == chain of stages bitwise)
+
+// phi' = phi (.) gamma in f32 ([M, K]) and its exact three-way bf16 split
+// hi + mid + lo ([3, M_pad, K_pad], zero padded) for the tensor-core projection.
+struct PhiPlan {
+  int M_pad = 0;
+  std::int64_t K_pad = 0;
+  int splits_k = 1;  // KS: fixed-order split of the K reduction (depends on the shape only)
+};
+PhiPlan plan_projection(const PreDims& d);
+void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, float* phi_folded,
+                 std::uint16_t* phi_split, cudaStream_t stream);
+
+// Partial projections m_part [KS, T, M] and sums of squares s_part [KS, T] of x against phi'.
+void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const std::uint16_t* phi_split,
+                      float* m_part, float* s_part, cudaStream_t stream);
+
+// The per-token coefficient kernel (mix.cu). Inputs are either the projection partials
+// (m_part, s_part, KS) or, for the mix stage, m and r directly (KS = 1, r_in set); with z_in set
+// only the residual map runs (the resmap stage).
+struct MixKernelArgs {
+  PreDims d;
+  MixSemantics s;
+  int splits_k = 1;
+  const float* m_part = nullptr;  // [KS, T, M]
+  const float* s_part = nullptr;  // [KS, T]
+  const float* r_in = nullptr;    // [T]
+  const float* z_in = nullptr;    // [T, M]
+  const float* alpha = nullptr;
+  const float* bias = nullptr;
+  bool finish_only = false;  // only m and r (the norm_proj stage)
+  bool resmap = true;        // run the residual map after the mix
+  float* m = nullptr;        // [T, M]
+  float* r = nullptr;        // [T]
+  float* m_hat = nullptr;    // [T, M]
+  float* z = nullptr;        // [T, M]
+  float* h_pre = nullptr;    // [T, n]
+  float* h_post = nullptr;   // [T, n]
+  float* h_res = nullptr;    // [T, n, n] output (merged when s.merged)
+  float* h_res_raw = nullptr;  // [T, n, n] before the merge
+  float* iterates = nullptr;   // [R+1, T, n, n]
+};
+void launch_mix(const MixKernelArgs& a, cudaStream_t stream);
+
+// y = sum_i h_pre[i] x[i] rounded to bf16 (apply.cu).
+void launch_apply(const PreDims& d, const std::uint16_t* x, const float* h_pre, std::uint16_t* y,
+                  cudaStream_t stream);
+
+// ---- pre backward kernels (pre_backward.cu, coeff_backward.cu)
+
+// dh_pre[t, i] = sum_c x[t, i, c] dy[t, c].
+void launch_dh_pre(const PreDims& d, const std::uint16_t* x, const std::uint16_t* dy, float* dh_pre,
+                   cudaStream_t stream);
+
+// Per token: recompute the coefficients, then dz, dm = r alpha_e dz and the inverse-RMS path
+// coefficient cn = -dr r^3 / K; per block of kCoeffTokens tokens, the sums of dz (M) and of the
+// per-block dalpha terms (3) in `sums` [blocks, M + 3].
+inline constexpr int kCoeffTokens = 64;
+struct CoeffBackwardArgs {
+  PreDims d;
+  MixSemantics s;
+  int splits_k = 1;
+  const float* m_part = nullptr;   // [KS, T, M]
+  const float* s_part = nullptr;   // [KS, T]
+  const float* alpha = nullptr;
+  const float* bias = nullptr;
+  const float* dh_pre = nullptr;   // [T, n] (from launch_dh_pre)
+  const float* dh_post = nullptr;  // [T, n]
+  const float* dh_res = nullptr;   // [T, n, n]
+  float* dm = nullptr;             // [T, M]
+  float* cn = nullptr;             // [T]
+  float* h_pre = nullptr;          // [T, n]
+  float* sums = nullptr;           // [ceil(T / kCoeffTokens), M + 3]
+  float* dz = nullptr;             // [T, M], optional
+  float* dinv_rms = nullptr;       // [T], optional
+};
+void launch_coeff_backward(const CoeffBackwardArgs& a, cudaStream_t stream);
+
+// dbias[j] = sum over blocks of sums[., j]; dalpha[b] = sum of sums[., M + b] (fixed order).
+void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float* dalpha, cudaStream_t stream);
+
+// dx (bf16) and the per-split partials of dphi' ([S, M, K]) in one pass over x and dy.
+struct DxDphiPlan {
+  int splits_t = 1;
+  std::int64_t tokens_per_split = 0;
+};
+DxDphiPlan plan_dx_dphi(const PreDims& d);
+struct DxDphiArgs {
+  PreDims d;
+  int resmap = kSinkhorn;
+  DxDphiPlan plan;
+  const std::uint16_t* x = nullptr;
+  const std::uint16_t* dy = nullptr;
+  const float* phi_folded = nullptr;  // [M, K]
+  const float* dm = nullptr;          // [T, M]
+  const float* cn = nullptr;          // [T]
+  const float* h_pre = nullptr;       // [T, n]
+  std::uint16_t* dx = nullptr;        // [T, n, C]
+  float* dphi_part = nullptr;         // [S, M, K]
+  float* part_dx_apply = nullptr;
+  float* part_dx_mm = nullptr;
+  float* part_dx_mm_block[3] = {};
+  float* part_dx_norm = nullptr;
+};
+void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream);
+
+// dphi = (sum_s dphi_part) (.) gamma; dgamma = sum_j dphi'[j] phi[j] (per block, then summed).
+void launch_reduce_dphi(const PreDims& d, int splits_t, const float* dphi_part, const float* phi,
+                        const float* gamma, float* dphi, float* dgamma, float* const (&dgamma_block)[3],
+                        cudaStream_t stream);
+
+}  // namespace mhc::cuda

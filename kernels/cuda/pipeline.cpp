@@ -1,0 +1,101 @@
+// The operators as chains of the stage kernels (ops.hpp). Intermediates live in the caller's
+// Workspace, keyed by name, so repeated calls on one shape allocate nothing.
+#include <cstdint>
+
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/ops.hpp"
+
+namespace mhc::cuda {
+
+void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
+  const PreDims& d = a.d;
+  if (d.T == 0) return;
+  const PhiPlan plan = plan_projection(d);
+  float* phi_folded = ws.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K());
+  auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
+  prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
+
+  float* m_part = ws.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
+  float* s_part = ws.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
+  launch_norm_proj(d, plan, a.x, phi_split, m_part, s_part, stream);
+
+  MixKernelArgs mix;
+  mix.d = d;
+  mix.s = a.s;
+  mix.splits_k = plan.splits_k;
+  mix.m_part = m_part;
+  mix.s_part = s_part;
+  mix.alpha = a.alpha;
+  mix.bias = a.bias;
+  mix.m = a.tap_m;
+  mix.r = a.tap_inv_rms;
+  mix.m_hat = a.tap_m_hat;
+  mix.z = a.tap_z;
+  mix.h_pre = a.tap_h_pre ? a.tap_h_pre : ws.get<float>("h_pre", static_cast<std::size_t>(d.T) * d.n);
+  mix.h_post = a.h_post;
+  mix.h_res = a.h_res;
+  mix.h_res_raw = a.tap_h_res;
+  mix.iterates = a.tap_sinkhorn;
+  launch_mix(mix, stream);
+
+  launch_apply(d, a.x, mix.h_pre, a.y, stream);
+}
+
+void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) {
+  const PreDims& d = a.d;
+  const std::size_t T = static_cast<std::size_t>(d.T), M = d.M, K = static_cast<std::size_t>(d.K());
+  const PhiPlan plan = plan_projection(d);
+  float* phi_folded = ws.get<float>("phi_folded", M * K);
+  auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
+  prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
+
+  float* m_part = ws.get<float>("m_part", plan.splits_k * T * M);
+  float* s_part = ws.get<float>("s_part", plan.splits_k * T);
+  launch_norm_proj(d, plan, a.x, phi_split, m_part, s_part, stream);
+
+  float* dh_pre = a.part_dh_pre ? a.part_dh_pre : ws.get<float>("dh_pre", T * d.n);
+  launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
+
+  CoeffBackwardArgs cb;
+  cb.d = d;
+  cb.s = a.s;
+  cb.splits_k = plan.splits_k;
+  cb.m_part = m_part;
+  cb.s_part = s_part;
+  cb.alpha = a.alpha;
+  cb.bias = a.bias;
+  cb.dh_pre = dh_pre;
+  cb.dh_post = a.dh_post;
+  cb.dh_res = a.dh_res;
+  cb.dm = ws.get<float>("dm", T * M);
+  cb.cn = ws.get<float>("cn", T);
+  cb.h_pre = ws.get<float>("h_pre", T * d.n);
+  const std::size_t blocks = (T + kCoeffTokens - 1) / kCoeffTokens;
+  cb.sums = ws.get<float>("sums", blocks * (M + 3));
+  cb.dz = a.part_dz;
+  cb.dinv_rms = a.part_dinv_rms;
+  launch_coeff_backward(cb, stream);
+  launch_reduce_sums(d, cb.sums, a.dbias, a.dalpha, stream);
+
+  DxDphiArgs dd;
+  dd.d = d;
+  dd.resmap = a.s.resmap;
+  dd.plan = plan_dx_dphi(d);
+  dd.x = a.x;
+  dd.dy = a.dy;
+  dd.phi_folded = phi_folded;
+  dd.dm = cb.dm;
+  dd.cn = cb.cn;
+  dd.h_pre = cb.h_pre;
+  dd.dx = a.dx;
+  dd.dphi_part = ws.get<float>("dphi_part", static_cast<std::size_t>(dd.plan.splits_t) * M * K);
+  dd.part_dx_apply = a.part_dx_apply;
+  dd.part_dx_mm = a.part_dx_mm;
+  for (int b = 0; b < 3; ++b) dd.part_dx_mm_block[b] = a.part_dx_mm_block[b];
+  dd.part_dx_norm = a.part_dx_norm;
+  launch_dx_dphi(dd, stream);
+  launch_reduce_dphi(d, dd.plan.splits_t, dd.dphi_part, a.phi, a.gamma, a.dphi, a.dgamma, a.part_dgamma_block,
+                     stream);
+}
+
+}  // namespace mhc::cuda

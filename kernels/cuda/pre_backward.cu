@@ -1,0 +1,228 @@
+// Pre backward, the passes over x (MATH.md "Backward pre" steps 1, 7-9):
+//   dh_pre[t, i] = sum_c x[t, i, c] dy[t, c]                      (launch_dh_pre)
+//   dx[t, k] = h_pre[i] dy[c] + sum_j dm[t, j] phi'[j, k] + cn[t] v[k]   with k = i C + c
+//   dphi'[j, k] = sum_t dm[t, j] v[t, k]                          (launch_dx_dphi)
+// and the fixed-order reductions over token splits (dphi, dgamma) and token blocks (dbias,
+// dalpha). No atomics anywhere: every sum has one order, fixed by the shape.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "core/bf16.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/switch.hpp"
+
+namespace mhc::cuda {
+namespace {
+
+constexpr int kDhThreads = 256;
+
+template <int N, int V>
+__global__ void __launch_bounds__(kDhThreads) dh_pre_kernel(const std::uint16_t* __restrict__ x,
+                                                            const std::uint16_t* __restrict__ dy,
+                                                            float* __restrict__ dh_pre, std::int64_t C) {
+  __shared__ float partial[kDhThreads / 32][N];
+  const std::int64_t t = blockIdx.x;
+  float acc[N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) acc[i] = 0.0f;
+  for (std::int64_t c = static_cast<std::int64_t>(threadIdx.x) * V; c < C; c += kDhThreads * V) {
+    if constexpr (V == 8) {
+      const uint4 g = __ldg(reinterpret_cast<const uint4*>(dy + t * C + c));
+      const std::uint32_t gs[4] = {g.x, g.y, g.z, g.w};
+#pragma unroll
+      for (int i = 0; i < N; ++i) {
+        const uint4 w = __ldg(reinterpret_cast<const uint4*>(x + (t * N + i) * C + c));
+        const std::uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          acc[i] = fmaf(bf16_lo(ws[p]), bf16_lo(gs[p]), acc[i]);
+          acc[i] = fmaf(bf16_hi(ws[p]), bf16_hi(gs[p]), acc[i]);
+        }
+      }
+    } else {
+      const float g = f32_from_bf16_bits(dy[t * C + c]);
+#pragma unroll
+      for (int i = 0; i < N; ++i) acc[i] = fmaf(f32_from_bf16_bits(x[(t * N + i) * C + c]), g, acc[i]);
+    }
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    float v = acc[i];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    if (lane == 0) partial[warp][i] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < N) {
+    float v = partial[0][threadIdx.x];
+    for (int w = 1; w < kDhThreads / 32; ++w) v += partial[w][threadIdx.x];
+    dh_pre[t * N + threadIdx.x] = v;
+  }
+}
+
+__global__ void reduce_sums_kernel(const float* __restrict__ sums, std::int64_t blocks, int M,
+                                   float* __restrict__ dbias, float* __restrict__ dalpha) {
+  const int S = M + 3;
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= S) return;
+  float v = 0.0f;
+  for (std::int64_t b = 0; b < blocks; ++b) v += sums[b * S + j];
+  if (j < M) dbias[j] = v;
+  else dalpha[j - M] = v;
+}
+
+constexpr int kDxThreads = 256;  // columns k per CTA
+constexpr int kDxTokens = 32;    // tokens staged in shared memory at a time
+
+template <int N, int M>
+__global__ void __launch_bounds__(kDxThreads) dx_dphi_kernel(const DxDphiArgs a) {
+  __shared__ float s_dm[kDxTokens][M];
+  __shared__ float s_cn[kDxTokens];
+  __shared__ float s_hp[kDxTokens][N];
+  const std::int64_t T = a.d.T, C = a.d.C, K = a.d.K();
+  const std::int64_t k = blockIdx.x * static_cast<std::int64_t>(kDxThreads) + threadIdx.x;
+  const bool valid = k < K;
+  const int i = valid ? static_cast<int>(k / C) : 0;
+  const std::int64_t c = valid ? k - i * C : 0;
+
+  float phi_col[M], acc[M];
+#pragma unroll
+  for (int j = 0; j < M; ++j) {
+    phi_col[j] = valid ? a.phi_folded[j * K + k] : 0.0f;
+    acc[j] = 0.0f;
+  }
+  const std::int64_t t_begin = blockIdx.y * a.plan.tokens_per_split;
+  const std::int64_t t_end = std::min<std::int64_t>(T, t_begin + a.plan.tokens_per_split);
+  const bool parts = a.part_dx_apply != nullptr;
+
+  for (std::int64_t tb = t_begin; tb < t_end; tb += kDxTokens) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kDxTokens, t_end - tb));
+    __syncthreads();
+    for (int e = threadIdx.x; e < count * M; e += kDxThreads) s_dm[e / M][e % M] = a.dm[tb * M + e];
+    for (int e = threadIdx.x; e < count * N; e += kDxThreads) s_hp[e / N][e % N] = a.h_pre[tb * N + e];
+    if (threadIdx.x < count) s_cn[threadIdx.x] = a.cn[tb + threadIdx.x];
+    __syncthreads();
+    if (!valid) continue;
+    for (int tt = 0; tt < count; ++tt) {
+      const std::int64_t t = tb + tt;
+      const float v = f32_from_bf16_bits(a.x[t * K + k]);
+      const float g = f32_from_bf16_bits(a.dy[t * C + c]);
+      float mm[3] = {0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int j = 0; j < M; ++j) {
+        const float dm = s_dm[tt][j];
+        const int blk = j < N ? 0 : (j < 2 * N ? 1 : 2);
+        mm[blk] = fmaf(dm, phi_col[j], mm[blk]);
+        acc[j] = fmaf(dm, v, acc[j]);
+      }
+      const float dx_apply = s_hp[tt][i] * g;
+      const float dx_mm = (mm[0] + mm[1]) + mm[2];
+      const float dx_norm = s_cn[tt] * v;
+      a.dx[t * K + k] = bf16_bits_from_f32((dx_apply + dx_mm) + dx_norm);
+      if (parts) {
+        a.part_dx_apply[t * K + k] = dx_apply;
+        a.part_dx_mm[t * K + k] = dx_mm;
+        a.part_dx_norm[t * K + k] = dx_norm;
+#pragma unroll
+        for (int b = 0; b < 3; ++b) a.part_dx_mm_block[b][t * K + k] = mm[b];
+      }
+    }
+  }
+  if (!valid) return;
+#pragma unroll
+  for (int j = 0; j < M; ++j) a.dphi_part[(blockIdx.y * static_cast<std::int64_t>(M) + j) * K + k] = acc[j];
+}
+
+__global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int splits, int M, int n, std::int64_t K,
+                                   const float* __restrict__ phi, const float* __restrict__ gamma,
+                                   float* __restrict__ dphi, float* __restrict__ dgamma, float* dgamma_pre,
+                                   float* dgamma_post, float* dgamma_res) {
+  for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; k < K;
+       k += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    float gb[3] = {0.0f, 0.0f, 0.0f};
+    const float gk = gamma ? gamma[k] : 1.0f;
+    for (int j = 0; j < M; ++j) {
+      float d = 0.0f;
+      for (int s = 0; s < splits; ++s) d += dphi_part[(static_cast<std::int64_t>(s) * M + j) * K + k];
+      dphi[j * K + k] = gamma ? d * gk : d;
+      const int blk = j < n ? 0 : (j < 2 * n ? 1 : 2);
+      if (gamma) gb[blk] = fmaf(d, phi[j * K + k], gb[blk]);
+    }
+    if (gamma) {
+      dgamma[k] = (gb[0] + gb[1]) + gb[2];
+      if (dgamma_pre) {
+        dgamma_pre[k] = gb[0];
+        dgamma_post[k] = gb[1];
+        dgamma_res[k] = gb[2];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void launch_dh_pre(const PreDims& d, const std::uint16_t* x, const std::uint16_t* dy, float* dh_pre,
+                   cudaStream_t stream) {
+  if (d.T == 0) return;
+  if (d.T > 0x7FFFFFFF) fail(ErrorKind::unsupported, "pre backward: T must be below 2^31");
+  n_switch(d.n, [&](auto nc) {
+    constexpr int N = decltype(nc)::value;
+    if (d.C % 8 == 0) {
+      dh_pre_kernel<N, 8><<<static_cast<unsigned>(d.T), kDhThreads, 0, stream>>>(x, dy, dh_pre, d.C);
+    } else {
+      dh_pre_kernel<N, 1><<<static_cast<unsigned>(d.T), kDhThreads, 0, stream>>>(x, dy, dh_pre, d.C);
+    }
+  });
+  check_launch("dh_pre_kernel");
+}
+
+void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float* dalpha, cudaStream_t stream) {
+  const std::int64_t blocks = (d.T + kCoeffTokens - 1) / kCoeffTokens;
+  const int S = d.M + 3;
+  if (blocks == 0) {
+    MHC_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * d.M, stream));
+    MHC_CUDA_CHECK(cudaMemsetAsync(dalpha, 0, sizeof(float) * 3, stream));
+    return;
+  }
+  reduce_sums_kernel<<<(S + 127) / 128, 128, 0, stream>>>(sums, blocks, d.M, dbias, dalpha);
+  check_launch("reduce_sums_kernel");
+}
+
+DxDphiPlan plan_dx_dphi(const PreDims& d) {
+  DxDphiPlan plan;
+  const std::int64_t column_ctas = (d.K() + kDxThreads - 1) / kDxThreads;
+  const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
+  // About 4 x 132 CTAs in all (a function of the shape only: deterministic on any GPU).
+  const std::int64_t want = std::clamp<std::int64_t>((528 + column_ctas - 1) / column_ctas, 1, token_groups);
+  const std::int64_t groups_per_split = (token_groups + want - 1) / want;
+  plan.tokens_per_split = groups_per_split * kDxTokens;
+  plan.splits_t = static_cast<int>((token_groups + groups_per_split - 1) / groups_per_split);
+  return plan;
+}
+
+void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((a.d.K() + kDxThreads - 1) / kDxThreads),
+                  static_cast<unsigned>(a.plan.splits_t));
+  n_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
+    constexpr int N = decltype(nc)::value;
+    constexpr int M = MixShape<N, decltype(kc)::value>::kM;
+    dx_dphi_kernel<N, M><<<grid, kDxThreads, 0, stream>>>(a);
+  });
+  check_launch("dx_dphi_kernel");
+}
+
+void launch_reduce_dphi(const PreDims& d, int splits_t, const float* dphi_part, const float* phi,
+                        const float* gamma, float* dphi, float* dgamma, float* const (&dgamma_block)[3],
+                        cudaStream_t stream) {
+  const std::int64_t K = d.K();
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((K + 255) / 256, 1024));
+  reduce_dphi_kernel<<<blocks, 256, 0, stream>>>(dphi_part, splits_t, d.M, d.n, K, phi, gamma, dphi, dgamma,
+                                                 dgamma_block[0], dgamma_block[1], dgamma_block[2]);
+  check_launch("reduce_dphi_kernel");
+}
+
+}  // namespace mhc::cuda
