@@ -65,6 +65,7 @@ struct Diagnosis {
 
 struct CaseReport {
   CaseSpec spec;
+  std::optional<std::int64_t> index;  // position in the expanded sweep; lets `merge` restore shard order
   std::string backend;           // candidate backend name
   std::string baseline;          // baseline backend name ("" for fixed tolerances / check files)
   std::string device = "cpu";    // where the candidate ran ("cpu", "cuda:0", "host:port/cuda:1")

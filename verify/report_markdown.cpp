@@ -1,0 +1,123 @@
+#include "verify/report_markdown.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "verify/report_format.hpp"
+
+namespace mhc::verify {
+
+namespace {
+
+// An inline code span that survives any content: the fence is longer than the longest backtick
+// run inside; `|` is escaped because GitHub splits table cells before parsing code spans.
+std::string code(std::string_view s, bool in_table) {
+  std::size_t run = 0, longest = 0;
+  for (char ch : s) {
+    run = ch == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  std::string body;
+  for (char ch : s) {
+    if (ch == '\n' || ch == '\r') body += ' ';
+    else if (ch == '|' && in_table) body += "\\|";
+    else body += ch;
+  }
+  const std::string fence(longest + 1, '`');
+  const bool pad = !body.empty() && (body.front() == '`' || body.back() == '`');
+  return fence + (pad ? " " : "") + body + (pad ? " " : "") + fence;
+}
+
+std::string verdict_badge(Verdict v) {
+  switch (v) {
+    case Verdict::pass: return "✅ PASS";
+    case Verdict::fail: return "❌ FAIL";
+    case Verdict::skip: return "⏭️ SKIP";
+    case Verdict::error: return "⚠️ ERROR";
+    case Verdict::crash: return "💥 CRASH";
+  }
+  return "ERROR";
+}
+
+std::string tensor_table(const CaseReport& c) {
+  std::string out = "| tensor | max err | tolerance | err/tol | rule | verdict |\n|---|--:|--:|--:|---|---|\n";
+  for (const TensorCheck& t : c.tensors) {
+    const double ratio = tolerance_ratio(t);
+    const std::string r = format_ratio(ratio);
+    out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", code(t.name, true), format_error(t.candidate.max_abs),
+                       format_error(t.elem_tolerance), ratio > 1 ? "**" + r + "**" : r, markdown_escape(t.rule),
+                       verdict_label(t.verdict));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string markdown_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\n':
+      case '\r': out += ' '; break;
+      case '\\': case '`': case '*': case '_': case '[': case ']': case '|': case '#': case '~': case '!':
+        out += '\\';
+        out += ch;
+        break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+std::string render_markdown(const SweepReport& report) {
+  const SweepSummary s = report.summary();
+  const bool ok = s.failed + s.errors + s.crashed == 0;
+  std::string out = "## mhc-verify: " + markdown_escape(report.name.empty() ? "sweep" : report.name) + "\n\n";
+  out += fmt::format("**{} {}**", ok ? "✅" : "❌", report.summary_line());
+  std::string context;
+  if (!report.backend.empty()) context += "backend " + code(report.backend, false);
+  if (!report.tool_version.empty()) context += (context.empty() ? "" : ", ") + std::string("mhc-verify ") + markdown_escape(report.tool_version);
+  out += context.empty() ? "\n" : " (" + context + ")\n";
+
+  bool first_failure = true;
+  for (const CaseReport& c : report.cases) {
+    if (c.verdict != Verdict::fail) continue;
+    if (first_failure) out += "\n### Failures\n";
+    first_failure = false;
+    out += "\n#### " + code(c.spec.to_string(), false) + "\n\n";
+    if (const std::string d = diagnosis_line(c); !d.empty()) out += "- **diagnosis:** " + markdown_escape(d) + "\n";
+    for (const TensorCheck& t : c.tensors) {
+      if (t.verdict == Verdict::fail && !t.reason.empty()) {
+        out += "- " + code(t.name, false) + ": " + markdown_escape(t.reason) + "\n";
+      }
+    }
+    if (!c.reproduce.empty()) out += "- **reproduce:** " + code(c.reproduce, false) + "\n";
+    out += "\n" + tensor_table(c);
+  }
+
+  bool first_other = true;
+  for (const CaseReport& c : report.cases) {
+    if (c.verdict == Verdict::pass || c.verdict == Verdict::fail) continue;
+    if (first_other) out += "\n### Errors, crashes and skips\n\n";
+    first_other = false;
+    out += "- " + verdict_badge(c.verdict) + " " + code(c.spec.to_string(), false) + ": " +
+           markdown_escape(outcome_message(c)) + "\n";
+  }
+
+  out += fmt::format("\n<details><summary>All {} cases</summary>\n\n", report.cases.size());
+  out += "| # | case | verdict | worst err/tol | time |\n|--:|---|---|--:|--:|\n";
+  for (std::size_t i = 0; i < report.cases.size(); ++i) {
+    const CaseReport& c = report.cases[i];
+    const std::int64_t number = c.index ? *c.index : static_cast<std::int64_t>(i);
+    out += fmt::format("| {} | {} | {} | {} | {} |\n", number, code(c.spec.to_string(), true), verdict_badge(c.verdict),
+                       c.tensors.empty() ? "-" : format_ratio(worst_ratio(c)), format_seconds(c.seconds));
+  }
+  out += "\n</details>\n";
+  return out;
+}
+
+}  // namespace mhc::verify
