@@ -1,0 +1,192 @@
+#include "server/client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "core/error.hpp"
+#include "server/auth.hpp"
+#include "server/sha256.hpp"
+#include "server/upload.hpp"
+
+namespace mhc::server {
+
+namespace pb = ::mhcverify::v1;
+
+namespace {
+
+bool retryable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+[[noreturn]] void throw_status(const grpc::Status& s, const std::string& target) {
+  const std::string message = fmt::format("server {}: {} ({})", target, s.error_message(), static_cast<int>(s.error_code()));
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE: invalid_input(message);
+    default: fail(ErrorKind::environment, message);
+  }
+}
+
+verify::CaseReport report_of(const pb::CaseResult& result) {
+  auto json = nlohmann::json::parse(result.report_json(), nullptr, false);
+  if (json.is_discarded()) fail(ErrorKind::environment, "server sent a report that is not JSON");
+  return verify::case_report_from_json(json);
+}
+
+void fill_case(pb::RunCaseRequest& request, const verify::CaseSpec& spec, const RunCaseOptions& o) {
+  request.mutable_case_ref()->set_line(spec.to_string());
+  auto* opts = request.mutable_options();
+  opts->set_backend(o.backend);
+  opts->set_diagnose(o.diagnose);
+  opts->set_check_determinism(o.check_determinism);
+}
+
+}  // namespace
+
+std::string client_service_config_json() {
+  return R"({
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [{"service": "mhcverify.v1.Verifier"}],
+    "retryPolicy": {
+      "maxAttempts": 4,
+      "initialBackoff": "0.1s",
+      "maxBackoff": "1s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+})";
+}
+
+struct Client::Impl {
+  ClientOptions options;
+  std::vector<std::unique_ptr<pb::Verifier::Stub>> stubs;
+
+  void prepare(grpc::ClientContext& context, double deadline_seconds) const {
+    if (!options.token.empty()) context.AddMetadata("authorization", "Bearer " + options.token);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<long long>(deadline_seconds * 1000)));
+  }
+
+  // One case with retries: attempt k goes to target (first + k) mod targets.
+  verify::CaseReport run_one(const verify::CaseSpec& spec, const RunCaseOptions& o, std::size_t first) const {
+    pb::RunCaseRequest request;
+    fill_case(request, spec, o);
+    grpc::Status last;
+    std::size_t target = first;
+    for (int attempt = 0; attempt < std::max(1, options.max_attempts); ++attempt) {
+      target = (first + attempt) % stubs.size();
+      grpc::ClientContext context;
+      prepare(context, options.case_deadline_seconds);
+      pb::CaseResult result;
+      last = stubs[target]->RunCase(&context, request, &result);
+      if (last.ok()) return report_of(result);
+      if (!retryable(last.error_code())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    }
+    throw_status(last, options.targets[target]);
+  }
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.targets.empty()) invalid_input("--server: no target given");
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = read_file(options.tls_ca, "--tls-ca");
+    if (!options.tls_cert.empty()) {
+      ssl.pem_cert_chain = read_file(options.tls_cert, "--tls-cert");
+      ssl.pem_private_key = read_file(options.tls_key, "--tls-key");
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(client_service_config_json());
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(4 << 20);
+  for (const auto& target : options.targets)
+    impl_->stubs.push_back(pb::Verifier::NewStub(grpc::CreateCustomChannel(target, credentials, args)));
+  impl_->options = std::move(options);
+}
+
+Client::~Client() = default;
+
+pb::ServerInfo Client::info(std::size_t target) {
+  grpc::ClientContext context;
+  impl_->prepare(context, 30);
+  pb::ServerInfo info;
+  const auto status = impl_->stubs.at(target)->GetInfo(&context, {}, &info);
+  if (!status.ok()) throw_status(status, impl_->options.targets.at(target));
+  return info;
+}
+
+verify::CaseReport Client::run_case(const verify::CaseSpec& spec, const RunCaseOptions& options) {
+  return impl_->run_one(spec, options, 0);
+}
+
+std::vector<verify::CaseReport> Client::run_cases(
+    const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options,
+    const std::function<void(std::size_t, const verify::CaseReport&)>& progress) {
+  std::vector<verify::CaseReport> reports(specs.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;
+  std::mutex mutex;
+  auto work = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= specs.size() || failed) return;
+      try {
+        auto report = impl_->run_one(specs[i], options, i % impl_->stubs.size());
+        std::lock_guard lock(mutex);
+        reports[i] = std::move(report);
+        if (progress) progress(i, reports[i]);
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!first_error) first_error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  const int threads = static_cast<int>(std::min<std::size_t>(std::max(1, impl_->options.in_flight), specs.size()));
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  pool.clear();  // joins
+  if (first_error) std::rethrow_exception(first_error);
+  return reports;
+}
+
+verify::CaseReport Client::check_tensors(const std::string& payload, const CheckTensorsOptions& o) {
+  grpc::ClientContext context;
+  impl_->prepare(context, impl_->options.case_deadline_seconds);
+  pb::CaseResult result;
+  auto writer = impl_->stubs.front()->CheckTensors(&context, &result);
+  pb::CheckChunk chunk;
+  auto* header = chunk.mutable_header();
+  header->set_op(o.op);
+  header->set_preset(o.preset);
+  for (const auto& [k, v] : o.semantics) (*header->mutable_semantics())[k] = v;
+  header->set_label(o.label);
+  header->set_tolerance(o.tolerance);
+  header->set_total_bytes(payload.size());
+  header->set_sha256(sha256_hex(payload));
+  for (std::size_t offset = 0; offset < payload.size(); offset += kMaxChunkBytes) {
+    chunk.set_offset(offset);
+    chunk.set_data(payload.substr(offset, kMaxChunkBytes));
+    if (!writer->Write(chunk)) break;  // the server answered early; Finish has the status
+    chunk.Clear();
+  }
+  writer->WritesDone();
+  const auto status = writer->Finish();
+  if (!status.ok()) throw_status(status, impl_->options.targets.front());
+  return report_of(result);
+}
+
+}  // namespace mhc::server

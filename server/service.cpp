@@ -1,0 +1,465 @@
+#include "server/service.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "kernels/backend.hpp"
+#include "server/status.hpp"
+#include "server/upload.hpp"
+#include "verify/casegen.hpp"
+#include "verify/tolerance.hpp"
+
+namespace mhc::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+grpc::Status shutting_down_status() {
+  return {grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry on another server"};
+}
+
+// The status of a request whose work was stopped: the client's own cancellation or deadline
+// when that is what happened, otherwise the server's shutdown.
+grpc::Status stopped_status(const grpc::CallbackServerContext& context) {
+  if (context.IsCancelled()) return {grpc::StatusCode::CANCELLED, "cancelled; the work was stopped"};
+  return shutting_down_status();
+}
+
+nlohmann::json case_request(const verify::CaseSpec& spec, const std::string& backend, const pb::RunOptions& o) {
+  return {{"kind", "case"},
+          {"spec", spec.to_string()},
+          {"backend", backend},
+          {"diagnose", o.has_diagnose() ? o.diagnose() : true},
+          {"check_determinism", o.has_check_determinism() ? o.check_determinism() : true}};
+}
+
+verify::CaseReport case_template(const verify::CaseSpec& spec, const std::string& backend) {
+  verify::CaseReport r;
+  r.spec = spec;
+  r.backend = backend;
+  r.reproduce = fmt::format("mhc-verify decompose '{}' --backend {}", spec.to_string(), backend);
+  return r;
+}
+
+std::string resolve_backend(const VerifierService& service, const pb::RunOptions& o, const std::string& field) {
+  std::string backend = o.backend().empty() ? service.options().backend : o.backend();
+  check_backend_name(backend, field);
+  return backend;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunCase
+
+class RunCaseReactor final : public grpc::ServerUnaryReactor {
+ public:
+  RunCaseReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunCaseRequest* request,
+                 pb::CaseResult* response)
+      : service_(service), context_(context), response_(response) {
+    if (auto status = service.admit(*context, ticket_); !status.ok()) {
+      Finish(status);
+      return;
+    }
+    Job job;
+    try {
+      const auto spec = case_from_proto(request->case_ref(), "case_ref", service.options().max_case_elements);
+      const auto backend = resolve_backend(service, request->options(), "options.backend");
+      job.request = case_request(spec, backend, request->options());
+      job.crash_template = case_template(spec, backend);
+    } catch (...) {
+      Finish(current_exception_status());
+      return;
+    }
+    job.cancel = cancel_;
+    job.done = [this](JobResult result) {
+      if (result.outcome == JobOutcome::cancelled) {
+        Finish(stopped_status(*context_));
+        return;
+      }
+      if (result.error) {
+        Finish(to_status(*result.error));
+        return;
+      }
+      fill_result(result.report, 0, *response_);
+      Finish(grpc::Status::OK);
+    };
+    service.pool().submit(std::move(job));
+  }
+
+  void OnCancel() override {
+    cancel_->store(true);
+    service_.pool().withdraw_cancelled();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  VerifierService& service_;
+  grpc::CallbackServerContext* context_;
+  pb::CaseResult* response_;
+  std::optional<VerifierService::Ticket> ticket_;
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// ---------------------------------------------------------------------------------------------
+// RunSweep: at most `window` cases of one sweep are queued or running at a time, so sweeps
+// share the workers fairly and a big sweep does not fill the queue; results stream out in
+// completion order, one write outstanding at a time.
+
+class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
+ public:
+  RunSweepReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunSweepRequest* request)
+      : service_(service), context_(context), window_(std::max<std::size_t>(1, service.pool().size())) {
+    if (auto status = service.admit(*context, ticket_); !status.ok()) {
+      Finish(status);
+      return;
+    }
+    try {
+      if (request->cases_size() == 0) invalid_field("cases", "the sweep has no cases");
+      if (static_cast<std::uint32_t>(request->cases_size()) > service.options().max_sweep_cases)
+        invalid_field("cases", fmt::format("{} cases exceed this server's limit of {} per sweep", request->cases_size(),
+                                           service.options().max_sweep_cases));
+      backend_ = resolve_backend(service, request->options(), "options.backend");
+      specs_.reserve(request->cases_size());
+      for (int i = 0; i < request->cases_size(); ++i)
+        specs_.push_back(case_from_proto(request->cases(i), fmt::format("cases[{}]", i),
+                                         service.options().max_case_elements));
+    } catch (...) {
+      Finish(current_exception_status());
+      return;
+    }
+    options_ = request->options();
+    pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      if (!ok) stopped_ = true;  // the client is gone
+    }
+    if (!ok) cancel_->store(true);
+    pump();
+  }
+
+  void OnCancel() override {
+    cancel_->store(true);
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    service_.pool().withdraw_cancelled();
+    pump();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void on_result(std::uint32_t index, JobResult result) {
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      if (result.outcome == JobOutcome::cancelled) {
+        stopped_ = true;
+      } else if (result.error) {
+        // Validated cases do not fail to start; if one does (a backend missing on this host),
+        // the sweep ends with that status.
+        stopped_ = true;
+        if (!error_) error_ = to_status(*result.error);
+        cancel_->store(true);
+      } else {
+        fill_result(result.report, index, outbox_.emplace_back());
+      }
+    }
+    pump();
+  }
+
+  // Decides under the lock what to do next, then does it outside the lock (pool callbacks may run
+  // inline, and gRPC calls must not happen under our mutex). `this` is not touched after the
+  // decision unless the decision keeps the RPC alive (a job in flight or a write pending).
+  void pump() {
+    std::vector<std::pair<std::uint32_t, Job>> to_submit;
+    bool write = false, finish = false;
+    grpc::Status final_status;
+    {
+      std::lock_guard lock(mutex_);
+      while (!stopped_ && next_ < specs_.size() && in_flight_ < window_) {
+        const auto index = static_cast<std::uint32_t>(next_++);
+        Job job;
+        job.request = case_request(specs_[index], backend_, options_);
+        job.crash_template = case_template(specs_[index], backend_);
+        job.cancel = cancel_;
+        to_submit.emplace_back(index, std::move(job));
+        ++in_flight_;
+      }
+      if (!writing_ && !outbox_.empty() && !stopped_) {
+        current_ = std::move(outbox_.front());
+        outbox_.pop_front();
+        writing_ = write = true;
+      } else if (!writing_ && in_flight_ == 0 && to_submit.empty() && (stopped_ || next_ == specs_.size()) &&
+                 (outbox_.empty() || stopped_) && !finished_) {
+        finished_ = finish = true;
+        final_status = error_ ? *error_ : stopped_ ? stopped_status(*context_) : grpc::Status::OK;
+      }
+    }
+    if (write) StartWrite(&current_);
+    for (auto& [index, job] : to_submit) {
+      job.done = [this, i = index](JobResult r) { on_result(i, std::move(r)); };
+      service_.pool().submit(std::move(job));
+    }
+    if (finish) Finish(final_status);
+  }
+
+  VerifierService& service_;
+  grpc::CallbackServerContext* context_;
+  const std::size_t window_;
+  std::optional<VerifierService::Ticket> ticket_;
+  std::vector<verify::CaseSpec> specs_;
+  std::string backend_;
+  pb::RunOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+
+  std::mutex mutex_;
+  std::size_t next_ = 0;
+  std::size_t in_flight_ = 0;
+  std::deque<pb::CaseResult> outbox_;
+  pb::CaseResult current_;  // the message being written
+  bool writing_ = false;
+  bool stopped_ = false;   // cancelled, deadline, client gone, or pool stopped
+  bool finished_ = false;
+  std::optional<grpc::Status> error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// CheckTensors: chunks are appended and hashed as they arrive; the job starts after the stream
+// ends with the announced length and a matching digest.
+
+class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk> {
+ public:
+  CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, pb::CaseResult* response)
+      : service_(service), context_(context), response_(response), assembler_(service.options().max_upload_bytes) {
+    if (auto status = service.admit(*context, ticket_); !status.ok()) {
+      Finish(status);
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  ~CheckTensorsReactor() override { service_.upload_bytes_in_flight().fetch_sub(reserved_bytes_); }
+
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      if (chunks_seen_++ == 0) started_ = Clock::now();
+      try {
+        add_chunk();
+      } catch (const UploadTooLarge& e) {
+        Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, e.what()});
+        return;
+      } catch (...) {
+        Finish(current_exception_status());
+        return;
+      }
+      chunk_.Clear();
+      StartRead(&chunk_);
+      return;
+    }
+    if (context_->IsCancelled()) {
+      Finish(stopped_status(*context_));
+      return;
+    }
+    Job job;
+    try {
+      job.payload = assembler_.finish();
+    } catch (...) {
+      Finish(current_exception_status());
+      return;
+    }
+    response_->set_upload_bytes(job.payload.size());
+    response_->set_upload_seconds(std::chrono::duration<double>(Clock::now() - started_).count());
+    job.request = request_;
+    job.crash_template = template_;
+    job.cancel = cancel_;
+    job.done = [this](JobResult result) {
+      if (result.outcome == JobOutcome::cancelled) {
+        Finish(stopped_status(*context_));
+        return;
+      }
+      if (result.error) {
+        Finish(to_status(*result.error));
+        return;
+      }
+      fill_result(result.report, 0, *response_);
+      Finish(grpc::Status::OK);
+    };
+    service_.pool().submit(std::move(job));
+  }
+
+  void OnCancel() override {
+    cancel_->store(true);
+    service_.pool().withdraw_cancelled();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void add_chunk() {
+    if (!chunk_.has_header()) {
+      assembler_.add(nullptr, chunk_.offset(), chunk_.data());
+      return;
+    }
+    const auto& h = chunk_.header();
+    if (assembler_.has_header())
+      invalid_field(fmt::format("chunk[{}].header", assembler_.chunks()), "repeated; only the first message carries it");
+    // op and preset may be left to the payload's __metadata__ (as `mhc-verify check` does).
+    UploadHeader header{h.op(), h.preset(), {h.semantics().begin(), h.semantics().end()}, h.label(),
+                        h.total_bytes(), h.sha256()};
+    const std::string tolerance = h.tolerance().empty() ? "baseline" : h.tolerance();
+    // Everything but the tensors is checked before a byte is stored.
+    verify::CaseReport t;
+    try {
+      if (!header.op.empty()) t.spec.op = verify::op_from_string(header.op);
+    } catch (const Error& e) {
+      invalid_field("header.op", e.what());
+    }
+    try {
+      t.spec.semantics = from_fields(header.semantics, preset(header.preset.empty() ? "deepseek" : header.preset));
+    } catch (const Error& e) {
+      invalid_field("header.preset/semantics", e.what());
+    }
+    try {
+      verify::tolerance_profile(tolerance);
+    } catch (const Error& e) {
+      invalid_field("header.tolerance", e.what());
+    }
+    t.spec.preset = header.preset;
+    t.spec.tolerance = tolerance;
+    t.backend = header.label.empty() ? "upload" : header.label;
+    t.reproduce = "mhc-verify check " + t.backend;
+    if (header.total_bytes <= service_.options().max_upload_bytes) {
+      const auto limit = service_.options().max_upload_inflight_bytes;
+      const auto before = service_.upload_bytes_in_flight().fetch_add(header.total_bytes);
+      reserved_bytes_ = header.total_bytes;
+      if (before + header.total_bytes > limit)
+        throw UploadTooLarge(fmt::format("uploads in flight would hold {} bytes, over this server's limit of {}; "
+                                         "retry later",
+                                         before + header.total_bytes, limit));
+    }
+    assembler_.add(&header, chunk_.offset(), chunk_.data());
+    template_ = std::move(t);
+    request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
+                {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance}};
+  }
+
+  VerifierService& service_;
+  grpc::CallbackServerContext* context_;
+  pb::CaseResult* response_;
+  std::optional<VerifierService::Ticket> ticket_;
+  ChunkAssembler assembler_;
+  pb::CheckChunk chunk_;
+  std::uint64_t chunks_seen_ = 0;
+  Clock::time_point started_;
+  std::uint64_t reserved_bytes_ = 0;
+  verify::CaseReport template_;
+  nlohmann::json request_;
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+
+verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& field, std::uint64_t max_case_elements) {
+  verify::CaseSpec spec;
+  try {
+    if (ref.has_fields()) {
+      const auto& f = ref.fields();
+      std::string line = fmt::format("{} T={} n={} C={}", f.op().empty() ? "pre" : f.op(), f.t(), f.n(), f.c());
+      if (!f.preset().empty()) line += " preset=" + f.preset();
+      line += fmt::format(" seed={}", f.seed());
+      if (!f.dist().empty()) line += " dist=" + f.dist();
+      if (!f.dtype().empty()) line += " dtype=" + f.dtype();
+      if (!f.tolerance().empty()) line += " tol=" + f.tolerance();
+      for (const auto& [key, value] : f.semantics()) line += " " + key + "=" + value;
+      spec = verify::CaseSpec::parse(line);
+    } else if (ref.spec_case() == pb::CaseRef::kLine) {
+      spec = verify::CaseSpec::parse(ref.line());
+    } else {
+      invalid_input("no case given (set `line` or `fields`)");
+    }
+    verify::validate_case(spec);  // names, shape, semantics, overflow, host memory
+    verify::tolerance_profile(spec.tolerance);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::invalid_input) throw;
+    invalid_field(field, e.what());
+  }
+  const auto elements = checked_numel({spec.shape.T, spec.shape.n, spec.shape.C});
+  if (static_cast<std::uint64_t>(elements) > max_case_elements)
+    invalid_field(field + ".shape", fmt::format("T*n*C = {} exceeds this server's limit of {} elements per case",
+                                                elements, max_case_elements));
+  return spec;
+}
+
+void check_backend_name(const std::string& backend, const std::string& field) {
+  const auto names = backend_names();
+  if (backend == "auto" || std::find(names.begin(), names.end(), backend) != names.end()) return;
+  std::string valid;
+  for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
+  invalid_field(field, "unknown backend \"" + backend + "\" (this server has: auto, " + valid + ")");
+}
+
+void fill_result(const verify::CaseReport& report, std::uint32_t index, pb::CaseResult& result) {
+  result.set_index(index);
+  result.set_case_line(report.spec.to_string());
+  result.set_verdict(std::string(verify::to_string(report.verdict)));
+  result.set_device(report.device);
+  result.set_report_json(verify::to_json(report).dump());
+}
+
+VerifierService::VerifierService(const ServeOptions& options, WorkerPool& pool, TokenCheck token, pb::ServerInfo info)
+    : options_(options), pool_(pool), token_(std::move(token)), info_(std::move(info)) {}
+
+grpc::Status VerifierService::admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket) {
+  if (!token_.allows(context))
+    return {grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token (metadata `authorization: Bearer ...`)"};
+  if (shutting_down_) return shutting_down_status();
+  if (pending_.fetch_add(1) >= options_.max_pending_requests) {
+    pending_.fetch_sub(1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            fmt::format("the work queue is full ({} requests admitted); retry later or on another server",
+                        options_.max_pending_requests)};
+  }
+  ticket.emplace(this);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* VerifierService::GetInfo(grpc::CallbackServerContext* context, const pb::GetInfoRequest*,
+                                                   pb::ServerInfo* response) {
+  auto* reactor = context->DefaultReactor();
+  if (!token_.allows(*context)) {
+    reactor->Finish({grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token"});
+    return reactor;
+  }
+  *response = info_;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* VerifierService::RunCase(grpc::CallbackServerContext* context,
+                                                   const pb::RunCaseRequest* request, pb::CaseResult* response) {
+  return new RunCaseReactor(*this, context, request, response);
+}
+
+grpc::ServerWriteReactor<pb::CaseResult>* VerifierService::RunSweep(grpc::CallbackServerContext* context,
+                                                                    const pb::RunSweepRequest* request) {
+  return new RunSweepReactor(*this, context, request);
+}
+
+grpc::ServerReadReactor<pb::CheckChunk>* VerifierService::CheckTensors(grpc::CallbackServerContext* context,
+                                                                       pb::CaseResult* response) {
+  return new CheckTensorsReactor(*this, context, response);
+}
+
+}  // namespace mhc::server

@@ -1,0 +1,80 @@
+// mhcverify.v1.Verifier on gRPC's callback API. Handlers never block a gRPC thread: they
+// validate the request, admit it against the work-queue bound and hand jobs to the WorkerPool;
+// results come back on pool threads and finish the RPC from there.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mhc_verify.grpc.pb.h"
+#include "server/auth.hpp"
+#include "server/options.hpp"
+#include "server/worker_pool.hpp"
+#include "verify/case.hpp"
+
+namespace mhc::server {
+
+namespace pb = ::mhcverify::v1;
+
+// Request validation shared by RunCase and RunSweep (and the fuzz target of issue 6). Throws
+// Error(invalid_input) naming `field`: an unparsable case, an unknown preset/profile/backend,
+// a shape outside the math (core/semantics validate) or over max_case_elements.
+verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& field, std::uint64_t max_case_elements);
+void check_backend_name(const std::string& backend, const std::string& field);
+
+class VerifierService final : public pb::Verifier::CallbackService {
+ public:
+  VerifierService(const ServeOptions& options, WorkerPool& pool, TokenCheck token, pb::ServerInfo info);
+
+  // From now on new requests get UNAVAILABLE; running ones continue (the drain).
+  void begin_shutdown() { shutting_down_ = true; }
+  std::uint32_t pending() const { return pending_.load(); }
+
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context, const pb::GetInfoRequest* request,
+                                    pb::ServerInfo* response) override;
+  grpc::ServerUnaryReactor* RunCase(grpc::CallbackServerContext* context, const pb::RunCaseRequest* request,
+                                    pb::CaseResult* response) override;
+  grpc::ServerWriteReactor<pb::CaseResult>* RunSweep(grpc::CallbackServerContext* context,
+                                                     const pb::RunSweepRequest* request) override;
+  grpc::ServerReadReactor<pb::CheckChunk>* CheckTensors(grpc::CallbackServerContext* context,
+                                                        pb::CaseResult* response) override;
+
+  // Admission of one request against the work-queue bound; released on destruction.
+  class Ticket {
+   public:
+    explicit Ticket(VerifierService* service) : service_(service) {}
+    Ticket(Ticket&& other) noexcept : service_(std::exchange(other.service_, nullptr)) {}
+    Ticket& operator=(Ticket&&) = delete;
+    ~Ticket() {
+      if (service_) service_->pending_.fetch_sub(1);
+    }
+
+   private:
+    VerifierService* service_;
+  };
+
+  // OK with a ticket, or the status to answer with (UNAUTHENTICATED, UNAVAILABLE,
+  // RESOURCE_EXHAUSTED) and no work done.
+  grpc::Status admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket);
+
+  const ServeOptions& options() const { return options_; }
+  WorkerPool& pool() { return pool_; }
+  std::atomic<std::uint64_t>& upload_bytes_in_flight() { return upload_bytes_in_flight_; }
+
+ private:
+  ServeOptions options_;
+  WorkerPool& pool_;
+  TokenCheck token_;
+  pb::ServerInfo info_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint32_t> pending_{0};
+  std::atomic<std::uint64_t> upload_bytes_in_flight_{0};
+};
+
+// The CaseResult of a report.
+void fill_result(const verify::CaseReport& report, std::uint32_t index, pb::CaseResult& result);
+
+}  // namespace mhc::server

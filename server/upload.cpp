@@ -1,0 +1,59 @@
+#include "server/upload.hpp"
+
+#include <fmt/format.h>
+
+#include "server/status.hpp"
+
+namespace mhc::server {
+
+namespace {
+
+bool is_lower_hex_sha256(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+}  // namespace
+
+void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::string_view data) {
+  const std::string where = fmt::format("chunk[{}]", chunks_);
+  if (header != nullptr) {
+    if (header_) invalid_field(where + ".header", "repeated; only the first message carries the header");
+    if (!is_lower_hex_sha256(header->sha256))
+      invalid_field("header.sha256", "expected 64 lowercase hex digits of the payload's SHA-256");
+    if (header->total_bytes == 0) invalid_field("header.total_bytes", "must be > 0");
+    if (header->total_bytes > max_total_bytes_)
+      throw UploadTooLarge(fmt::format("header.total_bytes: {} bytes exceeds this server's limit of {} bytes",
+                                       header->total_bytes, max_total_bytes_));
+    header_ = *header;
+    payload_.reserve(header->total_bytes);
+  } else if (!header_) {
+    invalid_field(where + ".header", "missing; the first message must carry the header");
+  }
+  if (data.size() > kMaxChunkBytes)
+    invalid_field(where + ".data", fmt::format("{} bytes exceeds the chunk limit of {} bytes", data.size(), kMaxChunkBytes));
+  if (offset != payload_.size())
+    invalid_field(where + ".offset",
+                  fmt::format("{} but {} bytes were received so far (chunks must arrive in order)", offset, payload_.size()));
+  if (data.size() > header_->total_bytes - payload_.size())
+    invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
+  payload_.append(data);
+  digest_.update(data);
+  ++chunks_;
+}
+
+std::string ChunkAssembler::finish() {
+  if (!header_) invalid_field("chunk[0].header", "missing; the stream carried no messages");
+  if (payload_.size() != header_->total_bytes)
+    invalid_field("header.total_bytes", fmt::format("announced {} bytes but the stream ended after {} (truncated upload)",
+                                                    header_->total_bytes, payload_.size()));
+  const std::string actual = digest_.hex_digest();
+  if (actual != header_->sha256)
+    invalid_field("header.sha256", fmt::format("payload digest is {} but the header says {} (corrupted upload)", actual,
+                                               header_->sha256));
+  return std::move(payload_);
+}
+
+}  // namespace mhc::server

@@ -1,0 +1,59 @@
+// Reassembly of a CheckTensors upload: a header, then chunks of at most 1 MiB in offset order,
+// then the end of the stream. Every malformed stream is an Error(invalid_input) naming the chunk
+// and the field; a payload over the limit is reported separately so the service can answer
+// RESOURCE_EXHAUSTED. No gRPC types here, so the fuzz target (issue 6) can drive it directly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/sha256.hpp"
+
+namespace mhc::server {
+
+constexpr std::uint32_t kMaxChunkBytes = 1u << 20;
+
+struct UploadHeader {
+  std::string op;
+  std::string preset;
+  std::map<std::string, std::string> semantics;
+  std::string label;
+  std::uint64_t total_bytes = 0;
+  std::string sha256;  // lowercase hex
+};
+
+class UploadTooLarge : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ChunkAssembler {
+ public:
+  explicit ChunkAssembler(std::uint64_t max_total_bytes) : max_total_bytes_(max_total_bytes) {}
+
+  // One message of the stream. `header` is present in the first message only. Throws
+  // Error(invalid_input) for a missing/repeated header, a bad digest spelling, an oversize or
+  // out-of-order chunk, or more data than announced; UploadTooLarge when total_bytes is over
+  // the limit.
+  void add(const UploadHeader* header, std::uint64_t offset, std::string_view data);
+
+  // The stream ended: checks the length and the SHA-256 and hands over the payload.
+  std::string finish();
+
+  bool has_header() const { return header_.has_value(); }
+  const UploadHeader& header() const { return *header_; }
+  std::uint64_t received() const { return payload_.size(); }
+  std::uint64_t chunks() const { return chunks_; }
+
+ private:
+  std::uint64_t max_total_bytes_;
+  std::optional<UploadHeader> header_;
+  std::string payload_;
+  Sha256 digest_;
+  std::uint64_t chunks_ = 0;
+};
+
+}  // namespace mhc::server

@@ -1,0 +1,176 @@
+#include "server/worker.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <thread>
+#include <tuple>
+
+#include <CLI/CLI.hpp>
+
+#include "core/error.hpp"
+#include "server/frame.hpp"
+#include "verify/check_file.hpp"
+#include "verify/safetensors.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::server {
+
+namespace {
+
+using verify::CaseReport;
+
+// Verifiers hold backend instances (device buffers, CUDA contexts): one per configuration, reused
+// across requests.
+class VerifierCache {
+ public:
+  verify::Verifier& get(const std::string& backend, const std::string& tolerance, bool diagnose, bool determinism) {
+    auto key = std::make_tuple(backend, tolerance, diagnose, determinism);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      verify::VerifyOptions o;
+      o.backend = backend;
+      o.tolerance = verify::tolerance_profile(tolerance);
+      o.diagnose = diagnose;
+      o.check_determinism = determinism;
+      it = cache_.emplace(key, std::make_unique<verify::Verifier>(o)).first;
+    }
+    return *it->second;
+  }
+
+ private:
+  std::map<std::tuple<std::string, std::string, bool, bool>, std::unique_ptr<verify::Verifier>> cache_;
+};
+
+CaseReport run_request(VerifierCache& cache, const Frame& request, std::stop_token stop) {
+  const auto& h = request.header;
+  const std::string kind = h.at("kind").get<std::string>();
+  if (kind == "case") {
+    const auto spec = verify::CaseSpec::parse(h.at("spec").get<std::string>());
+    auto& verifier = cache.get(h.at("backend").get<std::string>(), spec.tolerance, h.value("diagnose", true),
+                               h.value("check_determinism", true));
+    return verifier.run(spec, stop);
+  }
+  if (kind == "check") {
+    verify::CheckOptions options;
+    options.op = h.value("op", std::string());
+    options.preset = h.value("preset", std::string());
+    for (const auto& [key, value] : h.at("semantics").get<std::map<std::string, std::string>>())
+      options.overrides.push_back(key + "=" + value);
+    auto file = verify::parse_safetensors(
+        std::span(reinterpret_cast<const std::byte*>(request.payload.data()), request.payload.size()));
+    const auto check = verify::check_request(std::move(file), options, h.value("label", std::string("upload")));
+    auto& verifier = cache.get("emulated", h.value("tolerance", std::string("baseline")), true, false);
+    return verifier.check(check, stop);
+  }
+  fail(ErrorKind::internal, "worker: unknown request kind \"" + kind + "\"");
+}
+
+// One request at a time runs on the executor thread; the reader thread stays free to receive a
+// cancellation for it.
+class Worker {
+ public:
+  Worker(int fd, std::string label) : fd_(fd), label_(std::move(label)) {}
+
+  int run() {
+    std::jthread executor([this] { execute_loop(); });
+    for (;;) {
+      std::optional<Frame> frame;
+      try {
+        frame = read_frame(fd_);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "mhc-verify worker %s: %s\n", label_.c_str(), e.what());
+      }
+      if (!frame) break;  // the server closed the channel: nobody wants a result any more
+      if (frame->header.value("kind", std::string()) == "cancel") {
+        std::lock_guard lock(mutex_);
+        if (running_id_ == frame->header.value("id", std::uint64_t{0})) stop_.request_stop();
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      pending_ = std::move(frame);
+      ready_.notify_one();
+    }
+    std::fflush(stderr);
+    std::_Exit(0);  // do not wait for a case nobody will read
+  }
+
+ private:
+  void execute_loop() {
+    VerifierCache cache;
+    for (;;) {
+      Frame request;
+      std::stop_token stop;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [this] { return pending_.has_value(); });
+        request = std::move(*pending_);
+        pending_.reset();
+        running_id_ = request.header.value("id", std::uint64_t{0});
+        stop_ = std::stop_source();
+        stop = stop_.get_token();
+      }
+      // A request the worker cannot even start (unknown backend, malformed upload) is an error
+      // for the RPC status; anything the Verifier reports is a verdict.
+      nlohmann::json response = {{"id", running_id_}};
+      try {
+        CaseReport report = run_request(cache, request, stop);
+        report.device = label_;
+        response["report"] = verify::to_json(report);
+      } catch (const Error& e) {
+        response["error"] = {{"kind", static_cast<int>(e.kind())}, {"message", e.what()}};
+      } catch (const std::exception& e) {
+        response["error"] = {{"kind", static_cast<int>(ErrorKind::internal)}, {"message", e.what()}};
+      }
+      try {
+        write_frame(fd_, response);
+      } catch (const std::exception&) {
+        std::_Exit(0);  // the server is gone
+      }
+    }
+  }
+
+  int fd_;
+  std::string label_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::optional<Frame> pending_;
+  std::uint64_t running_id_ = 0;
+  std::stop_source stop_;
+};
+
+}  // namespace
+
+int worker_main(int argc, char** argv) {
+  CLI::App app("mhc-verify worker: runs backend work for `mhc-verify serve` (not for direct use)");
+  int fd = -1;
+  std::string label = "cpu";
+  long parent_pid = 0;
+  app.add_option("--fd", fd, "socketpair end speaking server/frame.hpp frames")->required();
+  app.add_option("--label", label, "device label written into reports");
+  app.add_option("--parent-pid", parent_pid, "exit if this process is not our parent");
+  // argv[1] is the subcommand name "worker".
+  const int skip = argc > 1 ? 1 : 0;
+  try {
+    app.parse(argc - skip, argv + skip);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  // Die with the server, even when it is SIGKILLed; an interrupt from the terminal is the
+  // server's to handle (it drains, then closes our channel).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (parent_pid != 0 && ::getppid() != parent_pid) return 3;
+  ::signal(SIGINT, SIG_IGN);
+  return Worker(fd, label).run();
+}
+
+}  // namespace mhc::server

@@ -1,0 +1,279 @@
+#include "server/worker_pool.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "server/frame.hpp"
+
+extern char** environ;
+
+namespace mhc::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kWorkerFd = 3;
+constexpr int kPollMs = 20;
+
+std::string describe_exit(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = sigabbrev_np(sig);
+    return fmt::format("killed by signal {} (SIG{})", sig, name ? name : "?");
+  }
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  return "ended";
+}
+
+JobResult cancelled_result(const Job& job) {
+  JobResult r{job.crash_template, JobOutcome::cancelled, std::nullopt};
+  r.report.verdict = verify::Verdict::error;
+  r.report.error = "cancelled";
+  return r;
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options)) {
+  if (options_.slots.empty()) fail(ErrorKind::invalid_input, "--workers: the pool needs at least one worker");
+  if (options_.command.empty()) fail(ErrorKind::internal, "worker pool: empty worker command");
+  processes_.resize(options_.slots.size());
+  stats_.worker_pids.resize(options_.slots.size());
+  // Start every worker up front so the first request does not pay for process start-up and a
+  // broken worker command fails at start, not at the first case.
+  for (std::size_t i = 0; i < options_.slots.size(); ++i) spawn(i);
+  for (std::size_t i = 0; i < options_.slots.size(); ++i) threads_.emplace_back([this, i] { slot_loop(i); });
+}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+std::uint64_t WorkerPool::submit(Job job) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t id = next_id_++;
+  if (stopping_) {
+    lock.unlock();
+    job.done(cancelled_result(job));
+    return id;
+  }
+  queue_.push_back({id, std::move(job)});
+  wake_.notify_one();
+  return id;
+}
+
+void WorkerPool::withdraw_cancelled() {
+  std::vector<Job> withdrawn;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->job.cancel && it->job.cancel->load()) {
+        withdrawn.push_back(std::move(it->job));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& job : withdrawn) job.done(cancelled_result(job));
+}
+
+void WorkerPool::stop() {
+  std::deque<Queued> orphans;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    orphans.swap(queue_);
+    wake_.notify_all();
+  }
+  for (auto& q : orphans) q.job.done(cancelled_result(q.job));
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  for (std::size_t i = 0; i < processes_.size(); ++i)
+    if (processes_[i].pid != 0) reap(i, SIGKILL);
+}
+
+std::size_t WorkerPool::queued() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+WorkerPoolStats WorkerPool::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void WorkerPool::spawn(std::size_t slot) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    fail(ErrorKind::environment, std::string("worker pool: socketpair failed: ") + std::strerror(errno));
+  const int server_end = fds[0];
+  // The child's end must land on kWorkerFd without CLOEXEC; dup it above kWorkerFd first so the
+  // dup2 in the child always changes the descriptor (a dup2 onto itself would keep CLOEXEC).
+  const int child_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 16);
+  ::close(fds[1]);
+
+  std::vector<std::string> args = options_.command;
+  const auto& s = options_.slots[slot];
+  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--label", s.label, "--parent-pid",
+                           std::to_string(::getpid())});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0 || s.cuda_device < 0) env_storage.emplace_back(*e);
+  if (s.cuda_device >= 0) env_storage.push_back(fmt::format("CUDA_VISIBLE_DEVICES={}", s.cuda_device));
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, child_end, kWorkerFd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The server blocks SIGTERM/SIGINT for its signal thread; the worker starts with a clean mask
+  // and default dispositions.
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGPIPE, SIGCHLD}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(child_end);
+  if (rc != 0) {
+    ::close(server_end);
+    fail(ErrorKind::environment, fmt::format("worker pool: cannot start worker '{}': {}", args[0], std::strerror(rc)));
+  }
+  std::lock_guard lock(mutex_);
+  processes_[slot] = {pid, server_end};
+  stats_.worker_pids[slot] = pid;
+  ++stats_.spawns;
+}
+
+std::string WorkerPool::reap(std::size_t slot, int signal) {
+  Process p;
+  {
+    std::lock_guard lock(mutex_);
+    p = processes_[slot];
+    processes_[slot] = {};
+    stats_.worker_pids[slot] = 0;
+  }
+  if (p.fd >= 0) ::close(p.fd);
+  if (p.pid == 0) return "not running";
+  if (signal != 0) ::kill(p.pid, signal);
+  int status = 0;
+  while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return describe_exit(status);
+}
+
+void WorkerPool::slot_loop(std::size_t slot) {
+  for (;;) {
+    Queued item;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;  // stop() answers what is still queued
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    JobResult result = item.job.cancel && item.job.cancel->load() ? cancelled_result(item.job)
+                                                                  : run_on_worker(slot, item.id, item.job);
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.jobs_done;
+    }
+    item.job.done(std::move(result));
+  }
+}
+
+JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job) {
+  const auto& label = options_.slots[slot].label;
+  auto crash = [&](const std::string& how) {
+    JobResult r{job.crash_template, JobOutcome::crashed, std::nullopt};
+    r.report.verdict = verify::Verdict::crash;
+    r.report.device = label;
+    r.report.error = fmt::format("the worker process running the kernel under test {} (the case crashed; "
+                                 "the worker was replaced)", how);
+    std::lock_guard lock(mutex_);
+    ++stats_.crashes;
+    return r;
+  };
+  try {
+    if (processes_[slot].pid == 0) spawn(slot);
+  } catch (const Error& e) {
+    JobResult r{job.crash_template, JobOutcome::done, std::nullopt};
+    r.report.verdict = verify::Verdict::error;
+    r.report.device = label;
+    r.report.error = e.what();
+    return r;
+  }
+  const int fd = processes_[slot].fd;
+  nlohmann::json request = job.request;
+  request["id"] = id;
+  try {
+    write_frame(fd, request, job.payload);
+  } catch (const Error&) {
+    return crash(reap(slot, SIGKILL));
+  }
+  job.payload = std::string();  // the worker has it now; free the upload's memory early
+
+  bool cancel_sent = false;
+  Clock::time_point cancel_at;
+  for (;;) {
+    if (wait_readable(fd, kPollMs)) {
+      std::optional<Frame> frame;
+      try {
+        frame = read_frame(fd);
+      } catch (const Error&) {
+      }
+      if (!frame) return crash(reap(slot, SIGKILL));
+      JobResult r{job.crash_template, cancel_sent ? JobOutcome::cancelled : JobOutcome::done, std::nullopt};
+      if (const auto e = frame->header.find("error"); e != frame->header.end())
+        r.error.emplace(static_cast<ErrorKind>(e->at("kind").get<int>()), e->at("message").get<std::string>());
+      else
+        r.report = verify::case_report_from_json(frame->header.at("report"));
+      return r;
+    }
+    bool stopping;
+    {
+      std::lock_guard lock(mutex_);
+      stopping = stopping_;
+    }
+    const bool cancelled = stopping || (job.cancel && job.cancel->load());
+    if (cancelled && !cancel_sent) {
+      cancel_sent = true;
+      cancel_at = Clock::now();
+      try {
+        write_frame(fd, {{"id", id}, {"kind", "cancel"}});
+      } catch (const Error&) {
+      }
+    } else if (cancel_sent &&
+               std::chrono::duration<double>(Clock::now() - cancel_at).count() > options_.cancel_grace_seconds) {
+      reap(slot, SIGKILL);
+      std::lock_guard lock(mutex_);
+      ++stats_.kills;
+      return cancelled_result(job);
+    }
+  }
+}
+
+}  // namespace mhc::server

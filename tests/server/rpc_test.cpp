@@ -1,0 +1,395 @@
+// Every RPC against a real server on 127.0.0.1 (ephemeral port, worker processes), the bad
+// requests of issue 5 and their statuses, concurrency, crashes, cancellation and shutdown.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+#include "kernels/backend.hpp"
+#include "server/sha256.hpp"
+#include "server/upload.hpp"
+#include "verify/casegen.hpp"
+#include "verify/op_runner.hpp"
+#include "verify/safetensors.hpp"
+
+namespace mhc::server::testing {
+namespace {
+
+const std::string kPre = "pre T=13 n=4 C=64 preset=deepseek seed=1";
+const std::string kPost = "post T=13 n=4 C=64 preset=deepseek seed=2";
+
+pb::RunCaseRequest case_request(const std::string& line, const std::string& backend = "") {
+  pb::RunCaseRequest r;
+  r.mutable_case_ref()->set_line(line);
+  r.mutable_options()->set_backend(backend);
+  return r;
+}
+
+pb::RunSweepRequest sweep_request(const std::vector<std::string>& lines) {
+  pb::RunSweepRequest r;
+  r.set_name("test");
+  for (const auto& l : lines) r.add_cases()->set_line(l);
+  return r;
+}
+
+std::vector<std::string> sweep_lines(int count, int seed0 = 0) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < count; ++i)
+    lines.push_back(std::string(i % 2 ? "post" : "pre") + " T=" + std::to_string(5 + i % 7) +
+                    " n=4 C=32 preset=deepseek seed=" + std::to_string(seed0 + i));
+  return lines;
+}
+
+// Reads a whole RunSweep stream: results by index and the final status.
+std::pair<std::map<std::uint32_t, pb::CaseResult>, grpc::Status> read_sweep(pb::Verifier::Stub& stub,
+                                                                             grpc::ClientContext& context,
+                                                                             const pb::RunSweepRequest& request) {
+  std::map<std::uint32_t, pb::CaseResult> results;
+  auto reader = stub.RunSweep(&context, request);
+  pb::CaseResult r;
+  while (reader->Read(&r)) EXPECT_TRUE(results.emplace(r.index(), r).second) << "duplicate index " << r.index();
+  return {results, reader->Finish()};
+}
+
+// A CheckTensors stream: header + chunks as given.
+struct Upload {
+  pb::CheckHeader header;
+  std::string payload;
+};
+
+Upload valid_upload(const std::string& line) {
+  const auto spec = verify::CaseSpec::parse(line);
+  verify::SafetensorsFile file;
+  file.tensors = verify::case_tensors(spec);
+  auto backend = make_backend("emulated");
+  auto run = verify::run_op(*backend, spec.op, spec.semantics, file.tensors, false);
+  file.tensors.merge(run.results);
+  file.metadata = verify::case_metadata(spec);
+  const auto bytes = verify::serialize_safetensors(file);
+  Upload u;
+  u.payload.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  u.header.set_op(std::string(verify::to_string(spec.op)));
+  u.header.set_preset(spec.preset);
+  u.header.set_label("emulated.safetensors");
+  u.header.set_total_bytes(u.payload.size());
+  u.header.set_sha256(sha256_hex(u.payload));
+  return u;
+}
+
+grpc::Status send_upload(pb::Verifier::Stub& stub, const Upload& u, pb::CaseResult* result,
+                         std::size_t chunk_bytes = kMaxChunkBytes, std::size_t stop_after = SIZE_MAX,
+                         bool header = true) {
+  auto context = make_context();
+  auto writer = stub.CheckTensors(context.get(), result);
+  const std::size_t end = std::min(stop_after, u.payload.size());
+  for (std::size_t off = 0; off < end || off == 0; off += chunk_bytes) {
+    pb::CheckChunk chunk;
+    if (off == 0 && header) *chunk.mutable_header() = u.header;
+    chunk.set_offset(off);
+    chunk.set_data(u.payload.substr(off, std::min(chunk_bytes, end - off)));
+    if (!writer->Write(chunk)) break;
+    if (end == 0) break;
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+class Rpc : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new TestServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { stub_ = make_stub(server_->target); }
+  static TestServer* server_;
+  std::unique_ptr<pb::Verifier::Stub> stub_;
+};
+TestServer* Rpc::server_ = nullptr;
+
+TEST_F(Rpc, GetInfoDescribesTheServer) {
+  pb::ServerInfo info;
+  ASSERT_TRUE(stub_->GetInfo(make_context().get(), {}, &info).ok());
+  EXPECT_EQ(info.hostname(), "test");
+  EXPECT_EQ(info.workers(), 2u);
+  EXPECT_EQ(info.default_backend(), "emulated");
+  EXPECT_FALSE(info.tool_version().empty());
+  EXPECT_NE(std::find(info.backends().begin(), info.backends().end(), "emulated"), info.backends().end());
+  EXPECT_NE(std::find(info.presets().begin(), info.presets().end(), "deepseek"), info.presets().end());
+  EXPECT_EQ(info.limits().max_chunk_bytes(), kMaxChunkBytes);
+  EXPECT_GT(info.limits().max_case_elements(), 0u);
+}
+
+TEST_F(Rpc, HealthAndReflectionAreServed) {
+  auto channel = grpc::CreateChannel(server_->target, grpc::InsecureChannelCredentials());
+  // grpc.health.v1.Health/Check with an empty request: status SERVING is field 1 = 1.
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", {}, &request, &response, [&](grpc::Status s) {
+    std::lock_guard lock(m);
+    status = s;
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // SERVING
+}
+
+TEST_F(Rpc, RunCaseEqualsInProcess) {
+  for (const auto& line : {kPre, kPost}) {
+    pb::CaseResult result;
+    const auto status = stub_->RunCase(make_context().get(), case_request(line), &result);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(result.case_line(), verify::CaseSpec::parse(line).to_string());
+    EXPECT_EQ(result.verdict(), "pass");
+    EXPECT_NE(result.device().find("test/cpu/worker-"), std::string::npos);
+    EXPECT_EQ(comparable(result.report_json()), comparable(in_process(line)));
+  }
+}
+
+TEST_F(Rpc, StructuredFieldsEqualTheLineForm) {
+  pb::RunCaseRequest request;
+  auto* f = request.mutable_case_ref()->mutable_fields();
+  f->set_op("pre");
+  f->set_t(13);
+  f->set_n(4);
+  f->set_c(64);
+  f->set_preset("deepseek");
+  f->set_seed(1);
+  pb::CaseResult result;
+  ASSERT_TRUE(stub_->RunCase(make_context().get(), request, &result).ok());
+  EXPECT_EQ(result.case_line(), verify::CaseSpec::parse(kPre).to_string());
+}
+
+TEST_F(Rpc, RunSweepStreamsEveryCaseOnceMatchingInProcess) {
+  const auto lines = sweep_lines(8);
+  auto context = make_context();
+  auto [results, status] = read_sweep(*stub_, *context, sweep_request(lines));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(results.size(), lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    EXPECT_EQ(comparable(results.at(i).report_json()), comparable(in_process(lines[i]))) << lines[i];
+}
+
+TEST_F(Rpc, NumericalFailureIsAVerdictInAnOkResponse) {
+  pb::CaseResult result;
+  const auto status =
+      stub_->RunCase(make_context().get(), case_request(kPost, "mutant:post_h_not_transposed"), &result);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(result.verdict(), "fail");
+}
+
+TEST_F(Rpc, BadRequestsGetInvalidArgumentNamingTheField) {
+  auto expect_invalid = [&](const pb::RunCaseRequest& request, const std::string& field) {
+    pb::CaseResult result;
+    const auto status = stub_->RunCase(make_context().get(), request, &result);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_NE(status.error_message().find(field), std::string::npos) << status.error_message();
+  };
+  expect_invalid(case_request("pre T=13 n=4 C=64 preset=nonsense seed=1"), "case_ref");
+  expect_invalid(case_request("pre T=1000000000000 n=4 C=1000000 seed=1"), "case_ref");
+  expect_invalid(case_request("pre T=100000 n=4 C=100000 seed=1"), "case_ref");  // over the element limit
+  expect_invalid(case_request("pre T=13 n=0 C=64 seed=1"), "case_ref");
+  expect_invalid(case_request("sideways T=1 n=1 C=1"), "case_ref");
+  expect_invalid(case_request(kPre, "no_such_backend"), "options.backend");
+  expect_invalid(pb::RunCaseRequest(), "case_ref");
+
+  auto lines = sweep_lines(4);
+  lines[2] = "pre T=-1 n=4 C=32";
+  auto context = make_context();
+  auto [results, status] = read_sweep(*stub_, *context, sweep_request(lines));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("cases[2]"), std::string::npos) << status.error_message();
+  EXPECT_TRUE(results.empty());  // validated before anything ran
+
+  auto empty_context = make_context();
+  auto [none, empty_status] = read_sweep(*stub_, *empty_context, sweep_request({}));
+  EXPECT_EQ(empty_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(Rpc, OversizeMessageIsRefused) {
+  pb::CaseResult result;
+  const auto status = stub_->RunCase(make_context().get(), case_request(kPre + std::string(5 << 20, ' ')), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+}
+
+TEST_F(Rpc, CheckTensorsJudgesAnUpload) {
+  const auto upload = valid_upload(kPre);
+  pb::CaseResult result;
+  const auto status = send_upload(*stub_, upload, &result, 1000);  // many small chunks
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(result.verdict(), "pass") << result.report_json();
+  EXPECT_EQ(result.upload_bytes(), upload.payload.size());
+}
+
+TEST_F(Rpc, MalformedUploadsAreRejected) {
+  const auto upload = valid_upload(kPre);
+  auto expect = [&](grpc::Status status, grpc::StatusCode code, const std::string& field) {
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_NE(status.error_message().find(field), std::string::npos) << status.error_message();
+  };
+  pb::CaseResult result;
+  auto corrupt = upload;
+  corrupt.payload[corrupt.payload.size() / 2] ^= 1;
+  expect(send_upload(*stub_, corrupt, &result), grpc::StatusCode::INVALID_ARGUMENT, "header.sha256");
+  expect(send_upload(*stub_, upload, &result, 1000, upload.payload.size() / 2), grpc::StatusCode::INVALID_ARGUMENT,
+         "truncated");
+  expect(send_upload(*stub_, upload, &result, kMaxChunkBytes, SIZE_MAX, false), grpc::StatusCode::INVALID_ARGUMENT,
+         "chunk[0].header");
+  auto big = upload;
+  big.payload = std::string(kMaxChunkBytes + 1, 'x');
+  big.header.set_total_bytes(big.payload.size());
+  big.header.set_sha256(sha256_hex(big.payload));
+  expect(send_upload(*stub_, big, &result, kMaxChunkBytes + 1), grpc::StatusCode::INVALID_ARGUMENT, "chunk limit");
+  auto garbage = big;
+  garbage.payload = std::string(100, 'g');
+  garbage.header.set_total_bytes(garbage.payload.size());
+  garbage.header.set_sha256(sha256_hex(garbage.payload));
+  expect(send_upload(*stub_, garbage, &result), grpc::StatusCode::INVALID_ARGUMENT, "");
+  auto huge = upload;
+  huge.header.set_total_bytes(std::uint64_t{1} << 40);
+  expect(send_upload(*stub_, huge, &result), grpc::StatusCode::RESOURCE_EXHAUSTED, "header.total_bytes");
+  auto bad_op = upload;
+  bad_op.header.set_op("sideways");
+  expect(send_upload(*stub_, bad_op, &result), grpc::StatusCode::INVALID_ARGUMENT, "header.op");
+  // The server is still fine.
+  ASSERT_TRUE(send_upload(*stub_, upload, &result).ok());
+}
+
+TEST_F(Rpc, ExpiredDeadlineStopsTheWorkAndTheServerCarriesOn) {
+  auto context = make_context(0.3);
+  auto [results, status] = read_sweep(*stub_, *context, sweep_request(sweep_lines(400)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(results.size(), 400u);
+  pb::CaseResult result;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(stub_->RunCase(make_context().get(), case_request(kPre), &result).ok());
+  // The abandoned sweep does not hold the workers: the next case is not queued behind 400.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30);
+}
+
+TEST_F(Rpc, CancellationMidSweepEndsTheStream) {
+  auto context = make_context();
+  auto reader = stub_->RunSweep(context.get(), sweep_request(sweep_lines(400)));
+  pb::CaseResult r;
+  ASSERT_TRUE(reader->Read(&r));
+  ASSERT_TRUE(reader->Read(&r));
+  context->TryCancel();
+  while (reader->Read(&r)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  pb::CaseResult result;
+  EXPECT_TRUE(stub_->RunCase(make_context().get(), case_request(kPre), &result).ok());
+}
+
+TEST_F(Rpc, ThirtyTwoConcurrentClientsGetCompleteIdenticalReports) {
+  const auto lines = sweep_lines(6, 100);
+  std::vector<nlohmann::json> expected;
+  for (const auto& l : lines) expected.push_back(comparable(in_process(l)));
+  std::atomic<int> complete{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 32; ++c) {
+    clients.emplace_back([&] {
+      auto stub = make_stub(server_->target);
+      auto context = make_context(240);
+      auto [results, status] = read_sweep(*stub, *context, sweep_request(lines));
+      bool ok = status.ok() && results.size() == lines.size();
+      for (std::size_t i = 0; ok && i < lines.size(); ++i) ok = comparable(results.at(i).report_json()) == expected[i];
+      if (ok) ++complete;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(complete.load(), 32);
+}
+
+TEST_F(Rpc, CrashingKernelIsAVerdictAndTheServerStaysHealthy) {
+  pb::CaseResult result;
+  const auto status = stub_->RunCase(make_context().get(), case_request(kPre, "mutant:crash_out_of_bounds"), &result);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(result.verdict(), "crash");
+  EXPECT_NE(result.report_json().find("signal"), std::string::npos);
+  // The next requests run on a replacement worker.
+  for (int i = 0; i < 3; ++i) {
+    pb::CaseResult next;
+    ASSERT_TRUE(stub_->RunCase(make_context().get(), case_request(kPre), &next).ok());
+    EXPECT_EQ(next.verdict(), "pass");
+  }
+  EXPECT_EQ(worker_pids().size(), 2u);
+}
+
+TEST_F(Rpc, WorkerKilledMidCaseIsACrashAndIsReplaced) {
+  // A case long enough to be caught running (the golden in f64 on a few MB).
+  const std::string slow = "pre T=2048 n=4 C=1024 preset=deepseek seed=5";
+  pb::CaseResult result;
+  grpc::Status status;
+  std::thread call([&] { status = stub_->RunCase(make_context(120).get(), case_request(slow), &result); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto before = worker_pids();
+  ASSERT_EQ(before.size(), 2u);
+  for (pid_t pid : before) ::kill(pid, SIGKILL);  // one of them runs the case
+  call.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(result.verdict(), "crash") << result.report_json();
+  EXPECT_NE(result.report_json().find("SIGKILL"), std::string::npos);
+  pb::CaseResult next;
+  ASSERT_TRUE(stub_->RunCase(make_context().get(), case_request(kPre), &next).ok());
+  EXPECT_EQ(next.verdict(), "pass");
+}
+
+TEST(RpcQueue, FullQueueIsResourceExhausted) {
+  auto options = test_options(1);
+  options.max_pending_requests = 1;
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  auto context = make_context();
+  auto reader = stub->RunSweep(context.get(), sweep_request(sweep_lines(200)));
+  pb::CaseResult r;
+  ASSERT_TRUE(reader->Read(&r));  // the sweep is admitted and running
+  pb::CaseResult result;
+  const auto status = stub->RunCase(make_context().get(), case_request(kPre), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  context->TryCancel();
+  while (reader->Read(&r)) {
+  }
+  reader->Finish();
+}
+
+TEST(RpcShutdown, DrainFinishesRunningSweepsAndRefusesNewWork) {
+  TestServer server;
+  auto stub = make_stub(server.target);
+  const auto lines = sweep_lines(12);
+  auto context = make_context();
+  auto reader = stub->RunSweep(context.get(), sweep_request(lines));
+  pb::CaseResult r;
+  ASSERT_TRUE(reader->Read(&r));
+  std::size_t received = 1;
+  std::thread stopper([&] { server.server->shutdown(60); });
+  while (reader->Read(&r)) ++received;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, lines.size());  // no report lost in the drain
+  stopper.join();
+  pb::CaseResult result;
+  const auto status = stub->RunCase(make_context(5).get(), case_request(kPre), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace mhc::server::testing

@@ -1,0 +1,217 @@
+// The transport pieces on their own: digest, chunk reassembly, framing, auth, exposure rule,
+// status mapping, shard variables.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "server/auth.hpp"
+#include "server/frame.hpp"
+#include "server/shard.hpp"
+#include "server/sha256.hpp"
+#include "server/status.hpp"
+#include "server/upload.hpp"
+
+namespace mhc::server {
+namespace {
+
+TEST(Sha256, KnownVectors) {
+  // FIPS 180-2 examples.
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 incremental;
+  incremental.update("a");
+  incremental.update("bc");
+  EXPECT_EQ(incremental.hex_digest(), sha256_hex("abc"));
+}
+
+UploadHeader header_for(const std::string& payload) {
+  UploadHeader h;
+  h.op = "pre";
+  h.total_bytes = payload.size();
+  h.sha256 = sha256_hex(payload);
+  return h;
+}
+
+// The message of the invalid_input error `body` throws (empty when it does not throw one).
+template <class Body>
+std::string invalid_message(Body&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    return e.what();
+  }
+  return {};
+}
+
+TEST(ChunkAssembler, ReassemblesInOrderAndChecksTheDigest) {
+  const std::string payload(3 * kMaxChunkBytes + 17, 'x');
+  const auto h = header_for(payload);
+  ChunkAssembler a(1u << 30);
+  for (std::size_t off = 0; off < payload.size(); off += kMaxChunkBytes)
+    a.add(off == 0 ? &h : nullptr, off, std::string_view(payload).substr(off, kMaxChunkBytes));
+  EXPECT_EQ(a.chunks(), 4u);
+  EXPECT_EQ(a.finish(), payload);
+}
+
+TEST(ChunkAssembler, RejectsMalformedStreamsNamingTheField) {
+  const std::string payload = "0123456789";
+  const auto h = header_for(payload);
+  {
+    ChunkAssembler a(1024);
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 0, payload); }).find("chunk[0].header"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "01234");
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 7, "789"); }).find("chunk[1].offset"), std::string::npos);
+    EXPECT_NE(invalid_message([&] { a.add(&h, 5, "56789"); }).find("repeated"), std::string::npos);
+    EXPECT_NE(invalid_message([&] { a.finish(); }).find("truncated"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "0123456789");
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 10, "x"); }).find("longer than header.total_bytes"),
+              std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "0123456780");  // one byte corrupted
+    EXPECT_NE(invalid_message([&] { a.finish(); }).find("header.sha256"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1u << 30);
+    UploadHeader big = h;
+    big.total_bytes = 4 * kMaxChunkBytes;
+    a.add(&big, 0, {});
+    const std::string oversize(kMaxChunkBytes + 1, 'y');
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 0, oversize); }).find("chunk limit"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    UploadHeader bad = h;
+    bad.sha256 = "ABC";
+    EXPECT_NE(invalid_message([&] { a.add(&bad, 0, payload); }).find("header.sha256"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(4);
+    EXPECT_THROW(a.add(&h, 0, payload), UploadTooLarge);
+  }
+  {
+    ChunkAssembler a(1024);
+    EXPECT_NE(invalid_message([&] { a.finish(); }).find("no messages"), std::string::npos);
+  }
+}
+
+TEST(Frame, RoundTripsHeaderAndPayloadAndReportsEof) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  const std::string payload(5 << 20, '\x7f');  // larger than the socket buffer: needs a reader
+  std::thread writer([&] {
+    write_frame(fds[0], {{"id", 7}, {"kind", "check"}}, payload);
+    write_frame(fds[0], {{"id", 8}});
+    ::close(fds[0]);
+  });
+  auto first = read_frame(fds[1]);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->header.at("id"), 7);
+  EXPECT_EQ(first->payload, payload);
+  auto second = read_frame(fds[1]);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->payload.empty());
+  writer.join();
+  EXPECT_FALSE(read_frame(fds[1]));  // clean end of stream
+  ::close(fds[1]);
+}
+
+TEST(Frame, WriteToAClosedPeerIsAnErrorNotSigpipe) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ::close(fds[1]);
+  EXPECT_THROW(write_frame(fds[0], {{"id", 1}}, std::string(1 << 20, 'z')), Error);
+  ::close(fds[0]);
+}
+
+TEST(TokenCheck, AcceptsOnlyTheExactBearerToken) {
+  TokenCheck check("s3cret");
+  EXPECT_TRUE(check.enabled());
+  EXPECT_TRUE(check.matches("Bearer s3cret"));
+  EXPECT_FALSE(check.matches("Bearer s3cre"));
+  EXPECT_FALSE(check.matches("Bearer s3cret "));
+  EXPECT_FALSE(check.matches("s3cret"));
+  EXPECT_FALSE(check.matches(""));
+  EXPECT_FALSE(TokenCheck().enabled());
+}
+
+TEST(Exposure, NonLoopbackNeedsTlsOrTokenOrInsecure) {
+  EXPECT_TRUE(is_loopback_listen_address("127.0.0.1:50051"));
+  EXPECT_TRUE(is_loopback_listen_address("localhost:0"));
+  EXPECT_TRUE(is_loopback_listen_address("[::1]:50051"));
+  EXPECT_TRUE(is_loopback_listen_address("unix:/tmp/mhc.sock"));
+  EXPECT_FALSE(is_loopback_listen_address("0.0.0.0:50051"));
+  EXPECT_FALSE(is_loopback_listen_address("[::]:50051"));
+  EXPECT_FALSE(is_loopback_listen_address("10.1.2.3:50051"));
+
+  ServeOptions o;
+  o.listen = "0.0.0.0:50051";
+  EXPECT_NE(invalid_message([&] { check_exposure(o); }).find("--insecure"), std::string::npos);
+  o.insecure = true;
+  EXPECT_NO_THROW(check_exposure(o));
+  o.insecure = false;
+  o.token_file = "/some/token";
+  EXPECT_NO_THROW(check_exposure(o));
+  o.tls_cert = "cert.pem";  // without a key
+  EXPECT_NE(invalid_message([&] { check_exposure(o); }).find("--tls-key"), std::string::npos);
+}
+
+TEST(Status, OneMappingFromErrorKinds) {
+  EXPECT_EQ(to_status(Error(ErrorKind::invalid_input, "cases[2]: bad")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(to_status(Error(ErrorKind::invalid_input, "cases[2]: bad")).error_message(), "cases[2]: bad");
+  EXPECT_EQ(to_status(Error(ErrorKind::unsupported, "x")).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(to_status(Error(ErrorKind::environment, "x")).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(to_status(Error(ErrorKind::internal, "x")).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(to_status(std::runtime_error("x")).error_code(), grpc::StatusCode::INTERNAL);
+}
+
+class ShardEnvironment : public ::testing::Test {
+ protected:
+  void SetUp() override { clear(); }
+  void TearDown() override { clear(); }
+  static void clear() {
+    for (const char* v : {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "JOB_COMPLETION_INDEX", "MHC_TOTAL_SHARDS",
+                          "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"})
+      ::unsetenv(v);
+  }
+};
+
+TEST_F(ShardEnvironment, ReadsEachSchedulersVariables) {
+  EXPECT_FALSE(shard_from_environment());
+  ::setenv("SLURM_ARRAY_TASK_ID", "5", 1);
+  ::setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+  ::setenv("SLURM_ARRAY_TASK_MIN", "2", 1);
+  EXPECT_EQ(shard_from_environment(), std::make_pair(3, 4));
+  ::setenv("JOB_COMPLETION_INDEX", "1", 1);
+  ::setenv("MHC_TOTAL_SHARDS", "3", 1);
+  EXPECT_EQ(shard_from_environment(), std::make_pair(1, 3));
+  ::setenv("GTEST_SHARD_INDEX", "0", 1);
+  ::setenv("GTEST_TOTAL_SHARDS", "2", 1);
+  EXPECT_EQ(shard_from_environment(), std::make_pair(0, 2));
+}
+
+TEST_F(ShardEnvironment, MalformedOrHalfPairsAreNamed) {
+  ::setenv("GTEST_SHARD_INDEX", "2", 1);
+  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("GTEST_TOTAL_SHARDS"), std::string::npos);
+  ::setenv("GTEST_TOTAL_SHARDS", "2", 1);
+  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("outside 0..1"), std::string::npos);
+  ::setenv("GTEST_SHARD_INDEX", "x", 1);
+  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("GTEST_SHARD_INDEX=x"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mhc::server
