@@ -169,7 +169,7 @@ std::string shape_plot(std::string_view op, const std::vector<const CaseReport*>
   ly0 = std::clamp(std::min(ly0, -1), -6, -1);
   ly1 = std::clamp(std::max(ly1, 1), 1, 6);
 
-  const double left = 64, right = 150, top = 16, bottom = 48, w = 520, h = 280;
+  const double left = 64, right = 130, top = 16, bottom = 48, w = 390, h = 260;  // two plots fit side by side
   const auto px = [&](double x) { return left + w * (std::log10(x) - lx0) / (lx1 - lx0); };
   const auto py = [&](double y) {
     const double l = y <= 0 ? ly0 : std::isinf(y) ? ly1 : std::clamp(std::log10(y), double(ly0), double(ly1));
@@ -415,18 +415,16 @@ std::string render_html(const SweepReport& report) {
   out += "</div>\n";
 
   if (s.failed > 0) {
-    out += "<h2>Failures</h2>\n";
+    out += "<h2 id=\"failures\">Failures</h2>\n";
     for (std::size_t i = 0; i < report.cases.size(); ++i) {
       if (report.cases[i].verdict == Verdict::fail) out += failure_card(report.cases[i], i) + "\n";
     }
   }
 
-  std::map<std::string, std::vector<std::pair<std::size_t, const CaseReport*>>> by_op;
-  for (std::size_t i = 0; i < report.cases.size(); ++i) {
-    by_op[std::string(to_string(report.cases[i].spec.op))].push_back({i, &report.cases[i]});
-  }
+  std::map<Op, std::vector<std::pair<std::size_t, const CaseReport*>>> by_op;  // pre before post
+  for (std::size_t i = 0; i < report.cases.size(); ++i) by_op[report.cases[i].spec.op].push_back({i, &report.cases[i]});
 
-  out += "<h2>Error against shape</h2><p class=\"note\">Worst err/tol of each tensor per shape (line) and every "
+  out += "<h2 id=\"shapes\">Error against shape</h2><p class=\"note\">Worst err/tol of each tensor per shape (line) and every "
          "case (dots; red ring = failed), log-log. Below the dashed line is within tolerance.</p><div class=\"plots\">";
   for (const auto& [op, cases] : by_op) {
     std::vector<const CaseReport*> judged;
@@ -434,12 +432,13 @@ std::string render_html(const SweepReport& report) {
       if (!c->tensors.empty()) judged.push_back(c);
     }
     if (judged.empty()) continue;
-    out += "<figure><figcaption>" + html_escape(op) + "</figcaption>" + shape_plot(op, judged) + "</figure>";
+    out += "<figure><figcaption>" + std::string(to_string(op)) + "</figcaption>" + shape_plot(to_string(op), judged) +
+           "</figure>";
   }
   out += "</div>\n";
 
   if (s.skipped + s.errors + s.crashed > 0) {
-    out += "<h2>Errors, crashes and skips</h2><ul class=\"others\">";
+    out += "<h2 id=\"others\">Errors, crashes and skips</h2><ul class=\"others\">";
     for (const CaseReport& c : report.cases) {
       if (c.verdict == Verdict::pass || c.verdict == Verdict::fail) continue;
       out += "<li>" + verdict_pill(c.verdict) + " <code>" + html_escape(c.spec.to_string()) + "</code>: " +
@@ -452,10 +451,10 @@ std::string render_html(const SweepReport& report) {
     out += "</ul>\n";
   }
 
-  out += "<h2>All cases</h2><p class=\"note\">Each bar is max err / tolerance on a log scale from 1e-3 to 1e3; the "
+  out += "<h2 id=\"cases\">All cases</h2><p class=\"note\">Each bar is max err / tolerance on a log scale from 1e-3 to 1e3; the "
          "black tick is the tolerance.</p>";
   for (const auto& [op, cases] : by_op) {
-    out += "<h3>" + html_escape(op) + "</h3>" + case_table(cases) + "\n";
+    out += "<h3>" + std::string(to_string(op)) + "</h3>" + case_table(cases) + "\n";
   }
   out += "</body></html>\n";
   return out;

@@ -51,7 +51,7 @@ TEST(ReportHtml, HasSummaryBarsPlotsAndDecomposition) {
   const SweepReport r = testing::sample_sweep();
   const std::string html = render_html(r);
   EXPECT_TRUE(contains(html, r.summary_line()));
-  EXPECT_TRUE(contains(html, "<h2>Failures</h2>"));
+  EXPECT_TRUE(contains(html, "<h2 id=\"failures\">Failures</h2>"));
   EXPECT_TRUE(contains(html, html_escape(testing::failing_case().reproduce)));
   EXPECT_TRUE(contains(html, "missing_factor"));
   // Decomposition table rows for every stage and component of the failing case.
@@ -66,7 +66,7 @@ TEST(ReportHtml, HasSummaryBarsPlotsAndDecomposition) {
   EXPECT_TRUE(contains(html, "post: err/tol against T (tokens), log-log"));
   EXPECT_TRUE(contains(html, "pre: err/tol against T·n·C (elements of x), log-log"));
   EXPECT_TRUE(contains(html, "<title>dx: err/tol 41.0</title>"));
-  EXPECT_TRUE(contains(html, "<h2>Errors, crashes and skips</h2>"));
+  EXPECT_TRUE(contains(html, "<h2 id=\"others\">Errors, crashes and skips</h2>"));
 }
 
 TEST(ReportHtml, EmptyAndDegenerateSweepsRender) {
