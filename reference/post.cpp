@@ -5,6 +5,7 @@
 
 #include "reference/golden.hpp"
 #include "reference/inputs.hpp"
+#include "reference/parallel.hpp"
 
 namespace mhc::ref {
 namespace {
@@ -32,7 +33,7 @@ Tensor post_forward(const Semantics& s, const PostArgs& in) {
   const std::vector<double> h_post = widen_all(in.h_post), H = widen_all(in.h_res);
   Tensor out = zeros({T, n, C});
   double* o = out.data<double>();
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(T * n * K))
   {
     std::vector<double> v(K), f(C), A(nn);
 #pragma omp for schedule(static)
@@ -63,7 +64,7 @@ PostGradients post_backward(const Semantics& s, const PostArgs& in, const Tensor
   double* df = g.df.data<double>();
   double* dh_post = g.dh_post.data<double>();
   double* dh_res = g.dh_res.data<double>();
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(T * n * K))
   {
     std::vector<double> v(K), f(C), go(K), A(nn);
 #pragma omp for schedule(static)

@@ -37,7 +37,7 @@ std::vector<double> dphi_folded(const Dims& d, const Tensor& x, const std::vecto
   const std::int64_t T = d.T, M = d.M, K = d.K;
   std::vector<double> dphi(static_cast<std::size_t>(M * K), 0.0);
   const std::int64_t chunks = (K + kPhiChunk - 1) / kPhiChunk;
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kReduceBlock * kPhiChunk);
 #pragma omp for schedule(static)
@@ -79,7 +79,7 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
   double* dx_apply = dxp ? dxp->apply.data<double>() : nullptr;
   double* dx_norm = dxp ? dxp->norm.data<double>() : nullptr;
   const std::int64_t blocks = (T + kTokenBlock - 1) / kTokenBlock;
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kTokenBlock * K), dy(kTokenBlock * C), dh_pre_x(n);
 #pragma omp for schedule(static)

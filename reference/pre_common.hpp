@@ -9,12 +9,9 @@
 #include "reference/golden.hpp"
 #include "reference/inputs.hpp"
 #include "reference/mix.hpp"
+#include "reference/parallel.hpp"
 
 namespace mhc::ref {
-
-// Tokens are processed in blocks of this many, whatever the thread count: per-token results
-// never depend on the partition, and reductions over tokens run in this fixed block order.
-inline constexpr std::int64_t kTokenBlock = 64;
 
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMap = Eigen::Map<RowMatrix>;

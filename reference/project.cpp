@@ -29,7 +29,7 @@ void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_fold
   r.assign(static_cast<std::size_t>(T), 0.0);
   const ConstRowMap phi(phi_folded.data(), M, K);
   const std::int64_t blocks = (T + kTokenBlock - 1) / kTokenBlock;
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kTokenBlock * K);
 #pragma omp for schedule(static)
@@ -60,7 +60,7 @@ PreState mix_all(const MixParams& p, std::vector<double> m, std::vector<double> 
   st.h_post.resize(T * n);
   st.H.resize(T * nn);
   st.iterates.resize(T * iters * nn);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(T * nn * (p.resmap.iterate_count() + 1) * 8))
   for (std::int64_t t = 0; t < T; ++t) {
     const MixRow row{st.m_hat.data() + t * M, st.z.data() + t * M, st.h_pre.data() + t * n,
                      st.h_post.data() + t * n, st.H.data() + t * nn};
@@ -78,7 +78,7 @@ PreState project_and_mix(const MixParams& p, const Tensor& x, const std::vector<
 
 std::vector<double> apply_all(const Dims& d, const Tensor& x, const std::vector<double>& h_pre) {
   std::vector<double> y(static_cast<std::size_t>(d.T * d.C));
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(d.T * d.K))
   {
     std::vector<double> v(d.K);
 #pragma omp for schedule(static)

@@ -73,7 +73,7 @@ Named resmap(const Semantics& s, const Named& in) {
   const ResMapPlan plan(s, d.n);
   const std::int64_t nn = d.n * d.n, iters = plan.iterate_count();
   std::vector<double> H(d.T * nn), iterates(d.T * iters * nn);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(d.T * nn * (iters + 1) * 8))
   for (std::int64_t t = 0; t < d.T; ++t) {
     plan.forward(z.data() + t * d.M + 2 * d.n, H.data() + t * nn, iters ? iterates.data() + t * iters * nn : nullptr);
   }
