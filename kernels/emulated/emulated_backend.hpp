@@ -104,7 +104,8 @@ class EmulatedBackend : public Backend {
   virtual void resmap_bwd(const Problem& p, const TokenForward& tf, TokenBackward& tb) const;
   // tb.dm -> tb.u, tb.dx_mm (the projection's transpose, per mix block)
   virtual void backproject(const Problem& p, const TokenForward& tf, TokenBackward& tb) const;
-  // Adds one token's contributions to its block's sums over tokens.
+  // Adds one token's contributions to its block's sums over tokens (dbias, dalpha, dgamma; the
+  // driver adds dphi' = sum_t dm^T v itself, a group of tokens at a time).
   virtual void accumulate(const Problem& p, const TokenForward& tf, const TokenBackward& tb,
                           GradPartials& sums) const;
 

@@ -19,6 +19,31 @@ std::int64_t block_tokens(std::int64_t T) { return std::max<std::int64_t>(64, (T
 
 float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
+// Width of the column tiles the projection's transpose keeps in registers.
+constexpr std::int64_t kColumnTile = 32;
+
+// dphi' += sum_g dm_g^T v_g for a group of tokens, each element summed in the group's (token)
+// order: the same order as one token at a time, with one pass over dphi' per group.
+constexpr std::int64_t kTokenGroup = 16;
+
+void add_outer_products(const std::vector<float>& dm, const std::vector<float>& v, std::int64_t count,
+                        std::int64_t M, std::int64_t K, float* dphi) {
+  for (std::int64_t j = 0; j < M; ++j) {
+    for (std::int64_t k0 = 0; k0 < K; k0 += kColumnTile) {
+      const std::int64_t width = std::min(kColumnTile, K - k0);
+      float* row = dphi + j * K + k0;
+      float acc[kColumnTile];
+      std::copy_n(row, width, acc);
+      for (std::int64_t g = 0; g < count; ++g) {
+        const float dmj = dm[g * M + j];
+        const float* vg = v.data() + g * K + k0;
+        for (std::int64_t kk = 0; kk < width; ++kk) acc[kk] += dmj * vg[kk];
+      }
+      std::copy_n(acc, width, row);
+    }
+  }
+}
+
 }  // namespace
 
 TokenBackward::TokenBackward(const Problem& p)
@@ -45,8 +70,9 @@ void EmulatedBackend::backproject(const Problem& p, const TokenForward&, TokenBa
   const std::int64_t K = p.K;
   for (int b = 0; b < 3; ++b) {
     float* u = tb.u.data() + b * K;
-    std::fill(u, u + K, 0.0f);
     const std::int64_t lo = p.block_begin(b), hi = p.block_end(b);
+    // u[k] = sum_j dm[j] phi[j, k] over the block's rows, in row order (reversed on reorder).
+    std::fill(u, u + K, 0.0f);
     for (std::int64_t jj = lo; jj < hi; ++jj) {
       const std::int64_t j = p.opt.reorder ? hi - 1 - (jj - lo) : jj;
       const float dmj = tb.dm[j];
@@ -68,11 +94,6 @@ void EmulatedBackend::accumulate(const Problem& p, const TokenForward& tf, const
     float acc = 0.0f;
     for (std::int64_t j = lo; j < hi; ++j) acc += tb.dz[j] * tf.m_hat[j];
     sums.dalpha[b] += acc;
-  }
-  for (std::int64_t j = 0; j < p.M; ++j) {
-    const float dmj = tb.dm[j];
-    float* row = sums.dphi_folded.data() + j * K;
-    for (std::int64_t k = 0; k < K; ++k) row[k] += dmj * tf.v[k];
   }
   if (!p.gamma.empty()) {
     for (int b = 0; b < 3; ++b) {
@@ -163,10 +184,11 @@ PreGrads EmulatedBackend::pre_backward(const Semantics& s, const PreInputs& in, 
   {
     TokenForward tf(p);
     TokenBackward tb(p);
-    std::vector<float> dx_mm(K), dx(K);
+    std::vector<float> dx_mm(K), dx(K), group_dm(kTokenGroup * M), group_v(kTokenGroup * K);
 #pragma omp for schedule(static)
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
       const std::int64_t lo = blk * per_block, hi = std::min(T, lo + per_block);
+      std::int64_t grouped = 0;
       for (std::int64_t tt = lo; tt < hi; ++tt) {
         const std::int64_t t = reorder ? hi - 1 - (tt - lo) : tt;
         forward_token(p, in.x, t, tf);
@@ -175,6 +197,12 @@ PreGrads EmulatedBackend::pre_backward(const Semantics& s, const PreInputs& in, 
         widen_row(up.dh_res, t * nn, nn, tb.dH.data());
         backward_token(p, tf, tb);
         accumulate(p, tf, tb, sums[blk]);
+        std::copy_n(tb.dm.data(), M, group_dm.data() + grouped * M);
+        std::copy_n(tf.v.data(), K, group_v.data() + grouped * K);
+        if (++grouped == kTokenGroup || tt == hi - 1) {
+          add_outer_products(group_dm, group_v, grouped, M, K, sums[blk].dphi_folded.data());
+          grouped = 0;
+        }
 
         // dx = dx_apply + dx_mm + dx_norm, dx_mm = pre + post + res blocks
         const float* mm_pre = tb.dx_mm.data();
