@@ -9,6 +9,7 @@
 // error observed over these cases; a wrong formula gives O(1).
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,14 +109,16 @@ TEST_P(EmulatedVsGolden, EveryPresetAndShapeWithinBounds) {
   check_backend(*b);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModes, EmulatedVsGolden, ::testing::ValuesIn(emulated_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return n;
-                         });
+// "emulated:tf32+reorder" -> "emulated_tf32_reorder" (test names are identifiers).
+std::string test_name(const ::testing::TestParamInfo<std::string>& param) {
+  std::string name = param.param;
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, EmulatedVsGolden, ::testing::ValuesIn(emulated_names()), test_name);
 
 TEST(PlainF32VsGolden, EveryPresetAndShapeWithinBounds) {
   auto b = make_plain_f32_backend();
