@@ -18,22 +18,6 @@
 namespace mhc {
 namespace cuda {
 
-MixSemantics mix_semantics(const Semantics& s) {
-  if (s.sinkhorn_grad != SinkhornGrad::exact) {
-    fail(ErrorKind::unsupported, "cuda backend: only the exact Sinkhorn gradient is implemented (sinkhorn_grad=exact)");
-  }
-  MixSemantics m;
-  m.resmap = static_cast<int>(s.resmap);
-  m.repeats = s.repeats;
-  m.eps_rms = static_cast<float>(s.eps_rms);
-  m.eps_pre = static_cast<float>(s.eps_pre);
-  m.eps_sk = static_cast<float>(s.eps_sk);
-  m.post_mult = static_cast<float>(s.post_mult);
-  m.transposed = s.orientation == Orientation::transposed;
-  m.merged = s.merged_residual;
-  return m;
-}
-
 namespace {
 
 std::string shape_string(const std::vector<std::int64_t>& shape) {

@@ -2,10 +2,27 @@
 // Workspace, keyed by name, so repeated calls on one shape allocate nothing.
 #include <cstdint>
 
+#include "core/error.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/ops.hpp"
 
 namespace mhc::cuda {
+
+MixSemantics mix_semantics(const Semantics& s) {
+  if (s.sinkhorn_grad != SinkhornGrad::exact) {
+    fail(ErrorKind::unsupported, "cuda backend: only the exact Sinkhorn gradient is implemented (sinkhorn_grad=exact)");
+  }
+  MixSemantics m;
+  m.resmap = static_cast<int>(s.resmap);
+  m.repeats = s.repeats;
+  m.eps_rms = static_cast<float>(s.eps_rms);
+  m.eps_pre = static_cast<float>(s.eps_pre);
+  m.eps_sk = static_cast<float>(s.eps_sk);
+  m.post_mult = static_cast<float>(s.post_mult);
+  m.transposed = s.orientation == Orientation::transposed;
+  m.merged = s.merged_residual;
+  return m;
+}
 
 void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
   const PreDims& d = a.d;

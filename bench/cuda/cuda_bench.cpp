@@ -1,0 +1,244 @@
+#include "bench/cuda/cuda_bench.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/semantics.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/ops.hpp"
+
+namespace mhc {
+namespace bench {
+void fill_bf16(std::uint16_t* p, std::int64_t count, std::uint32_t salt, float scale);
+void fill_f32(float* p, std::int64_t count, std::uint32_t salt, float scale, float offset);
+}  // namespace bench
+
+namespace {
+
+// Device allocations of one benchmark shape, freed together.
+class Arena {
+ public:
+  ~Arena() {
+    for (void* p : ptrs_) cudaFree(p);
+  }
+  template <class T>
+  T* alloc(std::int64_t count) {
+    void* p = nullptr;
+    MHC_CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(256, sizeof(T) * static_cast<std::size_t>(count))));
+    ptrs_.push_back(p);
+    return static_cast<T*>(p);
+  }
+
+ private:
+  std::vector<void*> ptrs_;
+};
+
+struct Timing {
+  double median_ms = 0;
+};
+
+// Median over `runs` timed launches after `warmup`, each preceded by an L2 flush (a memset of a
+// buffer twice the L2 size) outside the timed region.
+Timing time_op(const std::function<void()>& op, int warmup, int runs, void* flush, std::size_t flush_bytes,
+               cudaStream_t stream) {
+  cudaEvent_t start, stop;
+  MHC_CUDA_CHECK(cudaEventCreate(&start));
+  MHC_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  for (int r = 0; r < warmup + runs; ++r) {
+    MHC_CUDA_CHECK(cudaMemsetAsync(flush, r & 0xFF, flush_bytes, stream));
+    MHC_CUDA_CHECK(cudaEventRecord(start, stream));
+    op();
+    MHC_CUDA_CHECK(cudaEventRecord(stop, stream));
+    MHC_CUDA_CHECK(cudaEventSynchronize(stop));
+    float t = 0;
+    MHC_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    if (r >= warmup) ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2]};
+}
+
+}  // namespace
+
+int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
+  if (o.runs < 1 || o.warmup < 0) invalid_input("bench: runs must be >= 1 and warmup >= 0");
+  MHC_CUDA_CHECK(cudaSetDevice(o.device));
+  cudaDeviceProp prop{};
+  MHC_CUDA_CHECK(cudaGetDeviceProperties(&prop, o.device));
+  cudaStream_t stream;
+  MHC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  nlohmann::json torch = nlohmann::json::object();
+  if (!o.torch_json.empty()) {
+    std::ifstream f(o.torch_json);
+    if (!f) invalid_input("bench: cannot read " + o.torch_json);
+    torch = nlohmann::json::parse(f, nullptr, false);
+    if (torch.is_discarded()) invalid_input("bench: " + o.torch_json + " is not JSON");
+  }
+
+  Arena global;
+  const std::size_t flush_bytes = std::max<std::size_t>(2 * static_cast<std::size_t>(prop.l2CacheSize), 256u << 20);
+  void* flush = global.alloc<std::byte>(static_cast<std::int64_t>(flush_bytes));
+
+  // The roofline: a device-to-device copy of 1 GiB, counting bytes read and written.
+  const std::int64_t copy_bytes = std::int64_t{1} << 30;
+  auto* src = global.alloc<std::byte>(copy_bytes);
+  auto* dst = global.alloc<std::byte>(copy_bytes);
+  MHC_CUDA_CHECK(cudaMemsetAsync(src, 1, copy_bytes, stream));
+  const Timing copy = time_op([&] { MHC_CUDA_CHECK(cudaMemcpyAsync(dst, src, copy_bytes, cudaMemcpyDeviceToDevice, stream)); },
+                              o.warmup, o.runs, flush, flush_bytes, stream);
+  const double copy_gbs = 2.0 * copy_bytes / (copy.median_ms * 1e6);
+  char line[512];
+  std::snprintf(line, sizeof line, "# device %s (%d SMs, L2 %d MiB); preset %s, R = %d; median of %d runs after %d warm-up, L2 flushed\n",
+                prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, o.preset.c_str(), o.repeats, o.runs, o.warmup);
+  out << line;
+  std::snprintf(line, sizeof line, "# device-to-device copy: 1 GiB in %.3f ms = %.0f GB/s (read + write)\n", copy.median_ms, copy_gbs);
+  out << line;
+  std::snprintf(line, sizeof line, "%-12s %-18s %10s %12s %9s %8s %11s %9s\n", "kernel", "shape T,n,C", "time ms",
+                "bytes", "GB/s", "% copy", "torch ms", "speedup");
+  out << line;
+
+  nlohmann::json results = {{"device", prop.name}, {"copy_gbs", copy_gbs}, {"preset", o.preset},
+                            {"repeats", o.repeats}, {"runs", o.runs}, {"rows", nlohmann::json::array()}};
+
+  Semantics sem = preset(o.preset);
+  if (sem.resmap == ResMap::sinkhorn || sem.resmap == ResMap::sinkhorn_exp) sem.repeats = o.repeats;
+  const cuda::MixSemantics ms = cuda::mix_semantics(sem);
+
+  for (const auto& sh : o.shapes) {
+    validate(Shape{sh.T, sh.n, sh.C}, sem);
+    cuda::PreDims d;
+    d.T = sh.T;
+    d.n = static_cast<int>(sh.n);
+    d.C = sh.C;
+    d.M = static_cast<int>(mix_count(sem.resmap, sh.n));
+    const std::int64_t T = d.T, n = d.n, C = d.C, K = d.K(), M = d.M;
+    Arena a;
+    cuda::Workspace ws;
+    cuda::PreForwardArgs f;
+    f.d = d;
+    f.s = ms;
+    auto* x = a.alloc<std::uint16_t>(T * K);
+    auto* phi = a.alloc<float>(M * K);
+    float* gamma = sem.use_gamma ? a.alloc<float>(K) : nullptr;
+    auto* alpha = a.alloc<float>(3);
+    auto* bias = a.alloc<float>(M);
+    bench::fill_bf16(x, T * K, 1, 1.7f);
+    bench::fill_f32(phi, M * K, 2, 1.7f / std::sqrt(static_cast<float>(K)), 0.0f);
+    if (gamma) bench::fill_f32(gamma, K, 3, 0.1f, 1.0f);
+    bench::fill_f32(alpha, 3, 4, 0.5f, 1.0f);
+    bench::fill_f32(bias, M, 5, 0.1f, 0.0f);
+    f.x = x, f.phi = phi, f.gamma = gamma, f.alpha = alpha, f.bias = bias;
+    f.y = a.alloc<std::uint16_t>(T * C);
+    f.h_post = a.alloc<float>(T * n);
+    f.h_res = a.alloc<float>(T * n * n);
+
+    cuda::PreBackwardArgs b;
+    b.d = d;
+    b.s = ms;
+    b.x = x, b.phi = phi, b.gamma = gamma, b.alpha = alpha, b.bias = bias;
+    auto* dy = a.alloc<std::uint16_t>(T * C);
+    auto* dh_post = a.alloc<float>(T * n);
+    auto* dh_res = a.alloc<float>(T * n * n);
+    bench::fill_bf16(dy, T * C, 6, 1.0f);
+    bench::fill_f32(dh_post, T * n, 7, 1.0f, 0.0f);
+    bench::fill_f32(dh_res, T * n * n, 8, 1.0f, 0.0f);
+    b.dy = dy, b.dh_post = dh_post, b.dh_res = dh_res;
+    b.dx = a.alloc<std::uint16_t>(T * K);
+    b.dphi = a.alloc<float>(M * K);
+    b.dalpha = a.alloc<float>(3);
+    b.dbias = a.alloc<float>(M);
+    b.dgamma = gamma ? a.alloc<float>(K) : nullptr;
+
+    cuda::PostArgs p;
+    p.T = T, p.n = d.n, p.C = C, p.transposed = ms.transposed;
+    p.x = x;
+    auto* fo = a.alloc<std::uint16_t>(T * C);
+    auto* h_post = a.alloc<float>(T * n);
+    auto* h_res = a.alloc<float>(T * n * n);
+    auto* dout = a.alloc<std::uint16_t>(T * K);
+    bench::fill_bf16(fo, T * C, 9, 1.7f);
+    bench::fill_f32(h_post, T * n, 10, 0.9f, 1.0f);
+    bench::fill_f32(h_res, T * n * n, 11, 0.2f, 0.25f);
+    bench::fill_bf16(dout, T * K, 12, 1.7f);
+    p.f = fo, p.h_post = h_post, p.h_res = h_res, p.dout = dout;
+    p.out = a.alloc<std::uint16_t>(T * K);
+    p.dx = a.alloc<std::uint16_t>(T * K);
+    p.df = a.alloc<std::uint16_t>(T * C);
+    p.dh_post = a.alloc<float>(T * n);
+    p.dh_res = a.alloc<float>(T * n * n);
+    MHC_CUDA_CHECK(cudaDeviceSynchronize());
+
+    // Bytes that must move: every input read once, every output written once.
+    const double params = 4.0 * (M * K + (gamma ? K : 0) + 3 + M);
+    const double pre_fwd_bytes = params + 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n);
+    const double pre_bwd_bytes = params + 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n) /* upstream */ +
+                                 2.0 * T * K + 4.0 * (M * K + 3 + M + (gamma ? K : 0)) /* grads */;
+    const double post_fwd_bytes = 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n) + 2.0 * T * K;
+    const double post_bwd_bytes = 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n) + 2.0 * T * K /* dout */ +
+                                  2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n);
+    struct Row {
+      const char* name;
+      double bytes;
+      std::function<void()> op;
+    };
+    const std::vector<Row> rows = {
+        {"pre_fwd", pre_fwd_bytes, [&] { cuda::pre_forward(f, ws, stream); }},
+        {"pre_bwd", pre_bwd_bytes, [&] { cuda::pre_backward(b, ws, stream); }},
+        {"pre_fwd_bwd", pre_fwd_bytes + pre_bwd_bytes,
+         [&] {
+           cuda::pre_forward(f, ws, stream);
+           cuda::pre_backward(b, ws, stream);
+         }},
+        {"post_fwd", post_fwd_bytes, [&] { cuda::post_forward(p, stream); }},
+        {"post_bwd", post_bwd_bytes, [&] { cuda::post_backward(p, stream); }},
+        {"post_fwd_bwd", post_fwd_bytes + post_bwd_bytes,
+         [&] {
+           cuda::post_forward(p, stream);
+           cuda::post_backward(p, stream);
+         }},
+    };
+    const std::string key = std::to_string(T) + "," + std::to_string(n) + "," + std::to_string(C);
+    for (const auto& row : rows) {
+      const Timing t = time_op(row.op, o.warmup, o.runs, flush, flush_bytes, stream);
+      const double gbs = row.bytes / (t.median_ms * 1e6);
+      double torch_ms = 0;
+      if (torch.contains(key) && torch[key].contains(row.name)) torch_ms = torch[key][row.name].get<double>();
+      char torch_col[32] = "-", speed_col[32] = "-";
+      if (torch_ms > 0) {
+        std::snprintf(torch_col, sizeof torch_col, "%.3f", torch_ms);
+        std::snprintf(speed_col, sizeof speed_col, "%.1fx", torch_ms / t.median_ms);
+      }
+      std::snprintf(line, sizeof line, "%-12s %-18s %10.4f %12.0f %9.0f %7.1f%% %11s %9s\n", row.name, key.c_str(),
+                    t.median_ms, row.bytes, gbs, 100.0 * gbs / copy_gbs, torch_col, speed_col);
+      out << line << std::flush;
+      results["rows"].push_back({{"kernel", row.name}, {"shape", key}, {"ms", t.median_ms}, {"bytes", row.bytes},
+                                 {"gbs", gbs}, {"pct_copy", 100.0 * gbs / copy_gbs}, {"torch_ms", torch_ms}});
+    }
+    if (torch.contains(key) && torch[key].contains("pre_fwd_bwd_f32")) {
+      std::snprintf(line, sizeof line, "# %s: PyTorch autograd in f32 pre fwd+bwd %.3f ms\n", key.c_str(),
+                    torch[key]["pre_fwd_bwd_f32"].get<double>());
+      out << line;
+    }
+  }
+  MHC_CUDA_CHECK(cudaStreamDestroy(stream));
+  if (!o.json_out.empty()) {
+    std::ofstream f(o.json_out);
+    f << results.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace mhc
