@@ -47,6 +47,16 @@ std::string format_seconds(double s) {
   return fmt::format("{}m{:02}s", whole / 60, whole % 60);
 }
 
+std::string format_position(const std::vector<std::int64_t>& index) {
+  if (index.empty()) return "-";
+  std::string out = "[";
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(index[i]);
+  }
+  return out + "]";
+}
+
 std::string_view verdict_label(Verdict v) {
   switch (v) {
     case Verdict::pass: return "PASS";

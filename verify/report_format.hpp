@@ -3,6 +3,7 @@
 // the one-line diagnosis and the grouping of decomposition rows.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@ double worst_ratio(const CaseReport& c);
 std::string format_error(double v);  // "1.23e-03", "0", "nan", "inf"
 std::string format_ratio(double v);  // "0.31", "12.4", "3.1e+04", "inf"
 std::string format_seconds(double s);  // "0.12s", "3.4s", "2m05s"
+std::string format_position(const std::vector<std::int64_t>& index);  // "[7,1,33]", "-" when empty
 std::string_view verdict_label(Verdict v);  // "PASS", "FAIL", "SKIP", "ERROR", "CRASH"
 
 // "orientation: post out error grows with |H - H^T| (tensor out, component part.x, first stage

@@ -231,8 +231,6 @@ std::string decomposition_table(const CaseReport& c) {
   for (const DecompositionGroup& g : decomposition_groups(c)) {
     out += "<tr class=\"group\"><td colspan=\"10\">" + html_escape(g.title) + "</td></tr>";
     for (const TensorCheck* t : g.rows) {
-      std::string at;
-      for (std::int64_t i : t->candidate.max_at) at += (at.empty() ? "" : ",") + std::to_string(i);
       std::string marks;
       if (!first_stage.empty() && t->name == first_stage) marks += " <span class=\"mark\">first divergence</span>";
       if (!blamed.empty() && t->name == blamed) marks += " <span class=\"mark\">blamed</span>";
@@ -240,7 +238,7 @@ std::string decomposition_table(const CaseReport& c) {
           "<tr{}><td class=\"name\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"bar\">{}</td><td>{}</td>"
           "<td>{:.3g}</td><td>{:.2g}%</td><td>{}</td><td class=\"reason\">{}<br><span class=\"dim\">{}</span></td></tr>",
           t->verdict == Verdict::fail ? " class=\"failrow\"" : "", html_escape(t->name), marks,
-          format_error(t->candidate.max_abs), at.empty() ? "-" : "[" + at + "]", format_error(t->elem_tolerance),
+          format_error(t->candidate.max_abs), format_position(t->candidate.max_at), format_error(t->elem_tolerance),
           mini_bar(*t), format_error(t->candidate.worst_row_rel_l2), t->candidate.max_ulps,
           100 * t->mismatch_fraction, verdict_pill(t->verdict), html_escape(t->rule), html_escape(t->reason));
     }

@@ -96,7 +96,8 @@ std::string render_markdown(const SweepReport& report) {
       }
     }
     if (!c.reproduce.empty()) out += "- **reproduce:** " + code(c.reproduce, false) + "\n";
-    out += "\n" + tensor_table(c);
+    out += '\n';
+    out += tensor_table(c);
   }
 
   bool first_other = true;

@@ -178,14 +178,12 @@ std::string render_decomposition(const CaseReport& c, bool color) {
     table.text(paint(g.title, kBold, color));
     for (const TensorCheck* t : g.rows) {
       const double ratio = tolerance_ratio(*t);
-      std::string at;
-      for (std::int64_t i : t->candidate.max_at) at += (at.empty() ? "" : ",") + std::to_string(i);
       std::string mark;
       if (!first_stage.empty() && t->name == first_stage) mark = "<- first divergence";
       if (!blamed.empty() && t->name == blamed) mark += (mark.empty() ? "" : ", ") + std::string("<- blamed");
       table.row({{"  " + t->name, {}},
                  {format_error(t->candidate.max_abs), {}},
-                 {at.empty() ? "-" : "[" + at + "]", kDim},
+                 {format_position(t->candidate.max_at), kDim},
                  {format_error(t->elem_tolerance), {}},
                  {format_ratio(ratio), ratio > 1 ? kRed : std::string_view{}},
                  {format_error(t->candidate.worst_row_rel_l2), {}},
