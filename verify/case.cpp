@@ -4,6 +4,8 @@
 // Semantic overrides use the field names of core/semantics.hpp's to_fields (use_gamma is spelled
 // `gamma`) and appear only where they differ from the preset, so the line stays short and a
 // preset change is visible at a glance. Doubles print in the shortest form that round-trips.
+// Parsing checks names (op, preset, dist, dtype, tol, enum fields) but not sizes: the shape is
+// validated where the case is generated (verify/casegen.hpp).
 #include "verify/case.hpp"
 
 #include <algorithm>

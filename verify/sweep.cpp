@@ -375,6 +375,10 @@ std::size_t product_size(const Reader& r, const Node& axes_node, const std::vect
   return count;
 }
 
+void append_token(std::string& line, std::string_view key, const std::string& value) {
+  line.append(" ").append(key).append("=").append(value);
+}
+
 bool names_tolerance(std::string_view line) {
   std::istringstream tokens{std::string(line)};
   std::string tok;
@@ -456,9 +460,9 @@ Sweep parse_sweep(std::string_view yaml, std::string_view source) {
         const Field& f = *axes[a].field;
         const std::string& v = axes[a].values[at[a]];
         if (f.kind == Kind::op) line = v;
-        else rest += " " + std::string(f.line_key) + "=" + v;
+        else append_token(rest, f.line_key, v);
       }
-      for (const auto& [field, v] : semantics) rest += " " + std::string(find_field(field)->line_key) + "=" + v;
+      for (const auto& [field, v] : semantics) append_token(rest, find_field(field)->line_key, v);
       CaseSpec spec = CaseSpec::parse(line + rest);
       spec.tolerance = sweep.tolerance.profile;
       add(std::move(spec), axes_node->Mark(), true);

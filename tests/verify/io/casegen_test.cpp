@@ -108,7 +108,9 @@ TEST(Casegen, ShapesAndDtypesPerPreset) {
     EXPECT_EQ(c.in.x.describe(), "bf16[5," + std::to_string(w.n) + ",7]");
     EXPECT_EQ(c.in.phi.describe(), "f32[" + std::to_string(w.M) + "," + std::to_string(K) + "]") << w.preset;
     EXPECT_EQ(c.in.gamma.defined(), w.gamma);
-    if (w.gamma) EXPECT_EQ(c.in.gamma.describe(), "f32[" + std::to_string(K) + "]");
+    if (w.gamma) {
+      EXPECT_EQ(c.in.gamma.describe(), "f32[" + std::to_string(K) + "]");
+    }
     EXPECT_EQ(c.in.alpha.describe(), "f32[3]");
     EXPECT_EQ(c.in.bias.describe(), "f32[" + std::to_string(w.M) + "]");
     EXPECT_EQ(c.up.dy.describe(), "bf16[5,7]");
@@ -174,7 +176,9 @@ TEST(CasegenDistribution, PostCoefficientsExposeOrientationBugs) {
     }
     EXPECT_GT(asym, 0.01) << "t=" << t;
     EXPECT_GT(off_identity, 0.1) << "t=" << t;
-    if (t > 0) EXPECT_NE(std::memcmp(h, h - n * n, sizeof(float) * n * n), 0);  // per-token distinct
+    if (t > 0) {
+      EXPECT_NE(std::memcmp(h, h - n * n, sizeof(float) * n * n), 0);  // per-token distinct
+    }
   }
 }
 
