@@ -217,6 +217,17 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     ++stats_.crashes;
     return r;
   };
+  // A worker that died while idle (killed from outside) is replaced before it is given a job,
+  // so its death is not blamed on the next case.
+  if (const pid_t pid = processes_[slot].pid; pid != 0) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      std::lock_guard lock(mutex_);
+      ::close(processes_[slot].fd);
+      processes_[slot] = {};
+      stats_.worker_pids[slot] = 0;
+    }
+  }
   try {
     if (processes_[slot].pid == 0) spawn(slot);
   } catch (const Error& e) {

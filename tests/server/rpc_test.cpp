@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include "fixture.hpp"
 #include "kernels/backend.hpp"
 #include "server/sha256.hpp"
@@ -125,7 +127,7 @@ TEST_F(Rpc, GetInfoDescribesTheServer) {
   EXPECT_GT(info.limits().max_case_elements(), 0u);
 }
 
-TEST_F(Rpc, HealthAndReflectionAreServed) {
+TEST_F(Rpc, HealthReportsServing) {
   auto channel = grpc::CreateChannel(server_->target, grpc::InsecureChannelCredentials());
   // grpc.health.v1.Health/Check with an empty request: status SERVING is field 1 = 1.
   grpc::GenericStub generic(channel);
