@@ -1,7 +1,6 @@
 #include "core/semantics.hpp"
 
 #include <charconv>
-#include <cstdio>
 
 #include "core/error.hpp"
 
@@ -76,10 +75,11 @@ Orientation orientation_from_string(std::string_view s) {
   invalid_input("unknown orientation \"" + std::string(s) + "\" (choose transposed or plain)");
 }
 
+// Shortest text that reads back to the same double.
 static std::string exact(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, ec == std::errc() ? end : buf);
 }
 
 std::map<std::string, std::string> to_fields(const Semantics& s) {

@@ -27,7 +27,8 @@ struct JudgeInput {
   const Tensor* candidate = nullptr;
   const Tensor* golden = nullptr;
   const Tensor* baseline = nullptr;   // required by the baseline rule
-  std::int64_t reduction_length = 1;  // L of the fixed rule's sqrt(L / 1024) scaling
+  std::int64_t reduction_length = 1;  // L of the f32 floor and of the fixed rule's sqrt(L / 1024) scaling
+  bool per_token = true;              // the first axis is the token: the per-row rule applies
 };
 
 TensorCheck judge(const JudgeInput& in, const Tolerance& tolerance);

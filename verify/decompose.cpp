@@ -33,11 +33,12 @@ bool pipeline_less(const std::string& a, const std::string& b) {
 }
 
 TensorCheck judge_tap(const std::string& label, const std::string& name, const Tensor& cand, const Tensor& gold,
-                      const TensorMap& base_taps, const Tolerance& tol) {
+                      const TensorMap& base_taps, const Tolerance& tol, std::int64_t reduction_length) {
   const auto b = base_taps.find(name);
   Tolerance t = tol;
   if (b == base_taps.end() && !t.fixed) t.fixed = FixedTolerance{1e-6, 1e-2};  // no baseline tap: relative 1%
-  JudgeInput in{name, role_of(name), &cand, &gold, b == base_taps.end() ? nullptr : &b->second, 1};
+  JudgeInput in{name, role_of(name), &cand, &gold, b == base_taps.end() ? nullptr : &b->second, reduction_length,
+                is_per_token(name)};
   TensorCheck c = judge(in, t);
   c.name = label;
   return c;
@@ -67,8 +68,12 @@ Decomposition decompose_and_diagnose(const DiagnoseInput& d, bool failed) {
       if (taps.candidate.count(name)) names.push_back(name);
     }
     std::sort(names.begin(), names.end(), pipeline_less);
+    // Taps come from reductions over K (the projection) or T (parameter parts): judge each with
+    // the longer length, which only widens the f32 floor.
+    const std::int64_t longest = std::max(d.shape.K(), d.shape.T);
     for (const auto& name : names) {
-      out.rows.push_back(judge_tap(name, name, taps.candidate.at(name), taps.golden.at(name), taps.baseline, d.tolerance));
+      out.rows.push_back(judge_tap(name, name, taps.candidate.at(name), taps.golden.at(name), taps.baseline, d.tolerance,
+                                     longest));
     }
 
     // Stage isolation: each stage fed golden inputs, so a bad stage shows even when a later one
@@ -93,7 +98,7 @@ Decomposition decompose_and_diagnose(const DiagnoseInput& d, bool failed) {
           const auto g = taps.golden.find(name);
           if (g == taps.golden.end()) continue;
           out.rows.push_back(judge_tap("stage." + std::string(stage) + ":" + name, name, t, g->second, taps.baseline,
-                                       d.tolerance));
+                                       d.tolerance, longest));
         }
       }
     }

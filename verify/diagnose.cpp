@@ -419,7 +419,8 @@ class Diagnoser {
     const TensorMap g = run_op(d_.golden_backend, spec.op, spec.semantics, inputs, false).results;
     const TensorMap b = run_op(d_.baseline_backend, spec.op, spec.semantics, inputs, false).results;
     for (const auto& name : result_names(spec.op, spec.semantics)) {
-      JudgeInput in{name, role_of(name), &c.at(name), &g.at(name), &b.at(name), 1};
+      JudgeInput in{name, role_of(name), &c.at(name), &g.at(name), &b.at(name),
+                    reduction_length(spec.op, name, spec.shape, spec.semantics), is_per_token(name)};
       if (judge(in, Tolerance{}).verdict != Verdict::pass) return false;
     }
     return true;

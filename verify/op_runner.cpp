@@ -48,6 +48,14 @@ TensorRole role_of(const std::string& name) {
   return output ? TensorRole::output : TensorRole::gradient;
 }
 
+bool is_per_token(const std::string& name) {
+  const std::string base = name.substr(name.find('.') + 1);
+  for (const char* p : {"dphi", "dalpha", "dbias", "dgamma"}) {
+    if (base.starts_with(p)) return false;
+  }
+  return true;
+}
+
 std::int64_t reduction_length(Op op, const std::string& name, const Shape& shape, const Semantics& s) {
   const std::int64_t M = mix_count(s.resmap, shape.n);
   if (op == Op::post) {

@@ -19,6 +19,9 @@ std::vector<std::string> input_names(Op op, const Semantics& s);
 // post out, dx, df, dh_post, dh_res.
 std::vector<std::string> result_names(Op op, const Semantics& s);
 TensorRole role_of(const std::string& name);  // outputs vs gradients (k = 2 vs 3)
+// False for parameter gradients (dphi, dalpha, dbias, dgamma and their block parts), which have
+// no token axis.
+bool is_per_token(const std::string& name);
 // Length of the longest reduction that produces `name` (for the fixed rule's scaling).
 std::int64_t reduction_length(Op op, const std::string& name, const Shape& shape, const Semantics& s);
 

@@ -7,7 +7,7 @@
 
 namespace mhc::verify {
 
-SweepReport run_planned(const std::string& sweep_name, const std::vector<PlannedCase>& cases,
+SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCase>& cases,
                         const VerifyOptions& options, int jobs, const ProgressFn& progress, std::stop_token stop) {
   const auto t0 = std::chrono::steady_clock::now();
   SweepReport report;

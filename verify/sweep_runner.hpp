@@ -8,18 +8,14 @@
 #include <vector>
 
 #include "verify/report.hpp"
+#include "verify/sweep.hpp"
 #include "verify/verifier.hpp"
 
 namespace mhc::verify {
 
-struct PlannedCase {
-  CaseSpec spec;
-  std::string skip_reason;  // non-empty: reported as skipped, not run
-};
-
 using ProgressFn = std::function<void(std::size_t done, std::size_t total, const CaseReport& report)>;
 
-SweepReport run_planned(const std::string& sweep_name, const std::vector<PlannedCase>& cases,
+SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCase>& cases,
                         const VerifyOptions& options, int jobs, const ProgressFn& progress = {},
                         std::stop_token stop = {});
 

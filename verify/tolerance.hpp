@@ -27,7 +27,7 @@ struct Tolerance {
   // Baseline rule parameters.
   double k_output = 2.0;
   double k_gradient = 3.0;
-  double floor_ulps = 4.0;
+  double floor_ulps = 2.0;
   // Fixed atol/rtol for every tensor (fixed profiles) and per-tensor overrides (any profile).
   std::optional<FixedTolerance> fixed;
   std::map<std::string, FixedTolerance> overrides;

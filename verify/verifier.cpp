@@ -36,16 +36,40 @@ std::string first_difference(const TensorMap& a, const TensorMap& b) {
 
 std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
 
+// The baseline rule estimates legitimate rounding variation from a sample; one sample of a
+// maximum is noisy when few independent errors feed a tensor (T = 1, a dozen mix logits), so the
+// verifier draws two (the emulated backend in the candidate's precision with reordered
+// operations, and the plain f32 implementation) and keeps, per tensor, the larger error.
+TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b) {
+  for (auto& [name, t] : a) {
+    const auto other = b.find(name);
+    const auto g = golden.find(name);
+    if (other == b.end() || g == golden.end()) continue;
+    if (error_stats(other->second, g->second, other->second.dtype()).max_abs >
+        error_stats(t, g->second, t.dtype()).max_abs) {
+      t = other->second;
+    }
+  }
+  return a;
+}
+
 }  // namespace
 
 struct Verifier::Impl {
   VerifyOptions options;
   std::unique_ptr<Backend> candidate;
   std::unique_ptr<Backend> golden = make_backend("golden");
-  std::unique_ptr<Backend> baseline;
+  std::unique_ptr<Backend> baseline;         // in the candidate's precision, reordered
+  std::unique_ptr<Backend> second_baseline;  // the plain f32 implementation, unless it is the candidate
 
   explicit Impl(VerifyOptions o) : options(std::move(o)), candidate(make_backend(options.backend)) {
     baseline = make_backend(candidate->baseline_name());
+    if (candidate->name() != "f32" && baseline->name() != "f32") second_baseline = make_backend("f32");
+  }
+
+  std::string baseline_names() const {
+    if (options.tolerance.fixed) return "";
+    return second_baseline ? baseline->name() + ", " + second_baseline->name() : baseline->name();
   }
 
   // Judges `candidate` results (from a backend run or a file) and fills the report.
@@ -57,7 +81,13 @@ struct Verifier::Impl {
     check_stop(stop);
     OpRun base;
     const bool use_baseline = !options.tolerance.fixed;  // per-tensor overrides are fixed rules
-    if (use_baseline) base = run_op(*baseline, op, s, inputs, false);
+    if (use_baseline) {
+      base = run_op(*baseline, op, s, inputs, false);
+      if (second_baseline) {
+        base.results = larger_error(gold.results, std::move(base.results),
+                                    run_op(*second_baseline, op, s, inputs, false).results);
+      }
+    }
     check_stop(stop);
     report.backend_seconds += seconds_since(t0);
 
@@ -75,7 +105,8 @@ struct Verifier::Impl {
       const auto c = candidate_results.find(name);
       if (c == candidate_results.end()) invalid_input("the candidate provides no \"" + name + "\"");
       JudgeInput in{name, role_of(name), &c->second, &gold.results.at(name),
-                    use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s)};
+                    use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s),
+                    is_per_token(name)};
       report.tensors.push_back(judge(in, options.tolerance));
     }
 
@@ -130,7 +161,7 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   CaseReport report;
   report.spec = spec;
   report.backend = impl_->candidate->name();
-  report.baseline = impl_->options.tolerance.fixed ? "" : impl_->baseline->name();
+  report.baseline = impl_->baseline_names();
   report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
   impl_->guarded(report, [&] {
     validate(spec.shape, spec.semantics);
@@ -151,7 +182,7 @@ CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
   report.spec.preset = request.preset;
   report.spec.semantics = request.semantics;
   report.backend = request.label.empty() ? "tensors" : request.label;
-  report.baseline = impl_->options.tolerance.fixed ? "" : impl_->baseline->name();
+  report.baseline = impl_->baseline_names();
   impl_->guarded(report, [&] {
     report.spec.shape = shape_of(request.tensors);
     validate(report.spec.shape, request.semantics);

@@ -1,0 +1,45 @@
+// `mhc-verify decompose CASE`: the full stage and component table of one case.
+#include <iostream>
+
+#include "cli/common.hpp"
+#include "verify/report_text.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::cli {
+
+CLI::App* add_decompose(CLI::App& app, int& exit) {
+  auto* sub = app.add_subcommand("decompose", "compare every stage and gradient component of one case");
+  struct Args {
+    std::string case_line;
+    std::string backend = "auto";
+    std::string tolerance = "baseline";
+    ReportFiles files;
+  };
+  auto args = std::make_shared<Args>();
+  sub->add_option("case", args->case_line,
+                  "the case line, e.g. \"pre T=137 n=4 C=1280 preset=deepseek seed=3 dist=normal\"")
+      ->required();
+  sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`)");
+  sub->add_option("--tolerance", args->tolerance, "tolerance profile");
+  args->files.add_options(*sub);
+  sub->callback([args, &exit] {
+    verify::VerifyOptions options;
+    options.backend = args->backend;
+    options.tolerance = verify::tolerance_profile(args->tolerance);
+    options.always_decompose = true;
+    verify::CaseSpec spec = verify::CaseSpec::parse(args->case_line);
+    verify::Verifier verifier(options);
+    verify::SweepReport sweep;
+    sweep.name = "decompose";
+    sweep.backend = verifier.backend_name();
+    sweep.cases.push_back(verifier.run(spec));
+    sweep.seconds = sweep.cases.back().seconds;
+    std::cout << verify::render_decomposition(sweep.cases.back(), args->files.color_stdout()) << "\n";
+    print_report(sweep, args->files);
+    args->files.write(sweep);
+    exit = exit_code(sweep);
+  });
+  return sub;
+}
+
+}  // namespace mhc::cli

@@ -1,0 +1,46 @@
+// Shared plumbing of the subcommands: exit codes, colour policy, report files.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "verify/report.hpp"
+
+namespace mhc::cli {
+
+// DESIGN.md "CLI": 0 all passed, 1 a check failed, 2 bad usage or input, 3 infrastructure.
+enum Exit : int { ok = 0, check_failed = 1, bad_input = 2, infrastructure = 3 };
+
+struct ReportFiles {
+  std::string json, junit, md, html;
+  std::string color = "auto";  // auto | always | never
+  void add_options(CLI::App& app);
+  bool color_stdout() const;
+  bool color_stderr() const;
+  // Writes every requested file; throws mhc::Error(environment) naming a file it cannot write.
+  void write(const verify::SweepReport& report) const;
+};
+
+// Exit code of a finished sweep: failures and crashes are check failures; errors are
+// infrastructure unless every case passed or was skipped.
+int exit_code(const verify::SweepReport& report);
+
+// Prints the table and the summary line to stdout.
+void print_report(const verify::SweepReport& report, const ReportFiles& files, bool only_failures = false);
+
+bool stderr_is_terminal();
+
+// Subcommand registration. Each returns the subcommand; its callback stores the exit code.
+CLI::App* add_run(CLI::App& app, int& exit);
+CLI::App* add_check(CLI::App& app, int& exit);
+CLI::App* add_decompose(CLI::App& app, int& exit);
+CLI::App* add_self_test(CLI::App& app, int& exit);
+CLI::App* add_golden(CLI::App& app, int& exit);
+CLI::App* add_info(CLI::App& app, int& exit);
+CLI::App* add_merge(CLI::App& app, int& exit);
+CLI::App* add_serve(CLI::App& app, int& exit);
+CLI::App* add_worker(CLI::App& app, int& exit);
+CLI::App* add_bench(CLI::App& app, int& exit);
+
+}  // namespace mhc::cli
