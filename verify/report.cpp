@@ -334,8 +334,8 @@ CaseReport case_report_from_json(const json& j) { return case_report_at(j, ""); 
 
 SweepReport sweep_report_from_json(const json& j) {
   const Object o(j, "");
-  const std::int64_t version = o.integer("schema_version", -1);
   if (!o.find("schema_version")) Object::bad("schema_version", "required field is missing (is this an mhc-verify report?)");
+  const std::int64_t version = o.integer("schema_version");
   if (version != SweepReport::schema_version) {
     Object::bad("schema_version", fmt::format("version {} is not supported (this mhc-verify reads version {})", version,
                                               SweepReport::schema_version));

@@ -10,6 +10,11 @@ namespace mhc::verify {
 
 namespace {
 
+// GitHub caps a job summary at 1 MiB; a self-test of 10,000 random cases must still fit.
+constexpr std::size_t kMaxFailureSections = 50;
+constexpr std::size_t kMaxOtherItems = 200;
+constexpr std::size_t kMaxCaseRows = 1000;
+
 // An inline code span that survives any content: the fence is longer than the longest backtick
 // run inside; `|` is escaped because GitHub splits table cells before parsing code spans.
 std::string code(std::string_view s, bool in_table) {
@@ -83,11 +88,11 @@ std::string render_markdown(const SweepReport& report) {
   if (!report.tool_version.empty()) context += (context.empty() ? "" : ", ") + std::string("mhc-verify ") + markdown_escape(report.tool_version);
   out += context.empty() ? "\n" : " (" + context + ")\n";
 
-  bool first_failure = true;
+  std::size_t failures = 0;
   for (const CaseReport& c : report.cases) {
     if (c.verdict != Verdict::fail) continue;
-    if (first_failure) out += "\n### Failures\n";
-    first_failure = false;
+    if (failures++ == 0) out += "\n### Failures\n";
+    if (failures > kMaxFailureSections) continue;
     out += "\n#### " + code(c.spec.to_string(), false) + "\n\n";
     if (const std::string d = diagnosis_line(c); !d.empty()) out += "- **diagnosis:** " + markdown_escape(d) + "\n";
     for (const TensorCheck& t : c.tensors) {
@@ -100,22 +105,31 @@ std::string render_markdown(const SweepReport& report) {
     out += tensor_table(c);
   }
 
-  bool first_other = true;
+  if (failures > kMaxFailureSections) {
+    out += fmt::format("\n{} more failures: see the JSON or HTML report.\n", failures - kMaxFailureSections);
+  }
+
+  std::size_t others = 0;
   for (const CaseReport& c : report.cases) {
     if (c.verdict == Verdict::pass || c.verdict == Verdict::fail) continue;
-    if (first_other) out += "\n### Errors, crashes and skips\n\n";
-    first_other = false;
+    if (others++ == 0) out += "\n### Errors, crashes and skips\n\n";
+    if (others > kMaxOtherItems) continue;
     out += "- " + verdict_badge(c.verdict) + " " + code(c.spec.to_string(), false) + ": " +
            markdown_escape(outcome_message(c)) + "\n";
   }
+  if (others > kMaxOtherItems) out += fmt::format("- ... and {} more\n", others - kMaxOtherItems);
 
   out += fmt::format("\n<details><summary>All {} cases</summary>\n\n", report.cases.size());
   out += "| # | case | verdict | worst err/tol | time |\n|--:|---|---|--:|--:|\n";
-  for (std::size_t i = 0; i < report.cases.size(); ++i) {
+  const std::size_t rows = std::min(report.cases.size(), kMaxCaseRows);
+  for (std::size_t i = 0; i < rows; ++i) {
     const CaseReport& c = report.cases[i];
     const std::int64_t number = c.index ? *c.index : static_cast<std::int64_t>(i);
     out += fmt::format("| {} | {} | {} | {} | {} |\n", number, code(c.spec.to_string(), true), verdict_badge(c.verdict),
                        c.tensors.empty() ? "-" : format_ratio(worst_ratio(c)), format_seconds(c.seconds));
+  }
+  if (rows < report.cases.size()) {
+    out += fmt::format("\n{} more cases: see the JSON or HTML report.\n", report.cases.size() - rows);
   }
   out += "\n</details>\n";
   return out;

@@ -1,6 +1,7 @@
 // Markdown summary for GitHub job summaries ($GITHUB_STEP_SUMMARY) and merge-request comments:
 // the summary line, one section per failing case (diagnosis, reproduce command, tensor table),
-// the errors, crashes and skips, and every case in a collapsed <details> table.
+// the errors, crashes and skips, and every case in a collapsed <details> table. Long lists are cut
+// (50 failure sections, 200 other outcomes, 1000 table rows) to stay under GitHub's 1 MiB limit.
 #pragma once
 
 #include <string>

@@ -93,6 +93,8 @@ class Table {
 
 bool is_problem(Verdict v) { return v != Verdict::pass && v != Verdict::skip; }
 
+constexpr std::size_t kMaxCaseColumn = 72;
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -112,7 +114,13 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
              {"rule", kBold}, {"verdict", kBold}});
   for (const CaseReport& c : report.cases) {
     if (options.only_failures && !is_problem(c.verdict)) continue;
-    const std::string line = c.spec.to_string();
+    // A case line longer than the column (semantic overrides) gets a line of its own, so one
+    // unusual case does not push every row of the table off the screen.
+    std::string line = c.spec.to_string();
+    if (line.size() > kMaxCaseColumn) {
+      table.text(line);
+      line.clear();
+    }
     if (c.tensors.empty()) {
       table.row({{line, {}}, {"-", {}}, {"", {}}, {"", {}}, {"", {}}, {"", {}},
                  {std::string(verdict_label(c.verdict)), verdict_color(c.verdict)}});

@@ -58,5 +58,20 @@ TEST(ReportMarkdown, EscapesTextAndCodeSpans) {
   EXPECT_TRUE(contains(md, "| ``" + in_table + "`` |"));
 }
 
+TEST(ReportMarkdown, HugeSweepsStayWithinGithubSummaryLimit) {
+  SweepReport r;
+  for (int i = 0; i < 3000; ++i) {
+    CaseReport c = i % 50 == 0 ? testing::failing_case() : i % 10 == 0 ? testing::skipped_case() : testing::passing_case();
+    c.spec.seed = static_cast<std::uint64_t>(i);
+    r.cases.push_back(c);
+  }
+  const std::string md = render_markdown(r);
+  EXPECT_LT(md.size(), 1u << 20);
+  EXPECT_TRUE(contains(md, "10 more failures: see the JSON or HTML report."));  // 60 failures, 50 shown
+  EXPECT_TRUE(contains(md, "- ... and 40 more\n"));                              // 240 skips, 200 shown
+  EXPECT_TRUE(contains(md, "2000 more cases: see the JSON or HTML report."));
+  EXPECT_TRUE(contains(md, "<details><summary>All 3000 cases</summary>"));
+}
+
 }  // namespace
 }  // namespace mhc::verify

@@ -103,6 +103,19 @@ TEST(ReportText, CaseVerdictShownWhenNoTensorExplainsIt) {
   EXPECT_TRUE(contains(text, c.error));
 }
 
+TEST(ReportText, LongCaseLinesGetTheirOwnLine) {
+  SweepReport r = testing::sample_sweep();
+  r.cases[0].spec.semantics.eps_rms = 0.01;
+  r.cases[0].spec.semantics.eps_sk = 0.1;
+  r.cases[0].spec.semantics.repeats = 3;
+  const std::string line = r.cases[0].spec.to_string();
+  ASSERT_GT(line.size(), 72u);
+  const std::vector<std::string> lines = lines_of(render_table(r));
+  EXPECT_EQ(lines[1], line);                   // alone, before its rows
+  EXPECT_LT(lines[0].find("tensor"), 72u);     // the column did not widen to fit it
+  EXPECT_EQ(lines[2].find_first_not_of(' '), lines[0].find("tensor"));
+}
+
 TEST(ReportText, ProgressLine) {
   CaseReport c = testing::passing_case(137);
   EXPECT_EQ(progress_line(12, 240, c), "[ 12/240] " + c.spec.to_string() + " ... PASS 0.12s");
