@@ -112,8 +112,10 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
   Table table({Align::left, Align::left, Align::right, Align::right, Align::right, Align::left, Align::left});
   table.row({{"case", kBold}, {"tensor", kBold}, {"max err", kBold}, {"tolerance", kBold}, {"err/tol", kBold},
              {"rule", kBold}, {"verdict", kBold}});
+  bool any_case = false;
   for (const CaseReport& c : report.cases) {
     if (options.only_failures && !is_problem(c.verdict)) continue;
+    any_case = true;
     // A case line longer than the column (semantic overrides) gets a line of its own, so one
     // unusual case does not push every row of the table off the screen.
     std::string line = c.spec.to_string();
@@ -158,7 +160,7 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
     else if (!c.error.empty()) table.text(indent + c.error);
     if (is_problem(c.verdict) && !c.reproduce.empty()) table.text(indent + "reproduce: " + c.reproduce);
   }
-  std::string out = table.render(color);
+  std::string out = any_case ? table.render(color) : "";  // no header over an empty table
   if (options.summary) out += render_summary(report, color) + "\n";
   return out;
 }

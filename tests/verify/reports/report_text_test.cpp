@@ -92,6 +92,13 @@ TEST(ReportText, OnlyFailuresHidesPassingCasesButKeepsTheSummary) {
   EXPECT_TRUE(contains(text, r.summary_line()));
 }
 
+TEST(ReportText, NothingToShowPrintsOnlyTheSummary) {
+  SweepReport r;
+  r.cases = {testing::passing_case(), testing::skipped_case()};
+  EXPECT_EQ(render_table(r, {.only_failures = true}), r.summary_line() + "\n");
+  EXPECT_EQ(render_table(SweepReport{}), SweepReport{}.summary_line() + "\n");
+}
+
 TEST(ReportText, CaseVerdictShownWhenNoTensorExplainsIt) {
   SweepReport r;
   CaseReport c = testing::passing_case();
