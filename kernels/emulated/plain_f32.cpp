@@ -1,8 +1,11 @@
-// "f32": mHC written the way PyTorch eager runs it in f32: every intermediate a full f32 tensor
-// op, sums left to right, no GPU rounding points. Outputs are rounded to the interface dtypes.
-// It is a correct implementation that is not the baseline, so the self-test uses it to prove the
-// tolerance model raises no false failures. It shares input validation and the residual maps
-// (resmap.hpp) with the emulated backend; everything else is written independently.
+// "f32": mHC written the way PyTorch eager runs it in f32: every intermediate a full f32 tensor,
+// long reductions (over K, C and T) summed pairwise as torch's f32 sum and a BLAS GEMM do, short
+// ones (over n streams, over the M mix rows) left to right, no GPU rounding points. Outputs are
+// rounded to the interface dtypes. It is a correct implementation that is not the baseline, so
+// the self-test uses it to prove the tolerance model raises no false failures. It shares input
+// validation and the residual maps (resmap.hpp) with the emulated backend; everything else is
+// written independently.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -22,6 +25,18 @@ std::vector<float> widened(const Tensor& t) {
 }
 
 float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+// sum_{i in [lo, hi)} term(i), pairwise: runs of 8 left to right, then halves added.
+template <class Term>
+float pairwise(std::int64_t lo, std::int64_t hi, const Term& term) {
+  if (hi - lo <= 8) {
+    float acc = 0.0f;
+    for (std::int64_t i = lo; i < hi; ++i) acc += term(i);
+    return acc;
+  }
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  return pairwise(lo, mid, term) + pairwise(mid, hi, term);
+}
 
 // Everything the pre forward computes, kept for the backward.
 struct PreState {
@@ -66,13 +81,12 @@ class PlainF32Backend : public Backend {
     const bool with_gamma = !p.gamma.empty();
 
     std::vector<float> dx(T * K, 0.0f), dphi_folded(M * K, 0.0f), dgamma(K, 0.0f), dbias(M, 0.0f), dalpha(3, 0.0f);
-    std::vector<float> dh_pre(n), dh_post(n), dz(M), dm(M), u(K);
+    std::vector<float> dh_pre(n), dh_post(n), dz(M);
+    std::vector<float> dz_all(T * M), dm_all(T * M), u_all(T * K, 0.0f);  // per token, for the sums over T
     for (std::int64_t t = 0; t < T; ++t) {
       const float* x = st.x.data() + t * K;
       for (std::int64_t i = 0; i < n; ++i) {
-        float acc = 0.0f;
-        for (std::int64_t c = 0; c < C; ++c) acc += x[i * C + c] * dy[t * C + c];
-        dh_pre[i] = acc;
+        dh_pre[i] = pairwise(0, C, [&](std::int64_t c) { return x[i * C + c] * dy[t * C + c]; });
         dh_post[i] = dh_post_up[t * n + i];
       }
       if (s.merged_residual) {
@@ -92,27 +106,40 @@ class PlainF32Backend : public Backend {
       }
       const float r = st.r[t];
       float dr = 0.0f;
+      float* dm = dm_all.data() + t * M;
       for (std::int64_t j = 0; j < M; ++j) {
         const float dm_hat = dz[j] * p.alpha_e[j];
         dm[j] = r * dm_hat;
         dr += dm_hat * st.m[t * M + j];
-        dbias[j] += dz[j];
-        dalpha[p.block_of(j)] += dz[j] * st.m_hat[t * M + j];
       }
-      std::fill(u.begin(), u.end(), 0.0f);
+      std::copy(dz.begin(), dz.end(), dz_all.begin() + t * M);
+      float* u = u_all.data() + t * K;
       for (std::int64_t j = 0; j < M; ++j) {
-        for (std::int64_t k = 0; k < K; ++k) {
-          u[k] += dm[j] * p.phi[j * K + k];
-          dphi_folded[j * K + k] += dm[j] * x[k];
-        }
+        for (std::int64_t k = 0; k < K; ++k) u[k] += dm[j] * p.phi[j * K + k];
       }
       for (std::int64_t k = 0; k < K; ++k) {
         const float dx_mm = with_gamma ? u[k] * p.gamma[k] : u[k];
         const float dx_apply = st.h_pre[t * n + k / C] * dy[t * C + k % C];
         const float dx_norm = -dr * r * r * r / static_cast<float>(K) * x[k];
         dx[t * K + k] = dx_apply + dx_mm + dx_norm;
-        if (with_gamma) dgamma[k] += x[k] * u[k];
       }
+    }
+    // Sums over tokens, pairwise (torch's sum and a BLAS dm^T x).
+    for (std::int64_t j = 0; j < M; ++j) {
+      dbias[j] = pairwise(0, T, [&](std::int64_t t) { return dz_all[t * M + j]; });
+      for (std::int64_t k = 0; k < K; ++k) {
+        dphi_folded[j * K + k] = pairwise(0, T, [&](std::int64_t t) { return dm_all[t * M + j] * st.x[t * K + k]; });
+      }
+    }
+    for (int b = 0; b < 3; ++b) {
+      dalpha[b] = pairwise(0, T, [&](std::int64_t t) {
+        float acc = 0.0f;
+        for (std::int64_t j = p.block_begin(b); j < p.block_end(b); ++j) acc += dz_all[t * M + j] * st.m_hat[t * M + j];
+        return acc;
+      });
+    }
+    for (std::int64_t k = 0; with_gamma && k < K; ++k) {
+      dgamma[k] = pairwise(0, T, [&](std::int64_t t) { return st.x[t * K + k] * u_all[t * K + k]; });
     }
     PreGrads g{Tensor(DType::bf16, {T, n, C}), Tensor(DType::f32, {M, K}), Tensor(DType::f32, {3}),
                Tensor(DType::f32, {M}), with_gamma ? Tensor(DType::f32, {K}) : Tensor()};
@@ -151,18 +178,18 @@ class PlainF32Backend : public Backend {
     emulated::expect_tensor(up.dout, "dout", {T, n, C});
     const std::vector<float> x = widened(in.x), f = widened(in.f), hp = widened(in.h_post), H = widened(in.h_res),
                              dout = widened(up.dout);
-    std::vector<float> dx(T * K, 0.0f), df(T * C, 0.0f), dh_post(T * n, 0.0f), dh_res(T * nn, 0.0f);
+    std::vector<float> dx(T * K, 0.0f), df(T * C, 0.0f), dh_post(T * n), dh_res(T * nn);
     for (std::int64_t t = 0; t < T; ++t) {
+      const float* g = dout.data() + t * K;
       for (std::int64_t a = 0; a < n; ++a) {
+        dh_post[t * n + a] = pairwise(0, C, [&](std::int64_t c) { return f[t * C + c] * g[a * C + c]; });
+        for (std::int64_t b = 0; b < n; ++b) {
+          const float dA = pairwise(0, C, [&](std::int64_t c) { return g[a * C + c] * x[(t * n + b) * C + c]; });
+          dh_res[t * nn + (s.orientation == Orientation::transposed ? b * n + a : a * n + b)] = dA;
+        }
         for (std::int64_t c = 0; c < C; ++c) {
-          const float g = dout[(t * n + a) * C + c];
-          df[t * C + c] += hp[t * n + a] * g;
-          dh_post[t * n + a] += f[t * C + c] * g;
-          for (std::int64_t b = 0; b < n; ++b) {
-            dx[(t * n + b) * C + c] += mixing(s, H.data() + t * nn, n, a, b) * g;
-            const std::int64_t h_idx = s.orientation == Orientation::transposed ? b * n + a : a * n + b;
-            dh_res[t * nn + h_idx] += x[(t * n + b) * C + c] * g;
-          }
+          df[t * C + c] += hp[t * n + a] * g[a * C + c];
+          for (std::int64_t b = 0; b < n; ++b) dx[(t * n + b) * C + c] += mixing(s, H.data() + t * nn, n, a, b) * g[a * C + c];
         }
       }
     }
@@ -188,12 +215,10 @@ class PlainF32Backend : public Backend {
                 std::vector<float>(T * its)};
     for (std::int64_t t = 0; t < T; ++t) {
       const float* x = st.x.data() + t * K;
-      float sum_sq = 0.0f;
-      for (std::int64_t k = 0; k < K; ++k) sum_sq += x[k] * x[k];
+      const float sum_sq = pairwise(0, K, [&](std::int64_t k) { return x[k] * x[k]; });
       st.r[t] = 1.0f / std::sqrt(sum_sq / static_cast<float>(K) + static_cast<float>(p.s.eps_rms));
       for (std::int64_t j = 0; j < M; ++j) {
-        float acc = 0.0f;
-        for (std::int64_t k = 0; k < K; ++k) acc += x[k] * p.phi_gemm[j * K + k];
+        const float acc = pairwise(0, K, [&](std::int64_t k) { return x[k] * p.phi_gemm[j * K + k]; });
         st.m[t * M + j] = acc;
         st.m_hat[t * M + j] = st.r[t] * acc;
         st.z[t * M + j] = p.alpha_e[j] * st.m_hat[t * M + j] + p.bias[j];
