@@ -25,14 +25,15 @@ CLI::App* add_self_test(CLI::App& app, int& exit) {
       if (tty) std::cerr << "  " << line << "\n";
     };
     const verify::SelfTestResult r = verify::run_self_test(args->options, progress);
-    std::cout << fmt::format("{:<30} {:<8} {:<24} {:<24} {:<14} {}\n", "mutant", "caught", "diagnosis", "expected",
-                             "tensor", "case / problem");
+    std::cout << fmt::format("{:<30} {:<8} {:<9} {:<24} {:<24} {:<14} {}\n", "mutant", "caught", "right dx",
+                             "diagnosis", "expected", "tensor", "case / problem");
     int caught = 0, localised = 0;
     for (const auto& m : r.mutants) {
       caught += m.caught;
       localised += m.localised;
-      std::cout << fmt::format("{:<30} {:<8} {:<24} {:<24} {:<14} {}\n", m.info.name,
-                               m.caught ? (m.localised ? "yes" : "MISLOC") : "NO", m.diagnosis.tag, m.info.diagnosis,
+      std::cout << fmt::format("{:<30} {:<8} {:<9} {:<24} {:<24} {:<14} {}\n", m.info.name,
+                               m.caught ? (m.localised ? "yes" : "MISLOC") : "NO",
+                               fmt::format("{}/{}", m.localised_cases, m.failing_cases), m.diagnosis.tag, m.info.diagnosis,
                                m.diagnosis.tensor, m.problem.empty() ? m.case_line : m.problem);
       if (m.caught) std::cout << fmt::format("{:<30} {}\n", "", m.diagnosis.sentence);
     }

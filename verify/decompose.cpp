@@ -17,8 +17,12 @@ int rank_of(const std::string& name) {
       "tap.m", "tap.inv_rms", "tap.m_hat", "tap.z", "tap.h_pre", "tap.h_post", "tap.sinkhorn.", "tap.h_res",
       "tap.y", "part.dh_pre", "part.dz", "part.dinv_rms", "part.dx_apply", "part.dx_mm_pre", "part.dx_mm_post",
       "part.dx_mm_res", "part.dx_mm", "part.dx_norm", "part.dphi_", "part.dbias_", "part.dgamma_"};
+  // Entries ending in '.' or '_' are families (tap.sinkhorn.<k>, part.dphi_<block>); the rest are
+  // exact names (tap.m must not swallow tap.m_hat).
   for (std::size_t i = 0; i < order.size(); ++i) {
-    if (name.starts_with(order[i])) return static_cast<int>(i);
+    const std::string& o = order[i];
+    const bool family = o.back() == '.' || o.back() == '_';
+    if (family ? name.starts_with(o) : name == o) return static_cast<int>(i);
   }
   return static_cast<int>(order.size());
 }

@@ -17,7 +17,9 @@ struct MutantOutcome {
   MutantInfo info;
   bool caught = false;
   bool localised = false;
-  std::string case_line;  // the first case that caught it
+  int failing_cases = 0;    // self-test cases on which it failed
+  int localised_cases = 0;  // of which the diagnosis was right
+  std::string case_line;    // the first case localised correctly (else the first that caught it)
   Diagnosis diagnosis;    // the verifier's diagnosis on that case
   std::string failing_tensors;
   std::string problem;    // why the localisation is wrong, empty when right
