@@ -137,9 +137,12 @@ void EmulatedBackend::backward_token(const Problem& p, const TokenForward& tf, T
     tb.dm_hat[j] = tb.dz[j] * p.alpha_e[j];
     tb.dm[j] = tf.inv_rms * tb.dm_hat[j];
   }
-  std::vector<float> prod(M);
-  for (std::int64_t j = 0; j < M; ++j) prod[j] = tb.dm_hat[j] * tf.m[j];
-  tb.dinv_rms = serial_sum(prod.data(), M, 1, reorder);
+  float dr = 0.0f;
+  for (std::int64_t jj = 0; jj < M; ++jj) {
+    const std::int64_t j = reorder ? M - 1 - jj : jj;
+    dr += tb.dm_hat[j] * tf.m[j];
+  }
+  tb.dinv_rms = dr;
   // 6. the path through the inverse RMS
   const float r = tf.inv_rms;
   const float coef = -(tb.dinv_rms * r * r * r / static_cast<float>(K));

@@ -37,16 +37,4 @@ inline float dot(const float* a, const float* b, std::int64_t len, bool reorder)
   return acc[0];
 }
 
-// sum_i x[i * stride] sequentially, upwards or (reorder) downwards: the short sums over streams
-// and mix rows that a kernel unrolls in registers.
-inline float serial_sum(const float* x, std::int64_t len, std::int64_t stride, bool reorder) {
-  float acc = 0.0f;
-  if (!reorder) {
-    for (std::int64_t i = 0; i < len; ++i) acc += x[i * stride];
-  } else {
-    for (std::int64_t i = len - 1; i >= 0; --i) acc += x[i * stride];
-  }
-  return acc;
-}
-
 }  // namespace mhc::emulated

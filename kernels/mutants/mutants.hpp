@@ -23,6 +23,8 @@ struct MutantInfo {
   //   orientation, eps_placement, sinkhorn_forward, sinkhorn_backward, bounds_channels,
   //   bounds_streams, bounds_tail, missing_factor, duplicate_accumulation, ignored_input,
   //   precision, nondeterminism, n_specific, inputs_modified
+  // and "crash" for a mutant that kills its process (the self-test skips it; the server's
+  // worker-isolation tests use it).
   std::string tensor;
   std::string component;
   std::string diagnosis;
