@@ -24,11 +24,12 @@ grpc::Status shutting_down_status() {
   return {grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry on another server"};
 }
 
-// The status of a request whose work was stopped: the client's own cancellation or deadline
-// when that is what happened, otherwise the server's shutdown.
-grpc::Status stopped_status(const grpc::CallbackServerContext& context) {
-  if (context.IsCancelled()) return {grpc::StatusCode::CANCELLED, "cancelled; the work was stopped"};
-  return shutting_down_status();
+// The status of a request whose work was stopped. During shutdown it is UNAVAILABLE, so clients
+// retry elsewhere, even for calls the drain deadline cancelled; otherwise the client cancelled
+// (its deadline shows as DEADLINE_EXCEEDED on its side whatever we send).
+grpc::Status stopped_status(const VerifierService& service) {
+  if (service.shutting_down()) return shutting_down_status();
+  return {grpc::StatusCode::CANCELLED, "cancelled; the work was stopped"};
 }
 
 nlohmann::json case_request(const verify::CaseSpec& spec, const std::string& backend, const pb::RunOptions& o) {
@@ -60,7 +61,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
  public:
   RunCaseReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunCaseRequest* request,
                  pb::CaseResult* response)
-      : service_(service), context_(context), response_(response) {
+      : service_(service), response_(response) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
       Finish(status);
       return;
@@ -78,7 +79,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
     job.cancel = cancel_;
     job.done = [this](JobResult result) {
       if (result.outcome == JobOutcome::cancelled) {
-        Finish(stopped_status(*context_));
+        Finish(stopped_status(service_));
         return;
       }
       if (result.error) {
@@ -99,7 +100,6 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
 
  private:
   VerifierService& service_;
-  grpc::CallbackServerContext* context_;
   pb::CaseResult* response_;
   std::optional<VerifierService::Ticket> ticket_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
@@ -113,7 +113,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
 class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
  public:
   RunSweepReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunSweepRequest* request)
-      : service_(service), context_(context), window_(std::max<std::size_t>(1, service.pool().size())) {
+      : service_(service), window_(std::max<std::size_t>(1, service.pool().size())) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
       Finish(status);
       return;
@@ -203,7 +203,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
       } else if (!writing_ && in_flight_ == 0 && to_submit.empty() && (stopped_ || next_ == specs_.size()) &&
                  (outbox_.empty() || stopped_) && !finished_) {
         finished_ = finish = true;
-        final_status = error_ ? *error_ : stopped_ ? stopped_status(*context_) : grpc::Status::OK;
+        final_status = error_ ? *error_ : stopped_ ? stopped_status(service_) : grpc::Status::OK;
       }
     }
     if (write) StartWrite(&current_);
@@ -215,7 +215,6 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
   }
 
   VerifierService& service_;
-  grpc::CallbackServerContext* context_;
   const std::size_t window_;
   std::optional<VerifierService::Ticket> ticket_;
   std::vector<verify::CaseSpec> specs_;
@@ -268,7 +267,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
       return;
     }
     if (context_->IsCancelled()) {
-      Finish(stopped_status(*context_));
+      Finish(stopped_status(service_));
       return;
     }
     Job job;
@@ -285,7 +284,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
     job.cancel = cancel_;
     job.done = [this](JobResult result) {
       if (result.outcome == JobOutcome::cancelled) {
-        Finish(stopped_status(*context_));
+        Finish(stopped_status(service_));
         return;
       }
       if (result.error) {

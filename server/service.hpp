@@ -31,6 +31,7 @@ class VerifierService final : public pb::Verifier::CallbackService {
 
   // From now on new requests get UNAVAILABLE; running ones continue (the drain).
   void begin_shutdown() { shutting_down_ = true; }
+  bool shutting_down() const { return shutting_down_; }
   std::uint32_t pending() const { return pending_.load(); }
 
   grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context, const pb::GetInfoRequest* request,
