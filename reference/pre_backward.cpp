@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kernels/taps.hpp"
+#include "reference/gemm.hpp"
 #include "reference/pre_common.hpp"
 
 namespace mhc::ref {
@@ -15,8 +16,6 @@ namespace {
 // summation order, never the thread count).
 constexpr std::int64_t kPhiChunk = 256;
 constexpr std::int64_t kReduceBlock = 256;
-
-using StridedRowMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
 // The row ranges [begin, end) of phi's pre, post and res blocks.
 std::array<std::array<std::int64_t, 2>, 3> block_rows(const Dims& d) {
@@ -43,11 +42,10 @@ std::vector<double> dphi_folded(const Dims& d, const Tensor& x, const std::vecto
 #pragma omp for schedule(static)
     for (std::int64_t ch = 0; ch < chunks; ++ch) {
       const std::int64_t k0 = ch * kPhiChunk, w = std::min(kPhiChunk, K - k0);
-      StridedRowMap D(dphi.data() + k0, M, w, Eigen::OuterStride<>(K));
       for (std::int64_t t0 = 0; t0 < T; t0 += kReduceBlock) {
         const std::int64_t rows = std::min(kReduceBlock, T - t0);
         for (std::int64_t t = t0; t < t0 + rows; ++t) widen(x, t * K + k0, w, v.data() + (t - t0) * w);
-        D.noalias() += ConstRowMap(dm.data() + t0 * M, rows, M).transpose() * ConstRowMap(v.data(), rows, w);
+        gemm_atb_acc(dm.data() + t0 * M, rows, M, v.data(), w, dphi.data() + k0, K);
       }
     }
   }
@@ -66,7 +64,7 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
 
   const MixParams p(s, d, in.alpha, in.bias);
   const std::vector<double> phi_f = folded_phi(s, d, in.phi, in.gamma);
-  const PreState st = project_and_mix(p, in.x, phi_f, false);
+  const PreState st = project_and_mix(p, in.x, phi_f, false, nullptr);
   const std::vector<double> dh_post = widen_all(up.dh_post), dh_res = widen_all(up.dh_res);
 
   std::vector<double> dz(T * M), dm(T * M), dr(T), dh_pre(T * n);
@@ -74,7 +72,6 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
   g.dx = zeros({T, n, C});
   double* dx = g.dx.data<double>();
   std::unique_ptr<DxParts> dxp = parts ? std::make_unique<DxParts>(d) : nullptr;
-  const ConstRowMap phi(phi_f.data(), M, K);
   const auto brows = block_rows(d);
   double* dx_apply = dxp ? dxp->apply.data<double>() : nullptr;
   double* dx_norm = dxp ? dxp->norm.data<double>() : nullptr;
@@ -99,15 +96,13 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
                              st.h_post.data() + t * n, dh_pre_x.data(), dh_post.data() + t * n,
                              dh_res.data() + t * nn, dh_pre.data() + t * n, dz.data() + t * M, dm.data() + t * M);
       }
-      const ConstRowMap DM(dm.data() + t0 * M, rows, M);
-      RowMap DX(dx + t0 * K, rows, K);
-      DX.noalias() = DM * phi;  // dx_mm = dm . phi'
+      gemm_ab(dm.data() + t0 * M, M, rows, M, phi_f.data(), K, K, dx + t0 * K, K);  // dx_mm = dm . phi'
       if (dxp) {
-        RowMap(dxp->mm.data<double>() + t0 * K, rows, K) = DX;
+        std::copy(dx + t0 * K, dx + (t0 + rows) * K, dxp->mm.data<double>() + t0 * K);
         for (std::size_t blk = 0; blk < 3; ++blk) {
           const std::int64_t r0 = brows[blk][0], rn = brows[blk][1] - brows[blk][0];
-          RowMap(dxp->mm_block[blk].data<double>() + t0 * K, rows, K).noalias() =
-              DM.middleCols(r0, rn) * phi.middleRows(r0, rn);
+          gemm_ab(dm.data() + t0 * M + r0, M, rows, rn, phi_f.data() + r0 * K, K, K,
+                  dxp->mm_block[blk].data<double>() + t0 * K, K);
         }
       }
       for (std::int64_t t = t0; t < t0 + rows; ++t) {

@@ -2,7 +2,6 @@
 // the fixed token blocking, and the projection + mixing pass.
 #pragma once
 
-#include <Eigen/Core>
 #include <cstdint>
 #include <vector>
 
@@ -12,10 +11,6 @@
 #include "reference/parallel.hpp"
 
 namespace mhc::ref {
-
-using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RowMap = Eigen::Map<RowMatrix>;
-using ConstRowMap = Eigen::Map<const RowMatrix>;
 
 // Every forward intermediate, token dimension first.
 struct PreState {
@@ -39,12 +34,12 @@ void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_fold
 // Steps 3-6 for every token, from m and r (moved into the state).
 PreState mix_all(const MixParams& p, std::vector<double> m, std::vector<double> r, bool keep_iterates);
 
-// Steps 1-6: project, then mix.
+// Steps 1-6, and step 7 into y ([T, C]) when y is non-null.
 PreState project_and_mix(const MixParams& p, const Tensor& x, const std::vector<double>& phi_folded,
-                         bool keep_iterates);
+                         bool keep_iterates, double* y);
 
-// Step 7 for every token: y [T, C].
-std::vector<double> apply_all(const Dims& d, const Tensor& x, const std::vector<double>& h_pre);
+// Step 7 for every token into y [T, C].
+void apply_all(const Dims& d, const Tensor& x, const std::vector<double>& h_pre, double* y);
 
 // y[c] = sum_i h_pre[i] X[i, c] for one token (v = X[t] flattened).
 void apply_token(const double* v, const double* h_pre, std::int64_t n, std::int64_t C, double* y);

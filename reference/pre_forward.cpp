@@ -8,11 +8,12 @@ PreForward pre_forward(const Semantics& s, const PreArgs& in, Named* taps) {
   const Dims d = dims_from_x(s, in.x);
   expect_pre_params(s, d, in.phi, in.gamma, in.alpha, in.bias);
   const MixParams p(s, d, in.alpha, in.bias);
-  const PreState st = project_and_mix(p, in.x, folded_phi(s, d, in.phi, in.gamma), taps != nullptr);
-  const std::vector<double> y = apply_all(d, in.x, st.h_pre);
-
-  PreForward out{to_tensor(y, {d.T, d.C}), to_tensor(st.h_post, {d.T, d.n}),
-                 to_tensor(h_res_output(s, d, st), {d.T, d.n, d.n})};
+  PreForward out;
+  out.y = zeros({d.T, d.C});
+  const PreState st =
+      project_and_mix(p, in.x, folded_phi(s, d, in.phi, in.gamma), taps != nullptr, out.y.data<double>());
+  out.h_post = to_tensor(st.h_post, {d.T, d.n});
+  out.h_res = to_tensor(h_res_output(s, d, st), {d.T, d.n, d.n});
   if (taps) {
     const std::int64_t nn = d.n * d.n;
     (*taps)[std::string(taps::m)] = to_tensor(st.m, {d.T, d.M});

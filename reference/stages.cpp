@@ -1,5 +1,6 @@
 // Stage entry points (kernels/taps.hpp "Stages"): each stage of the pre forward, and post, on
 // its own, so decomposition can feed golden inputs to one stage at a time.
+#include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
@@ -93,7 +94,9 @@ Named apply(const Semantics& s, const Named& in) {
   const Dims d = dims_from_x(s, x);
   const Tensor& h_pre = need(in, "apply", taps::h_pre);
   expect_shape(h_pre, taps::h_pre, {d.T, d.n});
-  return {{std::string(taps::y), to_tensor(apply_all(d, x, widen_all(h_pre)), {d.T, d.C})}};
+  Tensor y = zeros({d.T, d.C});
+  apply_all(d, x, widen_all(h_pre), y.data<double>());
+  return {{std::string(taps::y), std::move(y)}};
 }
 
 Named post(const Semantics& s, const Named& in) {
