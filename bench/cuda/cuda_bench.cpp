@@ -70,6 +70,61 @@ Timing time_op(const std::function<void()>& op, int warmup, int runs, void* flus
   return {ms[ms.size() / 2]};
 }
 
+// Per-kernel times of the pre pipeline (the chain in kernels/cuda/pipeline.cpp, one kernel at a
+// time, each after an L2 flush): where the time of pre_fwd and pre_bwd goes.
+void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardArgs& b, cuda::Workspace& ws,
+                         const CudaBenchOptions& o, void* flush, std::size_t flush_bytes, cudaStream_t stream,
+                         std::ostream& out) {
+  const cuda::PreDims& d = f.d;
+  const std::size_t T = static_cast<std::size_t>(d.T), M = d.M, K = static_cast<std::size_t>(d.K());
+  // Run the whole chain once so every workspace buffer exists and holds real values.
+  cuda::pre_forward(f, ws, stream);
+  cuda::pre_backward(b, ws, stream);
+  MHC_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const cuda::PhiPlan plan = cuda::plan_projection(d);
+  float* folded = ws.get<float>("phi_folded", M * K);
+  auto* split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
+  float* m_part = ws.get<float>("m_part", plan.splits_k * T * M);
+  float* s_part = ws.get<float>("s_part", plan.splits_k * T);
+  float* h_pre = ws.get<float>("h_pre", T * d.n);
+  cuda::MixKernelArgs mix;
+  mix.d = d, mix.s = f.s, mix.splits_k = plan.splits_k, mix.m_part = m_part, mix.s_part = s_part;
+  mix.alpha = f.alpha, mix.bias = f.bias, mix.h_pre = h_pre, mix.h_post = f.h_post, mix.h_res = f.h_res;
+  cuda::CoeffBackwardArgs cb;
+  cb.d = d, cb.s = b.s, cb.splits_k = plan.splits_k, cb.m_part = m_part, cb.s_part = s_part;
+  cb.alpha = b.alpha, cb.bias = b.bias, cb.dh_pre = ws.get<float>("dh_pre", T * d.n), cb.dh_post = b.dh_post;
+  cb.dh_res = b.dh_res, cb.dm = ws.get<float>("dm", T * M), cb.cn = ws.get<float>("cn", T), cb.h_pre = h_pre;
+  cb.sums = ws.get<float>("sums", (T + cuda::kCoeffTokens - 1) / cuda::kCoeffTokens * (M + 3));
+  if (b.s.resmap == cuda::kSinkhorn || b.s.resmap == cuda::kSinkhornExp) {
+    cb.sinkhorn_scratch = ws.get<float>("sinkhorn_scratch", (b.s.repeats + 1) * static_cast<std::size_t>(d.n) * d.n * T);
+  }
+  cuda::DxDphiArgs dd;
+  dd.d = d, dd.resmap = b.s.resmap, dd.plan = cuda::plan_dx_dphi(d), dd.x = b.x, dd.dy = b.dy;
+  dd.phi_folded = folded, dd.dm = cb.dm, dd.cn = cb.cn, dd.h_pre = h_pre, dd.dx = b.dx;
+  dd.dphi_part = ws.get<float>("dphi_part", static_cast<std::size_t>(dd.plan.splits_t) * M * K);
+  float* const no_blocks[3] = {nullptr, nullptr, nullptr};
+  const std::vector<std::pair<const char*, std::function<void()>>> stages = {
+      {"prepare_phi", [&] { cuda::prepare_phi(d, plan, f.phi, f.gamma, folded, split, stream); }},
+      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, split, m_part, s_part, stream); }},
+      {"mix+resmap", [&] { cuda::launch_mix(mix, stream); }},
+      {"apply", [&] { cuda::launch_apply(d, f.x, h_pre, f.y, stream); }},
+      {"dh_pre", [&] { cuda::launch_dh_pre(d, b.x, b.dy, const_cast<float*>(cb.dh_pre), stream); }},
+      {"coeff_bwd", [&] { cuda::launch_coeff_backward(cb, stream); }},
+      {"reduce_sums", [&] { cuda::launch_reduce_sums(d, cb.sums, b.dbias, b.dalpha, stream); }},
+      {"dx_dphi", [&] { cuda::launch_dx_dphi(dd, stream); }},
+      {"reduce_dphi",
+       [&] { cuda::launch_reduce_dphi(d, dd.plan.splits_t, dd.dphi_part, b.phi, b.gamma, b.dphi, b.dgamma, no_blocks, stream); }},
+  };
+  out << "#   pre stages at " << d.T << "," << d.n << "," << d.C << " (KS = " << plan.splits_k
+      << ", token splits = " << dd.plan.splits_t << "):";
+  for (const auto& [name, op] : stages) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %s %.4f", name, time_op(op, o.warmup, o.runs, flush, flush_bytes, stream).median_ms);
+    out << buf;
+  }
+  out << " ms\n";
+}
+
 }  // namespace
 
 int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
@@ -227,6 +282,7 @@ int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
       results["rows"].push_back({{"kernel", row.name}, {"shape", key}, {"ms", t.median_ms}, {"bytes", row.bytes},
                                  {"gbs", gbs}, {"pct_copy", 100.0 * gbs / copy_gbs}, {"torch_ms", torch_ms}});
     }
+    print_pre_breakdown(f, b, ws, o, flush, flush_bytes, stream, out);
     if (torch.contains(key) && torch[key].contains("pre_fwd_bwd_f32")) {
       std::snprintf(line, sizeof line, "# %s: PyTorch autograd in f32 pre fwd+bwd %.3f ms\n", key.c_str(),
                     torch[key]["pre_fwd_bwd_f32"].get<double>());

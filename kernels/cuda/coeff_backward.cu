@@ -64,7 +64,7 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const Coef
       const float so = sigmoid(z[N + i]);
       dz[N + i] = dh_post[i] * (a.s.post_mult * (so * (1.0f - so)));
     }
-    resmap_backward<N, KIND>(z + 2 * N, a.s, dH, dz + 2 * N);
+    resmap_backward<N, KIND>(z + 2 * N, a.s, dH, dz + 2 * N, a.sinkhorn_scratch, t, T);
 
     const float a0 = a.alpha[0], a1 = a.alpha[1], a2 = a.alpha[2];
     float dr = 0.0f;

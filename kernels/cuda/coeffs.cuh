@@ -159,12 +159,13 @@ __device__ __forceinline__ void resmap_forward(const float* zr, const MixSemanti
   }
 }
 
-// Backward of the residual map: dZ (length kRes) from dH, by the exact unrolled gradient. The
-// Sinkhorn iterates are recomputed from Z for each step walked backwards (O(R^2) steps of n^2
-// work per token: registers instead of R saved matrices per thread).
+// Backward of the residual map: dZ (length kRes) from dH, by the exact unrolled gradient.
+// Sinkhorn iterates: with `scratch` ([R+1, n*n, T], coalesced across tokens) the forward pass
+// saves every iterate and the backward reads them; without it (huge R * T) each iterate is
+// recomputed from Z (O(R^2) steps). Both give the same bits: the same steps on the same values.
 template <int N, int KIND>
 __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemantics& s, const float (&dH)[N * N],
-                                                float* dzr) {
+                                                float* dzr, float* scratch, std::int64_t t, std::int64_t T) {
   if constexpr (KIND == kIdentity) {
 #pragma unroll
     for (int e = 0; e < N * N; ++e) dzr[e] = dH[e];
@@ -194,10 +195,25 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
       Z[e] = zr[e];
       g[e] = dH[e];
     }
-    for (int k = s.repeats; k >= 1; --k) {
-      float P[N * N];  // iterate k-1
+    constexpr int NN = N * N;
+    if (scratch) {
+      float P[NN];
       sinkhorn_start<N, KIND>(Z, P, eps);
-      for (int kk = 1; kk < k; ++kk) sinkhorn_step<N, KIND>(P, kk, eps);
+      for (int k = 0; k <= s.repeats; ++k) {
+        if (k > 0) sinkhorn_step<N, KIND>(P, k, eps);
+#pragma unroll
+        for (int e = 0; e < NN; ++e) scratch[(static_cast<std::int64_t>(k) * NN + e) * T + t] = P[e];
+      }
+    }
+    for (int k = s.repeats; k >= 1; --k) {
+      float P[NN];  // iterate k-1
+      if (scratch) {
+#pragma unroll
+        for (int e = 0; e < NN; ++e) P[e] = scratch[(static_cast<std::int64_t>(k - 1) * NN + e) * T + t];
+      } else {
+        sinkhorn_start<N, KIND>(Z, P, eps);
+        for (int kk = 1; kk < k; ++kk) sinkhorn_step<N, KIND>(P, kk, eps);
+      }
       float Q[N * N];  // input of the column step
 #pragma unroll
       for (int e = 0; e < N * N; ++e) Q[e] = P[e];

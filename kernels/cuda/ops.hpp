@@ -94,6 +94,7 @@ struct CoeffBackwardArgs {
   float* sums = nullptr;           // [ceil(T / kCoeffTokens), M + 3]
   float* dz = nullptr;             // [T, M], optional
   float* dinv_rms = nullptr;       // [T], optional
+  float* sinkhorn_scratch = nullptr;  // [R+1, n*n, T] saved iterates; nullptr: recompute them
 };
 void launch_coeff_backward(const CoeffBackwardArgs& a, cudaStream_t stream);
 

@@ -89,6 +89,11 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   cb.h_pre = ws.get<float>("h_pre", T * d.n);
   const std::size_t blocks = (T + kCoeffTokens - 1) / kCoeffTokens;
   cb.sums = ws.get<float>("sums", blocks * (M + 3));
+  if (a.s.resmap == kSinkhorn || a.s.resmap == kSinkhornExp) {
+    // Saved iterates turn the O(R^2) recomputation into one pass; beyond 1 GiB, recompute.
+    const std::size_t bytes = sizeof(float) * (a.s.repeats + 1) * static_cast<std::size_t>(d.n) * d.n * T;
+    if (bytes <= (std::size_t{1} << 30)) cb.sinkhorn_scratch = ws.get<float>("sinkhorn_scratch", bytes / sizeof(float));
+  }
   cb.dz = a.part_dz;
   cb.dinv_rms = a.part_dinv_rms;
   launch_coeff_backward(cb, stream);

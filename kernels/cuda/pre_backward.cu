@@ -75,66 +75,111 @@ __global__ void reduce_sums_kernel(const float* __restrict__ sums, std::int64_t 
   else dalpha[j - M] = v;
 }
 
-constexpr int kDxThreads = 256;  // columns k per CTA
+constexpr int kDxThreads = 256;  // threads per CTA; each owns V adjacent columns k
 constexpr int kDxTokens = 32;    // tokens staged in shared memory at a time
 
-template <int N, int M>
+// V adjacent columns per thread (V = 2 when C is even: 4-byte loads of x and dy, and every
+// shared-memory read of dm feeds 2V FMAs); dm is read as float4 broadcasts (M padded to 4).
+template <int N, int M, int V>
 __global__ void __launch_bounds__(kDxThreads) dx_dphi_kernel(const DxDphiArgs a) {
-  __shared__ float s_dm[kDxTokens][M];
+  constexpr int M4 = (M + 3) / 4;
+  __shared__ float4 s_dm[kDxTokens][M4];
   __shared__ float s_cn[kDxTokens];
   __shared__ float s_hp[kDxTokens][N];
   const std::int64_t T = a.d.T, C = a.d.C, K = a.d.K();
-  const std::int64_t k = blockIdx.x * static_cast<std::int64_t>(kDxThreads) + threadIdx.x;
-  const bool valid = k < K;
-  const int i = valid ? static_cast<int>(k / C) : 0;
-  const std::int64_t c = valid ? k - i * C : 0;
+  const std::int64_t k0 = (blockIdx.x * static_cast<std::int64_t>(kDxThreads) + threadIdx.x) * V;
+  const bool valid = k0 < K;  // V = 2 implies K even, so k0 + 1 < K too
+  const int i = valid ? static_cast<int>(k0 / C) : 0;
+  const std::int64_t c0 = valid ? k0 - i * C : 0;
 
-  float phi_col[M], acc[M];
+  float phi_col[V][4 * M4], acc[V][4 * M4];
 #pragma unroll
-  for (int j = 0; j < M; ++j) {
-    phi_col[j] = valid ? a.phi_folded[j * K + k] : 0.0f;
-    acc[j] = 0.0f;
+  for (int j = 0; j < 4 * M4; ++j) {
+#pragma unroll
+    for (int u = 0; u < V; ++u) {
+      phi_col[u][j] = valid && j < M ? a.phi_folded[j * K + k0 + u] : 0.0f;
+      acc[u][j] = 0.0f;
+    }
   }
   const std::int64_t t_begin = blockIdx.y * a.plan.tokens_per_split;
   const std::int64_t t_end = std::min<std::int64_t>(T, t_begin + a.plan.tokens_per_split);
   const bool parts = a.part_dx_apply != nullptr;
+  float* s_dm_flat = reinterpret_cast<float*>(s_dm);
 
   for (std::int64_t tb = t_begin; tb < t_end; tb += kDxTokens) {
     const int count = static_cast<int>(std::min<std::int64_t>(kDxTokens, t_end - tb));
     __syncthreads();
-    for (int e = threadIdx.x; e < count * M; e += kDxThreads) s_dm[e / M][e % M] = a.dm[tb * M + e];
+    for (int e = threadIdx.x; e < kDxTokens * 4 * M4; e += kDxThreads) {
+      const int tt = e / (4 * M4), j = e % (4 * M4);
+      s_dm_flat[e] = tt < count && j < M ? a.dm[(tb + tt) * M + j] : 0.0f;
+    }
     for (int e = threadIdx.x; e < count * N; e += kDxThreads) s_hp[e / N][e % N] = a.h_pre[tb * N + e];
     if (threadIdx.x < count) s_cn[threadIdx.x] = a.cn[tb + threadIdx.x];
     __syncthreads();
     if (!valid) continue;
     for (int tt = 0; tt < count; ++tt) {
       const std::int64_t t = tb + tt;
-      const float v = f32_from_bf16_bits(a.x[t * K + k]);
-      const float g = f32_from_bf16_bits(a.dy[t * C + c]);
-      float mm[3] = {0.0f, 0.0f, 0.0f};
-#pragma unroll
-      for (int j = 0; j < M; ++j) {
-        const float dm = s_dm[tt][j];
-        const int blk = j < N ? 0 : (j < 2 * N ? 1 : 2);
-        mm[blk] = fmaf(dm, phi_col[j], mm[blk]);
-        acc[j] = fmaf(dm, v, acc[j]);
+      float v[V], g[V];
+      if constexpr (V == 2) {
+        const std::uint32_t xv = *reinterpret_cast<const std::uint32_t*>(a.x + t * K + k0);
+        const std::uint32_t gv = *reinterpret_cast<const std::uint32_t*>(a.dy + t * C + c0);
+        v[0] = bf16_lo(xv), v[1] = bf16_hi(xv);
+        g[0] = bf16_lo(gv), g[1] = bf16_hi(gv);
+      } else {
+        v[0] = f32_from_bf16_bits(a.x[t * K + k0]);
+        g[0] = f32_from_bf16_bits(a.dy[t * C + c0]);
       }
-      const float dx_apply = s_hp[tt][i] * g;
-      const float dx_mm = (mm[0] + mm[1]) + mm[2];
-      const float dx_norm = s_cn[tt] * v;
-      a.dx[t * K + k] = bf16_bits_from_f32((dx_apply + dx_mm) + dx_norm);
-      if (parts) {
-        a.part_dx_apply[t * K + k] = dx_apply;
-        a.part_dx_mm[t * K + k] = dx_mm;
-        a.part_dx_norm[t * K + k] = dx_norm;
+      float mm[V][3];
 #pragma unroll
-        for (int b = 0; b < 3; ++b) a.part_dx_mm_block[b][t * K + k] = mm[b];
+      for (int u = 0; u < V; ++u) mm[u][0] = mm[u][1] = mm[u][2] = 0.0f;
+#pragma unroll
+      for (int q = 0; q < M4; ++q) {
+        const float4 d4 = s_dm[tt][q];
+        const float dm[4] = {d4.x, d4.y, d4.z, d4.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int j = 4 * q + e;
+          if (j >= M) break;
+          const int blk = j < N ? 0 : (j < 2 * N ? 1 : 2);
+#pragma unroll
+          for (int u = 0; u < V; ++u) {
+            mm[u][blk] = fmaf(dm[e], phi_col[u][j], mm[u][blk]);
+            acc[u][j] = fmaf(dm[e], v[u], acc[u][j]);
+          }
+        }
+      }
+      float dx[V];
+#pragma unroll
+      for (int u = 0; u < V; ++u) {
+        const float dx_apply = s_hp[tt][i] * g[u];
+        const float dx_mm = (mm[u][0] + mm[u][1]) + mm[u][2];
+        const float dx_norm = s_cn[tt] * v[u];
+        dx[u] = (dx_apply + dx_mm) + dx_norm;
+        if (parts) {
+          const std::int64_t at = t * K + k0 + u;
+          a.part_dx_apply[at] = dx_apply;
+          a.part_dx_mm[at] = dx_mm;
+          a.part_dx_norm[at] = dx_norm;
+#pragma unroll
+          for (int b = 0; b < 3; ++b) a.part_dx_mm_block[b][at] = mm[u][b];
+        }
+      }
+      if constexpr (V == 2) {
+        *reinterpret_cast<std::uint32_t*>(a.dx + t * K + k0) =
+            bf16_bits_from_f32(dx[0]) | (static_cast<std::uint32_t>(bf16_bits_from_f32(dx[1])) << 16);
+      } else {
+        a.dx[t * K + k0] = bf16_bits_from_f32(dx[0]);
       }
     }
   }
   if (!valid) return;
 #pragma unroll
-  for (int j = 0; j < M; ++j) a.dphi_part[(blockIdx.y * static_cast<std::int64_t>(M) + j) * K + k] = acc[j];
+  for (int j = 0; j < M; ++j) {
+#pragma unroll
+    for (int u = 0; u < V; ++u) {
+      a.dphi_part[(blockIdx.y * static_cast<std::int64_t>(M) + j) * K + k0 + u] = acc[u][j];
+    }
+  }
 }
 
 __global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int splits, int M, int n, std::int64_t K,
@@ -192,9 +237,13 @@ void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float
   check_launch("reduce_sums_kernel");
 }
 
+// Two columns per thread while the per-thread arrays (2 x 2 x M floats) fit in registers.
+static int dx_columns_per_thread(const PreDims& d) { return d.C % 2 == 0 && d.M <= 48 ? 2 : 1; }
+
 DxDphiPlan plan_dx_dphi(const PreDims& d) {
   DxDphiPlan plan;
-  const std::int64_t column_ctas = (d.K() + kDxThreads - 1) / kDxThreads;
+  const std::int64_t per_cta = kDxThreads * dx_columns_per_thread(d);
+  const std::int64_t column_ctas = (d.K() + per_cta - 1) / per_cta;
   const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
   // About 4 x 132 CTAs in all (a function of the shape only: deterministic on any GPU).
   const std::int64_t want = std::clamp<std::int64_t>((528 + column_ctas - 1) / column_ctas, 1, token_groups);
@@ -205,12 +254,17 @@ DxDphiPlan plan_dx_dphi(const PreDims& d) {
 }
 
 void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((a.d.K() + kDxThreads - 1) / kDxThreads),
-                  static_cast<unsigned>(a.plan.splits_t));
+  const int V = dx_columns_per_thread(a.d);
+  const std::int64_t per_cta = kDxThreads * V;
+  const dim3 grid(static_cast<unsigned>((a.d.K() + per_cta - 1) / per_cta), static_cast<unsigned>(a.plan.splits_t));
   n_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
     constexpr int N = decltype(nc)::value;
     constexpr int M = MixShape<N, decltype(kc)::value>::kM;
-    dx_dphi_kernel<N, M><<<grid, kDxThreads, 0, stream>>>(a);
+    if (V == 2) {
+      dx_dphi_kernel<N, M, 2><<<grid, kDxThreads, 0, stream>>>(a);
+    } else {
+      dx_dphi_kernel<N, M, 1><<<grid, kDxThreads, 0, stream>>>(a);
+    }
   });
   check_launch("dx_dphi_kernel");
 }
