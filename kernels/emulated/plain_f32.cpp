@@ -38,6 +38,22 @@ float pairwise(std::int64_t lo, std::int64_t hi, const Term& term) {
   return pairwise(lo, mid, term) + pairwise(mid, hi, term);
 }
 
+// dst[0:K] = sum_{t in [lo, hi)} row_t, the same pairwise tree for every column; add_row(t, dst)
+// adds row t into dst.
+template <class AddRow>
+void pairwise_rows(std::int64_t lo, std::int64_t hi, std::int64_t K, const AddRow& add_row, float* dst) {
+  if (hi - lo <= 8) {
+    std::fill(dst, dst + K, 0.0f);
+    for (std::int64_t t = lo; t < hi; ++t) add_row(t, dst);
+    return;
+  }
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  std::vector<float> right(K);
+  pairwise_rows(lo, mid, K, add_row, dst);
+  pairwise_rows(mid, hi, K, add_row, right.data());
+  for (std::int64_t k = 0; k < K; ++k) dst[k] += right[k];
+}
+
 // Everything the pre forward computes, kept for the backward.
 struct PreState {
   std::vector<float> x, m, r, m_hat, z, h_pre, h_post, iterates;  // [T, ...]
@@ -127,9 +143,10 @@ class PlainF32Backend : public Backend {
     // Sums over tokens, pairwise (torch's sum and a BLAS dm^T x).
     for (std::int64_t j = 0; j < M; ++j) {
       dbias[j] = pairwise(0, T, [&](std::int64_t t) { return dz_all[t * M + j]; });
-      for (std::int64_t k = 0; k < K; ++k) {
-        dphi_folded[j * K + k] = pairwise(0, T, [&](std::int64_t t) { return dm_all[t * M + j] * st.x[t * K + k]; });
-      }
+      const auto add_dm_x = [&](std::int64_t t, float* dst) {
+        for (std::int64_t k = 0; k < K; ++k) dst[k] += dm_all[t * M + j] * st.x[t * K + k];
+      };
+      pairwise_rows(0, T, K, add_dm_x, dphi_folded.data() + j * K);
     }
     for (int b = 0; b < 3; ++b) {
       dalpha[b] = pairwise(0, T, [&](std::int64_t t) {
@@ -138,8 +155,11 @@ class PlainF32Backend : public Backend {
         return acc;
       });
     }
-    for (std::int64_t k = 0; with_gamma && k < K; ++k) {
-      dgamma[k] = pairwise(0, T, [&](std::int64_t t) { return st.x[t * K + k] * u_all[t * K + k]; });
+    if (with_gamma) {
+      const auto add_x_u = [&](std::int64_t t, float* dst) {
+        for (std::int64_t k = 0; k < K; ++k) dst[k] += st.x[t * K + k] * u_all[t * K + k];
+      };
+      pairwise_rows(0, T, K, add_x_u, dgamma.data());
     }
     PreGrads g{Tensor(DType::bf16, {T, n, C}), Tensor(DType::f32, {M, K}), Tensor(DType::f32, {3}),
                Tensor(DType::f32, {M}), with_gamma ? Tensor(DType::f32, {K}) : Tensor()};
