@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "inputs.hpp"
 #include "kernels/emulated/emulated.hpp"
+#include "kernels/golden_backend.hpp"
 #include "kernels/taps.hpp"
 
 namespace mhc::test {
@@ -139,6 +140,45 @@ TEST(EmulatedStages, EachStageEqualsTheFusedPath) {
         b->run_stage(s, "post", {{"x", pin.x}, {"f", pin.f}, {"h_post", pin.h_post}, {"h_res", pin.h_res}});
     EXPECT_TRUE(bitwise_equal(at(post, "out"), b->post_forward(s, pin, nullptr).out)) << preset_name;
   }
+}
+
+// Decomposition feeds the golden's f64 taps to a stage: the stage's output must then be close to
+// the golden's next tap (only this stage's f32 rounding separates them).
+TEST(EmulatedStages, AcceptGoldenTapsAndLandCloseToTheGolden) {
+  Semantics s = gamma_semantics();
+  const Case c{{7, 4, 21}, s, 21};
+  const PreInputs in = pre_inputs(c);
+  auto golden = make_golden_backend();
+  auto b = make_emulated_backend({});
+  TensorMap g;
+  golden->pre_forward(s, in, &g);
+  const TensorMap mix = b->run_stage(s, "mix", {{std::string(taps::m), at(g, taps::m)},
+                                                {std::string(taps::inv_rms), at(g, taps::inv_rms)},
+                                                {"alpha", in.alpha},
+                                                {"bias", in.bias}});
+  EXPECT_LE(rel_max_error(at(mix, taps::z), at(g, taps::z)), 1e-6);
+  const TensorMap rm = b->run_stage(s, "resmap", {{std::string(taps::z), at(g, taps::z)}});
+  EXPECT_LE(rel_max_error(at(rm, taps::h_res), at(g, taps::h_res)), 1e-5);
+  const TensorMap ap = b->run_stage(s, "apply", {{"x", in.x}, {std::string(taps::h_pre), at(g, taps::h_pre)}});
+  EXPECT_LE(rel_max_error(at(ap, taps::y), at(g, taps::y)), 1e-2);
+}
+
+// Activations may arrive as f32 (CaseSpec dtype=f32): widened as they are, outputs keep the
+// interface dtypes.
+TEST(EmulatedInputs, F32ActivationsAreAccepted) {
+  const Semantics s = preset("deepseek");
+  const Case c{{3, 2, 17}, s, 23};
+  PreInputs in = pre_inputs(c);
+  in.x = in.x.to(DType::f32);
+  PreUpstream up = pre_upstream(c);
+  up.dy = up.dy.to(DType::f32);
+  auto b = make_emulated_backend({});
+  auto golden = make_golden_backend();
+  const PreOutputs o = b->pre_forward(s, in, nullptr);
+  EXPECT_EQ(o.y.dtype(), DType::bf16);
+  EXPECT_LE(rel_max_error(o.y, golden->pre_forward(s, in, nullptr).y), 1.5e-2);
+  EXPECT_LE(rel_max_error(b->pre_backward(s, in, up, nullptr).dphi, golden->pre_backward(s, in, up, nullptr).dphi),
+            1e-5);
 }
 
 TEST(EmulatedStages, StageErrorsNameTheProblem) {

@@ -69,6 +69,12 @@ double rel_max_error(const Tensor& a, const Tensor& ref) {
   return err / scale;
 }
 
+double max_abs(const Tensor& t) {
+  double m = 0.0;
+  for (std::int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.get(i)));
+  return m;
+}
+
 bool same_values(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;
   for (std::int64_t i = 0; i < a.numel(); ++i) {

@@ -26,6 +26,7 @@ PostUpstream post_upstream(const Case& c);
 
 // max |a - ref| / max(max |ref|, 1e-30), over all elements (NaN in a: +inf).
 double rel_max_error(const Tensor& a, const Tensor& ref);
+double max_abs(const Tensor& t);
 // True when a and b hold the same values (compared after widening; NaN == NaN).
 bool same_values(const Tensor& a, const Tensor& b);
 
