@@ -50,6 +50,7 @@ WorkerPoolOptions pool_options(const ServeOptions& o, const std::string& name) {
   } else {
     const int n = o.workers > 0 ? o.workers : std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
     for (int i = 0; i < n; ++i) p.slots.push_back({fmt::format("{}/cpu/worker-{}", name, i), -1});
+    p.omp_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / n);
   }
   return p;
 }

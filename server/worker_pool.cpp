@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -135,6 +136,8 @@ void WorkerPool::spawn(std::size_t slot) {
   for (char** e = environ; *e != nullptr; ++e)
     if (std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0 || s.cuda_device < 0) env_storage.emplace_back(*e);
   if (s.cuda_device >= 0) env_storage.push_back(fmt::format("CUDA_VISIBLE_DEVICES={}", s.cuda_device));
+  if (options_.omp_threads > 0 && std::getenv("OMP_NUM_THREADS") == nullptr)
+    env_storage.push_back(fmt::format("OMP_NUM_THREADS={}", options_.omp_threads));
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -40,6 +40,9 @@ struct WorkerPoolOptions {
   };
   std::vector<Slot> slots;
   double cancel_grace_seconds = 2;
+  // OMP_NUM_THREADS for each worker unless the environment sets it: cores / workers on a CPU
+  // host, so the workers' OpenMP teams do not oversubscribe the cores (0: leave it alone).
+  int omp_threads = 0;
 };
 
 enum class JobOutcome {

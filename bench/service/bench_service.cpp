@@ -1,0 +1,161 @@
+// The three service figures of issue 5, measured end to end on loopback:
+//   1. sweep of N small cases through a loopback server vs the same sweep in-process (same
+//      number of workers as in-process threads): ratio <= 1.15 wanted
+//   2. CheckTensors upload of a 512 MiB payload: >= 500 MB/s wanted
+//   3. one `ipv4:` target naming two servers (1 worker each) vs one server: >= 1.7x throughput
+// Usage: bench_service [--cases 100] [--upload-mib 512] [--split-cases 200] [--case LINE-TEMPLATE]
+// Prints one line per configuration. Timings depend on the machine: record it beside them.
+#include <chrono>
+#include <cstring>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <fmt/format.h>
+
+#include "mhc_verify.grpc.pb.h"
+#include "server/client.hpp"
+#include "server/serve.hpp"
+#include "server/sha256.hpp"
+#include "server/upload.hpp"
+#include "server/worker.hpp"
+#include "verify/sweep_runner.hpp"
+#include "verify/tolerance.hpp"
+
+namespace {
+
+using namespace mhc;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<verify::CaseSpec> small_cases(int count) {
+  std::vector<verify::CaseSpec> out;
+  for (int i = 0; i < count; ++i)
+    out.push_back(verify::CaseSpec::parse(fmt::format("{} T={} n=4 C=256 preset=deepseek seed={}", i % 2 ? "post" : "pre",
+                                                      32 + 8 * (i % 5), i)));
+  return out;
+}
+
+server::ServeOptions serve_options(int workers) {
+  server::ServeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.name = "bench";
+  o.workers = workers;
+  o.backend = "emulated";
+  return o;
+}
+
+double in_process_seconds(const std::vector<verify::CaseSpec>& cases, int jobs) {
+  std::vector<verify::SweepCase> planned;
+  for (const auto& c : cases) planned.push_back({c, ""});
+  verify::VerifyOptions o;
+  o.backend = "emulated";
+  const auto t0 = Clock::now();
+  const auto report = verify::run_planned("bench", planned, o, jobs);
+  return since(t0);
+}
+
+double remote_seconds(const std::vector<verify::CaseSpec>& cases, const std::string& target, int in_flight) {
+  server::ClientOptions o;
+  o.targets = {target};
+  o.in_flight = in_flight;
+  server::Client client(o);
+  const auto t0 = Clock::now();
+  const auto reports = client.run_cases(cases);
+  return since(t0);
+}
+
+void sweep_overhead(int count) {
+  const auto cases = small_cases(count);
+  for (int workers : {1, 2}) {
+    auto server = server::RunningServer::start(serve_options(workers));
+    const std::string target = fmt::format("127.0.0.1:{}", server->port());
+    remote_seconds(small_cases(4), target, 2 * workers);  // warm the workers' verifiers
+    const double local = in_process_seconds(cases, workers);
+    const double remote = remote_seconds(cases, target, 2 * workers);
+    fmt::print("sweep {:4d} cases  workers={}  in-process {:7.3f} s  loopback server {:7.3f} s  ratio {:.3f}\n", count,
+               workers, local, remote, remote / local);
+    server->shutdown(10);
+  }
+}
+
+void upload_throughput(std::uint64_t mib) {
+  auto options = serve_options(1);
+  options.max_upload_bytes = (mib + 1) << 20;
+  options.max_upload_inflight_bytes = 2 * options.max_upload_bytes;
+  auto server = server::RunningServer::start(options);
+  const std::string target = fmt::format("127.0.0.1:{}", server->port());
+  // A well-formed safetensors payload whose only tensor is `padding`: the worker parses it and
+  // rejects it at once (no x), so the time is the transport's, not the verifier's.
+  const std::uint64_t elems = (mib << 20) / 4;
+  const std::string header = fmt::format(R"({{"padding":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{}]}}}})",
+                                         elems, elems * 4);
+  std::string payload(8, '\0');
+  std::uint64_t hlen = header.size();
+  std::memcpy(payload.data(), &hlen, 8);
+  payload += header;
+  payload.resize(payload.size() + elems * 4, '\x01');
+
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto stub = ::mhcverify::v1::Verifier::NewStub(channel);
+  for (int run = 0; run < 3; ++run) {
+    grpc::ClientContext context;
+    ::mhcverify::v1::CaseResult result;
+    const auto t0 = Clock::now();
+    auto writer = stub->CheckTensors(&context, &result);
+    ::mhcverify::v1::CheckChunk chunk;
+    auto* h = chunk.mutable_header();
+    h->set_op("post");
+    h->set_total_bytes(payload.size());
+    h->set_sha256(server::sha256_hex(payload));
+    const double hash_seconds = since(t0);
+    for (std::size_t off = 0; off < payload.size(); off += server::kMaxChunkBytes) {
+      chunk.set_offset(off);
+      chunk.set_data(payload.data() + off, std::min<std::size_t>(server::kMaxChunkBytes, payload.size() - off));
+      writer->Write(chunk);
+      chunk.clear_header();
+    }
+    writer->WritesDone();
+    const auto status = writer->Finish();
+    const double total = since(t0);
+    fmt::print("upload {:4d} MiB  run {}  {:6.3f} s  {:7.1f} MB/s  (client SHA-256 {:.3f} s; status {}: {:.60s})\n",
+               mib, run, total, payload.size() / total / 1e6, hash_seconds, static_cast<int>(status.error_code()),
+               status.error_message());
+  }
+  server->shutdown(10);
+}
+
+void two_servers(int count) {
+  const auto cases = small_cases(count);
+  auto a = server::RunningServer::start(serve_options(1));
+  auto b = server::RunningServer::start(serve_options(1));
+  const std::string ta = fmt::format("127.0.0.1:{}", a->port()), tb = fmt::format("127.0.0.1:{}", b->port());
+  remote_seconds(small_cases(4), "ipv4:" + ta + "," + tb, 4);  // warm both
+  const double one = remote_seconds(cases, ta, 4);
+  const double two = remote_seconds(cases, "ipv4:" + ta + "," + tb, 4);
+  fmt::print("split {:4d} cases  one server {:7.3f} s ({:6.1f} cases/s)  two servers {:7.3f} s ({:6.1f} cases/s)  "
+             "speed-up {:.2f}x\n",
+             count, one, count / one, two, count / two, one / two);
+  a->shutdown(10);
+  b->shutdown(10);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "worker") return server::worker_main(argc, argv);
+  CLI::App app("mhc-verify service benchmarks");
+  int cases = 100, split_cases = 200;
+  std::uint64_t upload_mib = 512;
+  std::string only;
+  app.add_option("--cases", cases, "cases of the loopback sweep")->capture_default_str();
+  app.add_option("--upload-mib", upload_mib, "CheckTensors payload size")->capture_default_str();
+  app.add_option("--split-cases", split_cases, "cases of the two-server split")->capture_default_str();
+  app.add_option("--only", only, "sweep, upload or split");
+  CLI11_PARSE(app, argc, argv);
+  if (only.empty() || only == "sweep") sweep_overhead(cases);
+  if (only.empty() || only == "upload") upload_throughput(upload_mib);
+  if (only.empty() || only == "split") two_servers(split_cases);
+  return 0;
+}
