@@ -5,9 +5,8 @@
 //   out[a, c] = h_post[a] f[c] + sum_b w(a, b) x[b, c]
 //   df[c] = sum_a h_post[a] dout[a, c];   dx[b, c] = sum_a w(a, b) dout[a, c]
 //   dh_post[a] = sum_c f[c] dout[a, c];   dw(a, b) = sum_c x[b, c] dout[a, c]
-// Forward: one thread per 8 channels (16-byte loads when C % 8 == 0). Backward: one CTA per
-// token; the per-token sums over c are reduced in a fixed order (warp butterfly, then warps in
-// index order), so results are deterministic.
+// Forward: one thread per 8 channels (16-byte loads when C % 8 == 0). Backward: one warp per
+// token; the per-token sums over c are reduced by a fixed-order warp butterfly (deterministic).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -90,14 +89,17 @@ __global__ void __launch_bounds__(256) post_forward_kernel(const PostArgs p) {
   }
 }
 
-constexpr int kPostBwdThreads = 256;
+// One warp per token: the per-token sums over c end in a fixed-order butterfly inside the warp,
+// with no shared memory or block barrier (those dominated when a CTA handled one token).
+constexpr int kPostBwdWarps = 8;
 
 template <int N, int V, bool kTransposed>
-__global__ void __launch_bounds__(kPostBwdThreads) post_backward_kernel(const PostArgs p) {
+__global__ void __launch_bounds__(kPostBwdWarps * 32) post_backward_kernel(const PostArgs p) {
   constexpr int R = N + N * N;  // per-token reductions: dh_post[a], dw(a, b)
-  __shared__ float partial[kPostBwdThreads / 32][R];
   const std::int64_t C = p.C;
-  const std::int64_t t = blockIdx.x;
+  const int lane = threadIdx.x & 31;
+  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kPostBwdWarps) + (threadIdx.x >> 5);
+  if (t >= p.T) return;
   const float* H = p.h_res + t * N * N;
   float hp[N];
 #pragma unroll
@@ -106,7 +108,7 @@ __global__ void __launch_bounds__(kPostBwdThreads) post_backward_kernel(const Po
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
 
-  for (std::int64_t c = static_cast<std::int64_t>(threadIdx.x) * V; c < C; c += kPostBwdThreads * V) {
+  for (std::int64_t c = static_cast<std::int64_t>(lane) * V; c < C; c += 32 * V) {
     float f[V], dout[N][V];
     load_row<V>(p.f + t * C + c, f);
 #pragma unroll
@@ -142,24 +144,21 @@ __global__ void __launch_bounds__(kPostBwdThreads) post_backward_kernel(const Po
     }
   }
 
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    float v = acc[r];
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    if (lane == 0) partial[warp][r] = v;
+    for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xFFFFFFFFu, acc[r], o);
   }
-  __syncthreads();
-  for (int r = threadIdx.x; r < R; r += kPostBwdThreads) {
-    float v = partial[0][r];
-    for (int w = 1; w < kPostBwdThreads / 32; ++w) v += partial[w][r];
+  // Every lane holds the totals; lane r writes reduction r (and r + 32, ...).
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r % 32 != lane) continue;
     if (r < N) {
-      p.dh_post[t * N + r] = v;
+      p.dh_post[t * N + r] = acc[r];
     } else {
       const int a = (r - N) / N, b = (r - N) % N;
       // dw(a, b) is dH[b, a] (transposed) or dH[a, b] (plain).
-      p.dh_res[t * N * N + (kTransposed ? b * N + a : a * N + b)] = v;
+      p.dh_res[t * N * N + (kTransposed ? b * N + a : a * N + b)] = acc[r];
     }
   }
 }
@@ -193,11 +192,11 @@ void post_forward(const PostArgs& p, cudaStream_t stream) {
 
 void post_backward(const PostArgs& p, cudaStream_t stream) {
   if (p.T == 0) return;
-  if (p.T > 0x7FFFFFFF) fail(ErrorKind::unsupported, "post backward: T must be below 2^31");
   post_dispatch(p, [&](auto nc, auto vc, auto tc) {
     constexpr int N = decltype(nc)::value, V = decltype(vc)::value;
     constexpr bool kT = decltype(tc)::value == 1;
-    post_backward_kernel<N, V, kT><<<static_cast<unsigned>(p.T), kPostBwdThreads, 0, stream>>>(p);
+    const unsigned blocks = static_cast<unsigned>((p.T + kPostBwdWarps - 1) / kPostBwdWarps);
+    post_backward_kernel<N, V, kT><<<blocks, kPostBwdWarps * 32, 0, stream>>>(p);
   });
   check_launch("post_backward_kernel");
 }

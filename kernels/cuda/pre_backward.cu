@@ -17,18 +17,20 @@
 namespace mhc::cuda {
 namespace {
 
-constexpr int kDhThreads = 256;
+constexpr int kDhWarps = 8;  // one warp per token, fixed-order butterfly
 
 template <int N, int V>
-__global__ void __launch_bounds__(kDhThreads) dh_pre_kernel(const std::uint16_t* __restrict__ x,
-                                                            const std::uint16_t* __restrict__ dy,
-                                                            float* __restrict__ dh_pre, std::int64_t C) {
-  __shared__ float partial[kDhThreads / 32][N];
-  const std::int64_t t = blockIdx.x;
+__global__ void __launch_bounds__(kDhWarps * 32) dh_pre_kernel(const std::uint16_t* __restrict__ x,
+                                                               const std::uint16_t* __restrict__ dy,
+                                                               float* __restrict__ dh_pre, std::int64_t T,
+                                                               std::int64_t C) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kDhWarps) + (threadIdx.x >> 5);
+  if (t >= T) return;
   float acc[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) acc[i] = 0.0f;
-  for (std::int64_t c = static_cast<std::int64_t>(threadIdx.x) * V; c < C; c += kDhThreads * V) {
+  for (std::int64_t c = static_cast<std::int64_t>(lane) * V; c < C; c += 32 * V) {
     if constexpr (V == 8) {
       const uint4 g = __ldg(reinterpret_cast<const uint4*>(dy + t * C + c));
       const std::uint32_t gs[4] = {g.x, g.y, g.z, g.w};
@@ -37,9 +39,9 @@ __global__ void __launch_bounds__(kDhThreads) dh_pre_kernel(const std::uint16_t*
         const uint4 w = __ldg(reinterpret_cast<const uint4*>(x + (t * N + i) * C + c));
         const std::uint32_t ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-        for (int p = 0; p < 4; ++p) {
-          acc[i] = fmaf(bf16_lo(ws[p]), bf16_lo(gs[p]), acc[i]);
-          acc[i] = fmaf(bf16_hi(ws[p]), bf16_hi(gs[p]), acc[i]);
+        for (int q = 0; q < 4; ++q) {
+          acc[i] = fmaf(bf16_lo(ws[q]), bf16_lo(gs[q]), acc[i]);
+          acc[i] = fmaf(bf16_hi(ws[q]), bf16_hi(gs[q]), acc[i]);
         }
       }
     } else {
@@ -48,19 +50,11 @@ __global__ void __launch_bounds__(kDhThreads) dh_pre_kernel(const std::uint16_t*
       for (int i = 0; i < N; ++i) acc[i] = fmaf(f32_from_bf16_bits(x[(t * N + i) * C + c]), g, acc[i]);
     }
   }
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
   for (int i = 0; i < N; ++i) {
-    float v = acc[i];
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    if (lane == 0) partial[warp][i] = v;
-  }
-  __syncthreads();
-  if (threadIdx.x < N) {
-    float v = partial[0][threadIdx.x];
-    for (int w = 1; w < kDhThreads / 32; ++w) v += partial[w][threadIdx.x];
-    dh_pre[t * N + threadIdx.x] = v;
+    for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xFFFFFFFFu, acc[i], o);
+    if (lane == i) dh_pre[t * N + i] = acc[i];
   }
 }
 
@@ -213,13 +207,13 @@ __global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int spli
 void launch_dh_pre(const PreDims& d, const std::uint16_t* x, const std::uint16_t* dy, float* dh_pre,
                    cudaStream_t stream) {
   if (d.T == 0) return;
-  if (d.T > 0x7FFFFFFF) fail(ErrorKind::unsupported, "pre backward: T must be below 2^31");
+  const unsigned blocks = static_cast<unsigned>((d.T + kDhWarps - 1) / kDhWarps);
   n_switch(d.n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
     if (d.C % 8 == 0) {
-      dh_pre_kernel<N, 8><<<static_cast<unsigned>(d.T), kDhThreads, 0, stream>>>(x, dy, dh_pre, d.C);
+      dh_pre_kernel<N, 8><<<blocks, kDhWarps * 32, 0, stream>>>(x, dy, dh_pre, d.T, d.C);
     } else {
-      dh_pre_kernel<N, 1><<<static_cast<unsigned>(d.T), kDhThreads, 0, stream>>>(x, dy, dh_pre, d.C);
+      dh_pre_kernel<N, 1><<<blocks, kDhWarps * 32, 0, stream>>>(x, dy, dh_pre, d.T, d.C);
     }
   });
   check_launch("dh_pre_kernel");
