@@ -1,9 +1,8 @@
 // The transport pieces on their own: digest, chunk reassembly, framing, auth, exposure rule,
-// status mapping, shard variables.
+// status mapping.
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -12,7 +11,6 @@
 #include "core/error.hpp"
 #include "server/auth.hpp"
 #include "server/frame.hpp"
-#include "server/shard.hpp"
 #include "server/sha256.hpp"
 #include "server/status.hpp"
 #include "server/upload.hpp"
@@ -177,40 +175,6 @@ TEST(Status, OneMappingFromErrorKinds) {
   EXPECT_EQ(to_status(Error(ErrorKind::environment, "x")).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(to_status(Error(ErrorKind::internal, "x")).error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(to_status(std::runtime_error("x")).error_code(), grpc::StatusCode::INTERNAL);
-}
-
-class ShardEnvironment : public ::testing::Test {
- protected:
-  void SetUp() override { clear(); }
-  void TearDown() override { clear(); }
-  static void clear() {
-    for (const char* v : {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "JOB_COMPLETION_INDEX", "MHC_TOTAL_SHARDS",
-                          "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"})
-      ::unsetenv(v);
-  }
-};
-
-TEST_F(ShardEnvironment, ReadsEachSchedulersVariables) {
-  EXPECT_FALSE(shard_from_environment());
-  ::setenv("SLURM_ARRAY_TASK_ID", "5", 1);
-  ::setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
-  ::setenv("SLURM_ARRAY_TASK_MIN", "2", 1);
-  EXPECT_EQ(shard_from_environment(), std::make_pair(3, 4));
-  ::setenv("JOB_COMPLETION_INDEX", "1", 1);
-  ::setenv("MHC_TOTAL_SHARDS", "3", 1);
-  EXPECT_EQ(shard_from_environment(), std::make_pair(1, 3));
-  ::setenv("GTEST_SHARD_INDEX", "0", 1);
-  ::setenv("GTEST_TOTAL_SHARDS", "2", 1);
-  EXPECT_EQ(shard_from_environment(), std::make_pair(0, 2));
-}
-
-TEST_F(ShardEnvironment, MalformedOrHalfPairsAreNamed) {
-  ::setenv("GTEST_SHARD_INDEX", "2", 1);
-  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("GTEST_TOTAL_SHARDS"), std::string::npos);
-  ::setenv("GTEST_TOTAL_SHARDS", "2", 1);
-  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("outside 0..1"), std::string::npos);
-  ::setenv("GTEST_SHARD_INDEX", "x", 1);
-  EXPECT_NE(invalid_message([] { shard_from_environment(); }).find("GTEST_SHARD_INDEX=x"), std::string::npos);
 }
 
 }  // namespace
