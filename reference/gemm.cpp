@@ -23,6 +23,19 @@ inline double dot_tail(const v4& acc, const double* a, const double* b, std::int
 }  // namespace
 
 __attribute__((target_clones("avx2", "default")))
+double dot(const double* a, const double* b, std::int64_t K) {
+  const std::int64_t k4 = K - K % 4;
+  v4 acc = {};
+  for (std::int64_t k = 0; k < k4; k += 4) {
+    v4 x, y;
+    load(x, a + k);
+    load(y, b + k);
+    acc += x * y;
+  }
+  return dot_tail(acc, a, b, k4, K);
+}
+
+__attribute__((target_clones("avx2", "default")))
 void gemm_abt(const double* a, std::int64_t rows, const double* b, std::int64_t M, std::int64_t K, double* out) {
   const std::int64_t k4 = K - K % 4;
   std::int64_t t = 0;
@@ -63,16 +76,7 @@ void gemm_abt(const double* a, std::int64_t rows, const double* b, std::int64_t 
     }
   }
   for (; t < rows; ++t) {
-    for (std::int64_t j = 0; j < M; ++j) {
-      v4 acc = {};
-      for (std::int64_t k = 0; k < k4; k += 4) {
-        v4 x, y;
-        load(x, a + t * K + k);
-        load(y, b + j * K + k);
-        acc += x * y;
-      }
-      out[t * M + j] = dot_tail(acc, a + t * K, b + j * K, k4, K);
-    }
+    for (std::int64_t j = 0; j < M; ++j) out[t * M + j] = dot(a + t * K, b + j * K, K);
   }
 }
 

@@ -1,4 +1,4 @@
-// The golden's three matrix products (internal to reference/), written so that each output
+// The golden's matrix products and dot products (internal to reference/), written so that each output
 // element is computed by one fixed sequence of f64 operations, whatever the CPU: the kernels are
 // compiled for AVX2 and for baseline x86-64 (GCC target_clones, picked at load time) and give
 // bit-identical results on both, because vector lanes only ever hold independent sums and no
@@ -8,6 +8,9 @@
 #include <cstdint>
 
 namespace mhc::ref {
+
+// sum_k a[k] b[k] in the reduction order of gemm_abt below.
+double dot(const double* a, const double* b, std::int64_t K);
 
 // out[t, j] = sum_k a[t, k] b[j, k]   (a [rows, K], b [M, K], out [rows, M] contiguous)
 // The sum over k runs in 4 interleaved partial sums (k mod 4), combined as (s0 + s1) + (s2 + s3),

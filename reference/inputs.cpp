@@ -49,6 +49,8 @@ void expect_pre_params(const Semantics& s, const Dims& d, const Tensor& phi, con
   expect_shape(bias, "bias", {d.M});
 }
 
+// Pure conversions: every clone gives the same bits.
+__attribute__((target_clones("avx2", "default")))
 void widen(const Tensor& t, std::int64_t offset, std::int64_t count, double* dst) {
   switch (t.dtype()) {
     case DType::bf16: {

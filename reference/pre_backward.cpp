@@ -87,11 +87,7 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
       for (std::int64_t t = t0; t < t0 + rows; ++t) {
         const double* vt = v.data() + (t - t0) * K;
         const double* dyt = dy.data() + (t - t0) * C;
-        for (std::int64_t i = 0; i < n; ++i) {  // dh_pre[i] = sum_c X[i,c] dy[c]
-          double acc = 0;
-          for (std::int64_t c = 0; c < C; ++c) acc += vt[i * C + c] * dyt[c];
-          dh_pre_x[i] = acc;
-        }
+        for (std::int64_t i = 0; i < n; ++i) dh_pre_x[i] = dot(vt + i * C, dyt, C);  // sum_c X[i,c] dy[c]
         dr[t] = mix_backward(p, st.m.data() + t * M, st.r[t], st.z.data() + t * M, st.h_pre.data() + t * n,
                              st.h_post.data() + t * n, dh_pre_x.data(), dh_post.data() + t * n,
                              dh_res.data() + t * nn, dh_pre.data() + t * n, dz.data() + t * M, dm.data() + t * M);

@@ -32,9 +32,7 @@ void project_block(const Tensor& x, const double* phi, std::int64_t M, std::int6
   gemm_abt(v, rows, phi, M, K, m + t0 * M);  // m = v . phi'^T
   for (std::int64_t t = t0; t < t0 + rows; ++t) {
     const double* vt = v + (t - t0) * K;
-    double sum_sq = 0;
-    for (std::int64_t k = 0; k < K; ++k) sum_sq += vt[k] * vt[k];
-    r[t] = inv_rms(sum_sq, static_cast<double>(K), eps_rms);
+    r[t] = inv_rms(dot(vt, vt, K), static_cast<double>(K), eps_rms);
   }
 }
 
