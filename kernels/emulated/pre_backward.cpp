@@ -19,12 +19,11 @@ std::int64_t block_tokens(std::int64_t T) { return std::max<std::int64_t>(64, (T
 
 float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
-// Width of the column tiles the projection's transpose keeps in registers.
-constexpr std::int64_t kColumnTile = 32;
-
-// dphi' += sum_g dm_g^T v_g for a group of tokens, each element summed in the group's (token)
-// order: the same order as one token at a time, with one pass over dphi' per group.
+// dphi' += sum_g dm_g^T v_g for a group of kTokenGroup tokens, each element summed in the
+// group's (token) order: the same order as one token at a time, but one pass over dphi' per group,
+// with a kColumnTile-wide tile of dphi' held in registers while the group streams past.
 constexpr std::int64_t kTokenGroup = 16;
+constexpr std::int64_t kColumnTile = 32;
 
 void add_outer_products(const std::vector<float>& dm, const std::vector<float>& v, std::int64_t count,
                         std::int64_t M, std::int64_t K, float* dphi) {
