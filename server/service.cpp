@@ -142,7 +142,10 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
       writing_ = false;
       if (!ok) stopped_ = true;  // the client is gone
     }
-    if (!ok) cancel_->store(true);
+    if (!ok) {
+      cancel_->store(true);
+      service_.pool().withdraw_cancelled();
+    }
     pump();
   }
 
