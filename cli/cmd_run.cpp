@@ -1,5 +1,5 @@
 // `mhc-verify [run] --shapes sweep.yaml`: the main job.
-#include <csignal>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
@@ -9,6 +9,8 @@
 #include "cli/common.hpp"
 #include "cli/shard.hpp"
 #include "core/error.hpp"
+#include "server/auth.hpp"
+#include "server/client.hpp"
 #include "verify/random_cases.hpp"
 #include "verify/report_format.hpp"
 #include "verify/report_text.hpp"
@@ -27,8 +29,54 @@ struct RunArgs {
   bool list = false;
   int random = 0;
   bool only_failures = false;
+  std::vector<std::string> servers;
+  std::string token_file, tls_ca;
   ReportFiles files;
 };
+
+// Remote mode: the cases run on gRPC servers (round_robin over every address a target names; a
+// server that dies has its cases retried on the others). Skipped cases never leave this process.
+verify::SweepReport run_remote(const RunArgs& args, const verify::Sweep& plan, verify::SweepPosition position,
+                               const verify::ProgressFn& progress) {
+  server::ClientOptions co;
+  co.targets = args.servers;
+  co.tls_ca = args.tls_ca;
+  if (!args.token_file.empty()) co.token = server::read_token_file(args.token_file);
+  server::Client client(co);
+  std::vector<verify::CaseSpec> specs;
+  std::vector<std::size_t> where;
+  verify::SweepReport report;
+  report.name = plan.name;
+  report.backend = args.backend;
+  report.cases.resize(plan.cases.size());
+  for (std::size_t i = 0; i < plan.cases.size(); ++i) {
+    verify::CaseReport& r = report.cases[i];
+    r.index = position.first_index + static_cast<std::int64_t>(i) * position.index_stride;
+    if (plan.cases[i].skipped()) {
+      r.spec = plan.cases[i].spec;
+      r.backend = args.backend;
+      r.verdict = verify::Verdict::skip;
+      r.error = plan.cases[i].skip_reason;
+      continue;
+    }
+    specs.push_back(plan.cases[i].spec);
+    where.push_back(i);
+  }
+  server::RunCaseOptions ro;
+  ro.backend = args.backend == "auto" ? "" : args.backend;
+  std::size_t done = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto results = client.run_cases(specs, ro, [&](std::size_t, const verify::CaseReport& r) {
+    if (progress) progress(++done, specs.size(), r);
+  });
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const auto index = report.cases[where[k]].index;
+    report.cases[where[k]] = results[k];
+    report.cases[where[k]].index = index;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
 
 // Property-based mode: RapidCheck generates cases and shrinks a failure to the smallest one.
 int run_random(const RunArgs& args) {
@@ -87,7 +135,11 @@ int run_sweep(const RunArgs& args) {
     if (tty) std::cerr << "\r\033[K" << verify::progress_line(done, total, r, color) << (done == total ? "\n" : "");
     else if (r.verdict != verify::Verdict::pass) std::cerr << verify::progress_line(done, total, r, false) << "\n";
   };
-  const verify::SweepReport report = verify::run_planned(plan.name, plan.cases, options, args.jobs, progress);
+  const verify::SweepPosition position =
+      shard ? verify::SweepPosition{shard->index, shard->count} : verify::SweepPosition{};
+  const verify::SweepReport report =
+      args.servers.empty() ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, {}, position)
+                           : run_remote(args, plan, position, progress);
   print_report(report, args.files, args.only_failures);
   args.files.write(report);
   return exit_code(report);
@@ -108,6 +160,10 @@ CLI::App* add_run(CLI::App& app, int& exit) {
   sub->add_flag("--list", args->list, "print the expanded case lines and exit");
   sub->add_option("--random", args->random, "property-based mode: N random cases with shrinking (RapidCheck)")
       ->check(CLI::Range(1, 10000000));
+  sub->add_option("--server", args->servers,
+                  "run on gRPC servers (repeatable): HOST:PORT, ipv4:h1:p,h2:p or dns:///name:port (round_robin)");
+  sub->add_option("--token-file", args->token_file, "bearer token for --server")->check(CLI::ExistingFile);
+  sub->add_option("--tls-ca", args->tls_ca, "PEM CA bundle: talk TLS to --server")->check(CLI::ExistingFile);
   sub->add_flag("--only-failures", args->only_failures, "print only failing cases in the table");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {

@@ -40,7 +40,6 @@ CLI::App* add_golden(CLI::App& app, int& exit);
 CLI::App* add_info(CLI::App& app, int& exit);
 CLI::App* add_merge(CLI::App& app, int& exit);
 CLI::App* add_serve(CLI::App& app, int& exit);
-CLI::App* add_worker(CLI::App& app, int& exit);
 CLI::App* add_bench(CLI::App& app, int& exit);
 
 }  // namespace mhc::cli

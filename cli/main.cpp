@@ -9,6 +9,7 @@
 
 #include "cli/common.hpp"
 #include "core/error.hpp"
+#include "server/worker.hpp"
 
 namespace {
 
@@ -25,6 +26,8 @@ std::vector<std::string> with_default_subcommand(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace mhc::cli;
+  // Worker processes of `serve` re-execute this binary; they parse their own arguments.
+  if (argc > 1 && std::string(argv[1]) == "worker") return mhc::server::worker_main(argc, argv);
   CLI::App app{"mhc-verify: correctness verification and reference harness for mHC kernels.\n"
                "Start with `mhc-verify --shapes examples/quick.yaml`; `mhc-verify info` lists backends and presets."};
   app.set_version_flag("--version", std::string("mhc-verify ") + MHC_VERSION);
@@ -37,6 +40,8 @@ int main(int argc, char** argv) {
   add_golden(app, exit);
   add_info(app, exit);
   add_merge(app, exit);
+  add_serve(app, exit);
+  add_bench(app, exit);
 
   auto args = with_default_subcommand(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes the reversed vector form

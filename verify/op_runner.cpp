@@ -1,5 +1,7 @@
 #include "verify/op_runner.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace mhc::verify {
@@ -65,9 +67,10 @@ std::int64_t reduction_length(Op op, const std::string& name, const Shape& shape
   if (name == "y") return shape.n;
   if (name == "h_post" || name == "h_res") return shape.K();
   if (name == "dx") return M;
-  if (name == "dgamma") return shape.T * M;
-  if (name == "dalpha") return shape.T * M;
-  return shape.T;  // dphi, dbias
+  // Parameter gradients sum over tokens quantities that themselves come from length-K dot
+  // products (m = v . phi'^T): with few tokens the K chain dominates.
+  if (name == "dgamma" || name == "dalpha") return std::max(shape.T * M, shape.K());
+  return std::max(shape.T, shape.K());  // dphi, dbias
 }
 
 Shape shape_of(const TensorMap& inputs) {

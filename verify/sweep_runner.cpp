@@ -8,7 +8,8 @@
 namespace mhc::verify {
 
 SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCase>& cases,
-                        const VerifyOptions& options, int jobs, const ProgressFn& progress, std::stop_token stop) {
+                        const VerifyOptions& options, int jobs, const ProgressFn& progress, std::stop_token stop,
+                        SweepPosition position) {
   const auto t0 = std::chrono::steady_clock::now();
   SweepReport report;
   report.name = sweep_name;
@@ -33,6 +34,7 @@ SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCa
       } else {
         r = verifier.run(cases[i].spec, stop);
       }
+      r.index = position.first_index + static_cast<std::int64_t>(i) * position.index_stride;
       const std::lock_guard lock(mu);
       report.cases[i] = std::move(r);
       ++done;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End-to-end tests of the built mhc-verify binary: exit codes, report files, plain output.
+# Usage: cli_test.sh MHC_VERIFY SOURCE_DIR TEST_NAME
+set -uo pipefail
+bin=$1 src=$2 name=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+expect_exit() {  # expect_exit CODE CMD...
+  local want=$1; shift
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [[ $got -ne $want ]]; then
+    echo "FAIL: '$*' exited $got, expected $want"; cat "$tmp/out" "$tmp/err" | tail -20; exit 1
+  fi
+}
+
+case $name in
+quick_sweep_passes)
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/r.json" --junit "$tmp/r.xml" \
+    --md "$tmp/r.md" --html "$tmp/r.html"
+  grep -qE '^[0-9]+ passed, 0 failed' "$tmp/out" || { echo "no summary line"; exit 1; }
+  python3 - "$tmp/r.json" "$tmp/r.xml" <<'PY' || exit 1
+import json, sys, xml.dom.minidom
+r = json.load(open(sys.argv[1]))
+assert r["schema_version"] == 1, r.get("schema_version")
+assert len(r["cases"]) > 100 and all("case" in c and "verdict" in c for c in r["cases"])
+xml.dom.minidom.parse(sys.argv[2])
+PY
+  [[ -s $tmp/r.md && -s $tmp/r.html ]] || { echo "missing md/html"; exit 1; }
+  ;;
+plain_output_without_tty)
+  NO_COLOR=1 expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --color auto
+  if grep -q $'\033' "$tmp/out" "$tmp/err"; then echo "escape codes in non-TTY output"; exit 1; fi
+  ;;
+mutant_fails_with_diagnosis)
+  expect_exit 1 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:post_h_not_transposed
+  grep -q "orientation" "$tmp/out" || { echo "no orientation diagnosis"; exit 1; }
+  grep -q "reproduce: mhc-verify decompose" "$tmp/out" || { echo "no reproduce line"; exit 1; }
+  ;;
+malformed_yaml_is_exit_2)
+  printf 'axes:\n  T: [1, 2\n' >"$tmp/bad.yaml"
+  expect_exit 2 "$bin" --shapes "$tmp/bad.yaml"
+  grep -q "bad.yaml:" "$tmp/err" || { echo "error does not name file:line"; exit 1; }
+  ;;
+unknown_preset_is_exit_2)
+  printf 'axes:\n  preset: [deepseek, nope]\n  T: [1]\n  n: [4]\n  C: [8]\n' >"$tmp/bad.yaml"
+  expect_exit 2 "$bin" --shapes "$tmp/bad.yaml"
+  grep -qi "preset" "$tmp/err" || { echo "error does not name the preset"; exit 1; }
+  ;;
+absurd_shape_is_exit_2)
+  printf 'axes:\n  T: [4611686018427387904]\n  n: [4]\n  C: [7168]\n' >"$tmp/bad.yaml"
+  expect_exit 2 "$bin" --shapes "$tmp/bad.yaml"
+  ;;
+unknown_backend_is_exit_2)
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --backend nope
+  grep -q "unknown backend" "$tmp/err" || { echo "no clear message"; exit 1; }
+  ;;
+golden_dump_and_check_round_trip)
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
+  # The golden judged as a candidate passes: check reads the same names it writes.
+  expect_exit 0 "$bin" check "$tmp/g.safetensors"
+  expect_exit 0 "$bin" golden --from "$tmp/g.safetensors" --dump "$tmp/g2.safetensors"
+  ;;
+self_test)
+  expect_exit 0 "$bin" self-test --random 40
+  grep -q "17/17 localised\|localised" "$tmp/out" || { echo "no mutant table"; exit 1; }
+  ;;
+shards_merge_back)
+  for i in 0 1 2; do expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --shard $i/3 --json "$tmp/s$i.json"; done
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/all.json"
+  expect_exit 0 "$bin" merge "$tmp/s0.json" "$tmp/s1.json" "$tmp/s2.json" --json "$tmp/merged.json"
+  python3 - "$tmp/all.json" "$tmp/merged.json" <<'PY' || exit 1
+import json, sys
+a, m = (json.load(open(p)) for p in sys.argv[1:])
+assert [c["case"] for c in a["cases"]] == [c["case"] for c in m["cases"]], "merged order differs"
+PY
+  ;;
+*) echo "unknown test $name"; exit 2 ;;
+esac
+echo "PASS $name"
