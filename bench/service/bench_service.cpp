@@ -71,7 +71,9 @@ void sweep_overhead(int count) {
   for (int workers : {1, 2}) {
     auto server = server::RunningServer::start(serve_options(workers));
     const std::string target = fmt::format("127.0.0.1:{}", server->port());
-    remote_seconds(small_cases(4), target, 2 * workers);  // warm the workers' verifiers
+    // Warm both sides (verifier construction, first-touch memory) before timing.
+    remote_seconds(small_cases(4), target, 2 * workers);
+    in_process_seconds(small_cases(4), workers);
     const double local = in_process_seconds(cases, workers);
     const double remote = remote_seconds(cases, target, 2 * workers);
     fmt::print("sweep {:4d} cases  workers={}  in-process {:7.3f} s  loopback server {:7.3f} s  ratio {:.3f}\n", count,
