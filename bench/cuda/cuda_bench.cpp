@@ -113,7 +113,10 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
       {"reduce_sums", [&] { cuda::launch_reduce_sums(d, cb.sums, b.dbias, b.dalpha, stream); }},
       {"dx_dphi", [&] { cuda::launch_dx_dphi(dd, stream); }},
       {"reduce_dphi",
-       [&] { cuda::launch_reduce_dphi(d, dd.plan.splits_t, dd.dphi_part, b.phi, b.gamma, b.dphi, b.dgamma, no_blocks, stream); }},
+       [&] {
+         cuda::launch_reduce_dphi(d, dd.plan.splits_t, dd.dphi_part, b.phi, b.gamma, b.dphi, b.dgamma, no_blocks,
+                                  b.gamma ? ws.get<float>("dphi_folded", M * K) : nullptr, stream);
+       }},
   };
   out << "#   pre stages at " << d.T << "," << d.n << "," << d.C << " (KS = " << plan.splits_k
       << ", token splits = " << dd.plan.splits_t << "):";

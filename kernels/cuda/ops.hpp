@@ -127,8 +127,9 @@ struct DxDphiArgs {
 void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream);
 
 // dphi = (sum_s dphi_part) (.) gamma; dgamma = sum_j dphi'[j] phi[j] (per block, then summed).
+// dphi_folded ([M, K]) receives dphi' when gamma is given.
 void launch_reduce_dphi(const PreDims& d, int splits_t, const float* dphi_part, const float* phi,
                         const float* gamma, float* dphi, float* dgamma, float* const (&dgamma_block)[3],
-                        cudaStream_t stream);
+                        float* dphi_folded, cudaStream_t stream);
 
 }  // namespace mhc::cuda

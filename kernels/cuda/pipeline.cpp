@@ -116,8 +116,9 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   for (int b = 0; b < 3; ++b) dd.part_dx_mm_block[b] = a.part_dx_mm_block[b];
   dd.part_dx_norm = a.part_dx_norm;
   launch_dx_dphi(dd, stream);
+  float* dphi_folded = a.gamma ? ws.get<float>("dphi_folded", M * K) : nullptr;
   launch_reduce_dphi(d, dd.plan.splits_t, dd.dphi_part, a.phi, a.gamma, a.dphi, a.dgamma, a.part_dgamma_block,
-                     stream);
+                     dphi_folded, stream);
 }
 
 }  // namespace mhc::cuda

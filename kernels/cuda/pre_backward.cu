@@ -58,15 +58,33 @@ __global__ void __launch_bounds__(kDhWarps * 32) dh_pre_kernel(const std::uint16
   }
 }
 
-__global__ void reduce_sums_kernel(const float* __restrict__ sums, std::int64_t blocks, int M,
-                                   float* __restrict__ dbias, float* __restrict__ dalpha) {
+// One CTA per output j: thread r sums blocks r, r + 256, ... in order, then a fixed-order tree.
+constexpr int kReduceThreads = 256;
+
+__device__ __forceinline__ float block_tree_sum(float v, float* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int width = kReduceThreads / 2; width > 0; width >>= 1) {
+    if (threadIdx.x < width) shared[threadIdx.x] += shared[threadIdx.x + width];
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+__global__ void __launch_bounds__(kReduceThreads) reduce_sums_kernel(const float* __restrict__ sums,
+                                                                    std::int64_t blocks, int M,
+                                                                    float* __restrict__ dbias,
+                                                                    float* __restrict__ dalpha) {
+  __shared__ float shared[kReduceThreads];
   const int S = M + 3;
-  const int j = blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= S) return;
+  const int j = blockIdx.x;
   float v = 0.0f;
-  for (std::int64_t b = 0; b < blocks; ++b) v += sums[b * S + j];
-  if (j < M) dbias[j] = v;
-  else dalpha[j - M] = v;
+  for (std::int64_t b = threadIdx.x; b < blocks; b += kReduceThreads) v += sums[b * S + j];
+  v = block_tree_sum(v, shared);
+  if (threadIdx.x == 0) {
+    if (j < M) dbias[j] = v;
+    else dalpha[j - M] = v;
+  }
 }
 
 constexpr int kDxThreads = 256;  // threads per CTA; each owns V adjacent columns k
@@ -75,12 +93,16 @@ constexpr int kDxTokens = 32;    // tokens staged in shared memory at a time
 // V adjacent columns per thread (V = 2 when C is even: 4-byte loads of x and dy, and every
 // shared-memory read of dm feeds 2V FMAs); dm is read as float4 broadcasts (M padded to 4).
 template <int N, int M, int V>
-__global__ void __launch_bounds__(kDxThreads) dx_dphi_kernel(const DxDphiArgs a) {
+__global__ void __launch_bounds__(kDxThreads, 2) dx_dphi_kernel(const DxDphiArgs a) {
   constexpr int M4 = (M + 3) / 4;
   __shared__ float4 s_dm[kDxTokens][M4];
   __shared__ float s_cn[kDxTokens];
   __shared__ float s_hp[kDxTokens][N];
+  constexpr int kAhead = 4;
   const std::int64_t T = a.d.T, C = a.d.C, K = a.d.K();
+  const std::uint16_t* __restrict__ x = a.x;
+  const std::uint16_t* __restrict__ dy = a.dy;
+  std::uint16_t* __restrict__ dx = a.dx;
   const std::int64_t k0 = (blockIdx.x * static_cast<std::int64_t>(kDxThreads) + threadIdx.x) * V;
   const bool valid = k0 < K;  // V = 2 implies K even, so k0 + 1 < K too
   const int i = valid ? static_cast<int>(k0 / C) : 0;
@@ -111,58 +133,70 @@ __global__ void __launch_bounds__(kDxThreads) dx_dphi_kernel(const DxDphiArgs a)
     if (threadIdx.x < count) s_cn[threadIdx.x] = a.cn[tb + threadIdx.x];
     __syncthreads();
     if (!valid) continue;
-    for (int tt = 0; tt < count; ++tt) {
-      const std::int64_t t = tb + tt;
-      float v[V], g[V];
-      if constexpr (V == 2) {
-        const std::uint32_t xv = *reinterpret_cast<const std::uint32_t*>(a.x + t * K + k0);
-        const std::uint32_t gv = *reinterpret_cast<const std::uint32_t*>(a.dy + t * C + c0);
-        v[0] = bf16_lo(xv), v[1] = bf16_hi(xv);
-        g[0] = bf16_lo(gv), g[1] = bf16_hi(gv);
-      } else {
-        v[0] = f32_from_bf16_bits(a.x[t * K + k0]);
-        g[0] = f32_from_bf16_bits(a.dy[t * C + c0]);
+    // Groups of kAhead tokens: their x and dy loads are all issued before the first FMA, so a
+    // thread keeps kAhead loads in flight instead of waiting on each token in turn.
+    for (int t0 = 0; t0 < count; t0 += kAhead) {
+      float v[kAhead][V], g[kAhead][V];
+#pragma unroll
+      for (int h = 0; h < kAhead; ++h) {
+        const std::int64_t t = tb + t0 + h;
+        const bool in = t0 + h < count;
+        if constexpr (V == 2) {
+          const std::uint32_t xv = in ? __ldg(reinterpret_cast<const unsigned int*>(x + t * K + k0)) : 0u;
+          const std::uint32_t gv = in ? __ldg(reinterpret_cast<const unsigned int*>(dy + t * C + c0)) : 0u;
+          v[h][0] = bf16_lo(xv), v[h][1] = bf16_hi(xv);
+          g[h][0] = bf16_lo(gv), g[h][1] = bf16_hi(gv);
+        } else {
+          v[h][0] = in ? f32_from_bf16_bits(__ldg(x + t * K + k0)) : 0.0f;
+          g[h][0] = in ? f32_from_bf16_bits(__ldg(dy + t * C + c0)) : 0.0f;
+        }
       }
-      float mm[V][3];
 #pragma unroll
-      for (int u = 0; u < V; ++u) mm[u][0] = mm[u][1] = mm[u][2] = 0.0f;
+      for (int h = 0; h < kAhead; ++h) {
+        const int tt = t0 + h;
+        if (tt >= count) break;
+        const std::int64_t t = tb + tt;
+        float mm[V][3];
 #pragma unroll
-      for (int q = 0; q < M4; ++q) {
-        const float4 d4 = s_dm[tt][q];
-        const float dm[4] = {d4.x, d4.y, d4.z, d4.w};
+        for (int u = 0; u < V; ++u) mm[u][0] = mm[u][1] = mm[u][2] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int j = 4 * q + e;
-          if (j >= M) break;
-          const int blk = j < N ? 0 : (j < 2 * N ? 1 : 2);
+        for (int q = 0; q < M4; ++q) {
+          const float4 d4 = s_dm[tt][q];
+          const float dm[4] = {d4.x, d4.y, d4.z, d4.w};
 #pragma unroll
-          for (int u = 0; u < V; ++u) {
-            mm[u][blk] = fmaf(dm[e], phi_col[u][j], mm[u][blk]);
-            acc[u][j] = fmaf(dm[e], v[u], acc[u][j]);
+          for (int e = 0; e < 4; ++e) {
+            const int j = 4 * q + e;
+            if (j >= M) break;
+            const int blk = j < N ? 0 : (j < 2 * N ? 1 : 2);
+#pragma unroll
+            for (int u = 0; u < V; ++u) {
+              mm[u][blk] = fmaf(dm[e], phi_col[u][j], mm[u][blk]);
+              acc[u][j] = fmaf(dm[e], v[h][u], acc[u][j]);
+            }
           }
         }
-      }
-      float dx[V];
+        float dxv[V];
 #pragma unroll
-      for (int u = 0; u < V; ++u) {
-        const float dx_apply = s_hp[tt][i] * g[u];
-        const float dx_mm = (mm[u][0] + mm[u][1]) + mm[u][2];
-        const float dx_norm = s_cn[tt] * v[u];
-        dx[u] = (dx_apply + dx_mm) + dx_norm;
-        if (parts) {
-          const std::int64_t at = t * K + k0 + u;
-          a.part_dx_apply[at] = dx_apply;
-          a.part_dx_mm[at] = dx_mm;
-          a.part_dx_norm[at] = dx_norm;
+        for (int u = 0; u < V; ++u) {
+          const float dx_apply = s_hp[tt][i] * g[h][u];
+          const float dx_mm = (mm[u][0] + mm[u][1]) + mm[u][2];
+          const float dx_norm = s_cn[tt] * v[h][u];
+          dxv[u] = (dx_apply + dx_mm) + dx_norm;
+          if (parts) {
+            const std::int64_t at = t * K + k0 + u;
+            a.part_dx_apply[at] = dx_apply;
+            a.part_dx_mm[at] = dx_mm;
+            a.part_dx_norm[at] = dx_norm;
 #pragma unroll
-          for (int b = 0; b < 3; ++b) a.part_dx_mm_block[b][at] = mm[u][b];
+            for (int b = 0; b < 3; ++b) a.part_dx_mm_block[b][at] = mm[u][b];
+          }
         }
-      }
-      if constexpr (V == 2) {
-        *reinterpret_cast<std::uint32_t*>(a.dx + t * K + k0) =
-            bf16_bits_from_f32(dx[0]) | (static_cast<std::uint32_t>(bf16_bits_from_f32(dx[1])) << 16);
-      } else {
-        a.dx[t * K + k0] = bf16_bits_from_f32(dx[0]);
+        if constexpr (V == 2) {
+          *reinterpret_cast<std::uint32_t*>(dx + t * K + k0) =
+              bf16_bits_from_f32(dxv[0]) | (static_cast<std::uint32_t>(bf16_bits_from_f32(dxv[1])) << 16);
+        } else {
+          dx[t * K + k0] = bf16_bits_from_f32(dxv[0]);
+        }
       }
     }
   }
@@ -176,28 +210,39 @@ __global__ void __launch_bounds__(kDxThreads) dx_dphi_kernel(const DxDphiArgs a)
   }
 }
 
-__global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int splits, int M, int n, std::int64_t K,
-                                   const float* __restrict__ phi, const float* __restrict__ gamma,
-                                   float* __restrict__ dphi, float* __restrict__ dgamma, float* dgamma_pre,
-                                   float* dgamma_post, float* dgamma_res) {
+// dphi'[j, k] = sum over token splits in order; one thread per (j, k).
+__global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int splits, std::int64_t MK,
+                                   std::int64_t K, const float* __restrict__ gamma, float* __restrict__ dphi_folded,
+                                   float* __restrict__ dphi) {
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < MK;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    float d = 0.0f;
+    for (int s = 0; s < splits; ++s) d += dphi_part[s * MK + e];
+    if (gamma) {
+      dphi_folded[e] = d;
+      dphi[e] = d * gamma[e % K];
+    } else {
+      dphi[e] = d;
+    }
+  }
+}
+
+// dgamma[k] = sum_j dphi'[j, k] phi[j, k], per mix block, then (pre + post) + res.
+__global__ void dgamma_kernel(const float* __restrict__ dphi_folded, const float* __restrict__ phi, int M, int n,
+                              std::int64_t K, float* __restrict__ dgamma, float* dgamma_pre, float* dgamma_post,
+                              float* dgamma_res) {
   for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; k < K;
        k += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     float gb[3] = {0.0f, 0.0f, 0.0f};
-    const float gk = gamma ? gamma[k] : 1.0f;
     for (int j = 0; j < M; ++j) {
-      float d = 0.0f;
-      for (int s = 0; s < splits; ++s) d += dphi_part[(static_cast<std::int64_t>(s) * M + j) * K + k];
-      dphi[j * K + k] = gamma ? d * gk : d;
       const int blk = j < n ? 0 : (j < 2 * n ? 1 : 2);
-      if (gamma) gb[blk] = fmaf(d, phi[j * K + k], gb[blk]);
+      gb[blk] = fmaf(dphi_folded[j * K + k], phi[j * K + k], gb[blk]);
     }
-    if (gamma) {
-      dgamma[k] = (gb[0] + gb[1]) + gb[2];
-      if (dgamma_pre) {
-        dgamma_pre[k] = gb[0];
-        dgamma_post[k] = gb[1];
-        dgamma_res[k] = gb[2];
-      }
+    dgamma[k] = (gb[0] + gb[1]) + gb[2];
+    if (dgamma_pre) {
+      dgamma_pre[k] = gb[0];
+      dgamma_post[k] = gb[1];
+      dgamma_res[k] = gb[2];
     }
   }
 }
@@ -227,7 +272,7 @@ void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float
     MHC_CUDA_CHECK(cudaMemsetAsync(dalpha, 0, sizeof(float) * 3, stream));
     return;
   }
-  reduce_sums_kernel<<<(S + 127) / 128, 128, 0, stream>>>(sums, blocks, d.M, dbias, dalpha);
+  reduce_sums_kernel<<<S, kReduceThreads, 0, stream>>>(sums, blocks, d.M, dbias, dalpha);
   check_launch("reduce_sums_kernel");
 }
 
@@ -265,12 +310,16 @@ void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream) {
 
 void launch_reduce_dphi(const PreDims& d, int splits_t, const float* dphi_part, const float* phi,
                         const float* gamma, float* dphi, float* dgamma, float* const (&dgamma_block)[3],
-                        cudaStream_t stream) {
-  const std::int64_t K = d.K();
-  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((K + 255) / 256, 1024));
-  reduce_dphi_kernel<<<blocks, 256, 0, stream>>>(dphi_part, splits_t, d.M, d.n, K, phi, gamma, dphi, dgamma,
-                                                 dgamma_block[0], dgamma_block[1], dgamma_block[2]);
+                        float* dphi_folded, cudaStream_t stream) {
+  const std::int64_t K = d.K(), MK = d.M * K;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((MK + 255) / 256, 132 * 16));
+  reduce_dphi_kernel<<<blocks, 256, 0, stream>>>(dphi_part, splits_t, MK, K, gamma, dphi_folded, dphi);
   check_launch("reduce_dphi_kernel");
+  if (!gamma) return;
+  const unsigned kblocks = static_cast<unsigned>(std::min<std::int64_t>((K + 255) / 256, 132 * 16));
+  dgamma_kernel<<<kblocks, 256, 0, stream>>>(dphi_folded, phi, d.M, d.n, K, dgamma, dgamma_block[0],
+                                             dgamma_block[1], dgamma_block[2]);
+  check_launch("dgamma_kernel");
 }
 
 }  // namespace mhc::cuda

@@ -38,7 +38,7 @@ std::vector<SweepShape> sweep_shapes(const std::string& preset) {
   const std::int64_t wide = preset == "lite" ? 5 : 8;
   std::vector<SweepShape> shapes = {{1, 4, 7},       {13, 2, 1},      {137, 4, 128},  {137, 1, 1280}, {13, wide, 7},
           {4097, 4, 128},  {137, 2, 4096},  {13, 4, 7168},  {0, 4, 128},   {65536, 4, 128},
-          {4097, wide, 7}, {137, wide, 1280}, {4097, 4, 4096}, {65536, 2, 1280}, {1, wide, 7168}};
+          {4097, wide, 7}, {137, wide, 1280}, {1, wide, 7168}};
   if (reduced_sweep()) {
     std::erase_if(shapes, [](const SweepShape& s) { return s.T * s.n * s.C > (1 << 20); });
   }
@@ -90,8 +90,8 @@ TEST_P(CudaSweep, MatchesGoldenWithinBaselineTolerance) {
       std::snprintf(buf, sizeof buf, " %s=%.2f", t.name.c_str(), ratio);
       line += buf;
     }
-    std::printf("[%s] %s:%s\n", verify::Verdict::pass == report.verdict ? "PASS" : "FAIL", spec.to_string().c_str(),
-                line.c_str());
+    std::printf("[%s] %s (%.1fs):%s\n", verify::Verdict::pass == report.verdict ? "PASS" : "FAIL",
+                spec.to_string().c_str(), report.seconds, line.c_str());
     EXPECT_EQ(report.verdict, verify::Verdict::pass)
         << spec.to_string() << "\n  error: " << report.error
         << (report.diagnosis ? "\n  diagnosis: " + report.diagnosis->sentence : std::string());
