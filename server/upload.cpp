@@ -29,6 +29,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
                                        header->total_bytes, max_total_bytes_));
     header_ = *header;
     payload_.reserve(header->total_bytes);
+    hasher_ = std::thread([this, base = payload_.data()] { hash_loop(base); });
   } else if (!header_) {
     invalid_field(where + ".header", "missing; the first message must carry the header");
   }
@@ -40,8 +41,42 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
   if (data.size() > header_->total_bytes - payload_.size())
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
   payload_.append(data);
-  digest_.update(data);
   ++chunks_;
+  {
+    std::lock_guard lock(mutex_);
+    published_ = payload_.size();
+  }
+  published_cv_.notify_one();
+}
+
+ChunkAssembler::~ChunkAssembler() { stop_hasher(false); }
+
+void ChunkAssembler::stop_hasher(bool drain) {
+  if (!hasher_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    abandoned_ = !drain;
+  }
+  published_cv_.notify_one();
+  hasher_.join();
+}
+
+// Reads only bytes below `published_` through `base` (never the string object, which add()
+// mutates concurrently); the mutex orders those bytes' writes before the reads.
+void ChunkAssembler::hash_loop(const char* base) {
+  std::size_t hashed = 0;
+  for (;;) {
+    std::size_t upto;
+    {
+      std::unique_lock lock(mutex_);
+      published_cv_.wait(lock, [&] { return published_ > hashed || closing_; });
+      if (abandoned_ || (closing_ && published_ == hashed)) return;
+      upto = published_;
+    }
+    digest_.update(base + hashed, upto - hashed);
+    hashed = upto;
+  }
 }
 
 std::string ChunkAssembler::finish() {
@@ -49,6 +84,7 @@ std::string ChunkAssembler::finish() {
   if (payload_.size() != header_->total_bytes)
     invalid_field("header.total_bytes", fmt::format("announced {} bytes but the stream ended after {} (truncated upload)",
                                                     header_->total_bytes, payload_.size()));
+  stop_hasher(true);
   const std::string actual = digest_.hex_digest();
   if (actual != header_->sha256)
     invalid_field("header.sha256", fmt::format("payload digest is {} but the header says {} (corrupted upload)", actual,
