@@ -3,8 +3,11 @@
 //      number of workers as in-process threads): ratio <= 1.15 wanted
 //   2. CheckTensors upload of a 512 MiB payload: >= 500 MB/s wanted
 //   3. one `ipv4:` target naming two servers (1 worker each) vs one server: >= 1.7x throughput
-// Usage: bench_service [--cases 100] [--upload-mib 512] [--split-cases 200] [--case LINE-TEMPLATE]
+//   0. latency: one tiny case at a time, in-process vs RunCase (the fixed cost per call)
+// Usage: bench_service [--only latency|sweep|upload|split] [--cases 100] [--rounds 5]
+//                      [--upload-mib 512] [--split-cases 200]
 // Prints one line per configuration. Timings depend on the machine: record it beside them.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string_view>
@@ -21,6 +24,7 @@
 #include "server/worker.hpp"
 #include "verify/sweep_runner.hpp"
 #include "verify/tolerance.hpp"
+#include "verify/verifier.hpp"
 
 namespace {
 
@@ -66,7 +70,14 @@ double remote_seconds(const std::vector<verify::CaseSpec>& cases, const std::str
   return since(t0);
 }
 
-void sweep_overhead(int count) {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Rounds alternate in-process and loopback runs so drifting machine load hits both alike; the
+// figure is the median ratio.
+void sweep_overhead(int count, int rounds) {
   const auto cases = small_cases(count);
   for (int workers : {1, 2}) {
     auto server = server::RunningServer::start(serve_options(workers));
@@ -74,12 +85,41 @@ void sweep_overhead(int count) {
     // Warm both sides (verifier construction, first-touch memory) before timing.
     remote_seconds(small_cases(4), target, 2 * workers);
     in_process_seconds(small_cases(4), workers);
-    const double local = in_process_seconds(cases, workers);
-    const double remote = remote_seconds(cases, target, 2 * workers);
-    fmt::print("sweep {:4d} cases  workers={}  in-process {:7.3f} s  loopback server {:7.3f} s  ratio {:.3f}\n", count,
-               workers, local, remote, remote / local);
+    std::vector<double> local, remote, ratio;
+    for (int r = 0; r < rounds; ++r) {
+      local.push_back(in_process_seconds(cases, workers));
+      remote.push_back(remote_seconds(cases, target, 2 * workers));
+      ratio.push_back(remote.back() / local.back());
+    }
+    fmt::print("sweep {:4d} cases  workers={}  in-process {:7.3f} s  loopback server {:7.3f} s  ratio {:.3f} "
+               "(median of {}; min {:.3f}, max {:.3f})\n",
+               count, workers, median(local), median(remote), median(ratio), rounds,
+               *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()));
     server->shutdown(10);
   }
+}
+
+// One tiny case at a time: the service's fixed cost per call (gRPC + worker hop + JSON).
+void call_latency(int calls) {
+  const auto spec = verify::CaseSpec::parse("pre T=4 n=4 C=16 preset=deepseek seed=0");
+  verify::VerifyOptions vo;
+  vo.backend = "emulated";
+  verify::Verifier verifier(vo);
+  verifier.run(spec);
+  auto t0 = Clock::now();
+  for (int i = 0; i < calls; ++i) verifier.run(spec);
+  const double local = since(t0) / calls;
+  auto server = server::RunningServer::start(serve_options(1));
+  server::ClientOptions o;
+  o.targets = {fmt::format("127.0.0.1:{}", server->port())};
+  server::Client client(o);
+  client.run_case(spec);
+  t0 = Clock::now();
+  for (int i = 0; i < calls; ++i) client.run_case(spec);
+  const double remote = since(t0) / calls;
+  fmt::print("latency  tiny case  in-process {:7.3f} ms  RunCase {:7.3f} ms  service cost {:.3f} ms per call\n",
+             local * 1e3, remote * 1e3, (remote - local) * 1e3);
+  server->shutdown(10);
 }
 
 void upload_throughput(std::uint64_t mib) {
@@ -151,15 +191,17 @@ void two_servers(int count) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "worker") return server::worker_main(argc, argv);
   CLI::App app("mhc-verify service benchmarks");
-  int cases = 100, split_cases = 200;
+  int cases = 100, split_cases = 200, rounds = 5;
   std::uint64_t upload_mib = 512;
   std::string only;
   app.add_option("--cases", cases, "cases of the loopback sweep")->capture_default_str();
   app.add_option("--upload-mib", upload_mib, "CheckTensors payload size")->capture_default_str();
   app.add_option("--split-cases", split_cases, "cases of the two-server split")->capture_default_str();
-  app.add_option("--only", only, "sweep, upload or split");
+  app.add_option("--rounds", rounds, "alternating rounds of the sweep comparison")->capture_default_str();
+  app.add_option("--only", only, "latency, sweep, upload or split");
   CLI11_PARSE(app, argc, argv);
-  if (only.empty() || only == "sweep") sweep_overhead(cases);
+  if (only.empty() || only == "latency") call_latency(200);
+  if (only.empty() || only == "sweep") sweep_overhead(cases, rounds);
   if (only.empty() || only == "upload") upload_throughput(upload_mib);
   if (only.empty() || only == "split") two_servers(split_cases);
   return 0;
