@@ -39,7 +39,7 @@ std::vector<double> dphi_folded(const Dims& d, const Tensor& x, const std::vecto
 #pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kReduceBlock * kPhiChunk);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < chunks; ++ch) {
       const std::int64_t k0 = ch * kPhiChunk, w = std::min(kPhiChunk, K - k0);
       for (std::int64_t t0 = 0; t0 < T; t0 += kReduceBlock) {
@@ -79,7 +79,7 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
 #pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kTokenBlock * K), dy(kTokenBlock * C), dh_pre_x(n);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t b = 0; b < blocks; ++b) {
       const std::int64_t t0 = b * kTokenBlock, rows = std::min(kTokenBlock, T - t0);
       widen(in.x, t0 * K, rows * K, v.data());

@@ -67,7 +67,7 @@ void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_fold
 #pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kTokenBlock * K);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t b = 0; b < blocks; ++b) {
       project_block(x, phi_folded.data(), M, K, eps_rms, b * kTokenBlock, std::min(kTokenBlock, T - b * kTokenBlock), v.data(), m.data(),
                     r.data());
@@ -100,7 +100,7 @@ PreState project_and_mix(const MixParams& p, const Tensor& x, const std::vector<
 #pragma omp parallel if (worth_parallel(T * M * K))
   {
     std::vector<double> v(kTokenBlock * K);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t b = 0; b < blocks; ++b) {
       const std::int64_t t0 = b * kTokenBlock, rows = std::min(kTokenBlock, T - t0);
       project_block(x, phi_folded.data(), M, K, p.s.eps_rms, t0, rows, v.data(), st.m.data(), st.r.data());
@@ -117,7 +117,7 @@ void apply_all(const Dims& d, const Tensor& x, const std::vector<double>& h_pre,
 #pragma omp parallel if (worth_parallel(d.T * d.K))
   {
     std::vector<double> v(d.K);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
     for (std::int64_t t = 0; t < d.T; ++t) {
       widen(x, t * d.K, d.K, v.data());
       apply_token(v.data(), h_pre.data() + t * d.n, d.n, d.C, y + t * d.C);
