@@ -63,7 +63,6 @@ pb::ServerInfo server_info(const ServeOptions& o, const std::string& name, std::
   const auto gpus = cuda_device_descriptions();
   if (gpus.empty()) info.add_devices("cpu");
   for (const auto& d : gpus) info.add_devices(d);
-  info.add_backends("auto");
   for (const auto& b : backend_names()) info.add_backends(b);
   for (const auto& p : preset_names()) info.add_presets(p);
   for (const auto& t : verify::tolerance_profile_names()) info.add_tolerance_profiles(t);

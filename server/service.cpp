@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
 #include "server/status.hpp"
 #include "server/upload.hpp"
 #include "verify/casegen.hpp"
@@ -406,10 +407,14 @@ verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& fiel
 
 void check_backend_name(const std::string& backend, const std::string& field) {
   const auto names = backend_names();
-  if (backend == "auto" || std::find(names.begin(), names.end(), backend) != names.end()) return;
-  std::string valid;
-  for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
-  invalid_field(field, "unknown backend \"" + backend + "\" (this server has: auto, " + valid + ")");
+  if (std::find(names.begin(), names.end(), backend) == names.end()) {
+    std::string valid;
+    for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
+    invalid_field(field, "unknown backend \"" + backend + "\" (this server has: " + valid + ")");
+  }
+  // A valid request this host cannot serve: FAILED_PRECONDITION, not a worker failure later.
+  if (backend.starts_with("cuda") && cuda_device_count() == 0)
+    fail(ErrorKind::unsupported, field + ": backend \"" + backend + "\" needs a GPU and this server has none");
 }
 
 void fill_result(const verify::CaseReport& report, std::uint32_t index, pb::CaseResult& result) {

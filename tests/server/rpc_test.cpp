@@ -13,6 +13,7 @@
 
 #include "fixture.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
 #include "verify/casegen.hpp"
@@ -225,6 +226,15 @@ TEST_F(Rpc, BadRequestsGetInvalidArgumentNamingTheField) {
   auto empty_context = make_context();
   auto [none, empty_status] = read_sweep(*stub_, *empty_context, sweep_request({}));
   EXPECT_EQ(empty_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(Rpc, GpuBackendWithoutGpuIsFailedPrecondition) {
+  const auto names = backend_names();
+  if (std::find(names.begin(), names.end(), "cuda") == names.end() || cuda_device_count() > 0)
+    GTEST_SKIP() << "needs a CUDA build on a host without GPU (CI)";
+  pb::CaseResult result;
+  const auto status = stub_->RunCase(make_context().get(), case_request(kPre, "cuda"), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
 }
 
 TEST_F(Rpc, OversizeMessageIsRefused) {
