@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -247,6 +248,12 @@ int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
     const double post_fwd_bytes = 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n) + 2.0 * T * K;
     const double post_bwd_bytes = 2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n) + 2.0 * T * K /* dout */ +
                                   2.0 * T * K + 2.0 * T * C + 4.0 * (T * n + T * n * n);
+    cuda::PreForwardArgs f_saving = f;
+    f_saving.tap_m = a.alloc<float>(T * M);
+    f_saving.tap_inv_rms = a.alloc<float>(T);
+    cuda::PreBackwardArgs b_saved = b;
+    b_saved.saved_m = f_saving.tap_m;
+    b_saved.saved_inv_rms = f_saving.tap_inv_rms;
     struct Row {
       const char* name;
       double bytes;
@@ -255,10 +262,12 @@ int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
     const std::vector<Row> rows = {
         {"pre_fwd", pre_fwd_bytes, [&] { cuda::pre_forward(f, ws, stream); }},
         {"pre_bwd", pre_bwd_bytes, [&] { cuda::pre_backward(b, ws, stream); }},
+        // Forward and backward of a training step: the backward takes m and r saved by the
+        // forward (as an autograd function would) instead of recomputing the projection.
         {"pre_fwd_bwd", pre_fwd_bytes + pre_bwd_bytes,
          [&] {
-           cuda::pre_forward(f, ws, stream);
-           cuda::pre_backward(b, ws, stream);
+           cuda::pre_forward(f_saving, ws, stream);
+           cuda::pre_backward(b_saved, ws, stream);
          }},
         {"post_fwd", post_fwd_bytes, [&] { cuda::post_forward(p, stream); }},
         {"post_bwd", post_bwd_bytes, [&] { cuda::post_backward(p, stream); }},
@@ -286,6 +295,25 @@ int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
                                  {"gbs", gbs}, {"pct_copy", 100.0 * gbs / copy_gbs}, {"torch_ms", torch_ms}});
     }
     print_pre_breakdown(f, b, ws, o, flush, flush_bytes, stream, out);
+    {
+      // The saved-m/r backward must give the bits of the recomputing one.
+      auto grads = [&](const cuda::PreBackwardArgs& args) {
+        std::vector<std::uint16_t> dx(static_cast<std::size_t>(T * K));
+        std::vector<float> rest(static_cast<std::size_t>(M * K + M + 3));
+        cuda::pre_backward(args, ws, stream);
+        MHC_CUDA_CHECK(cudaMemcpyAsync(dx.data(), args.dx, dx.size() * 2, cudaMemcpyDeviceToHost, stream));
+        MHC_CUDA_CHECK(cudaMemcpyAsync(rest.data(), args.dphi, M * K * 4, cudaMemcpyDeviceToHost, stream));
+        MHC_CUDA_CHECK(cudaMemcpyAsync(rest.data() + M * K, args.dbias, M * 4, cudaMemcpyDeviceToHost, stream));
+        MHC_CUDA_CHECK(cudaMemcpyAsync(rest.data() + M * K + M, args.dalpha, 12, cudaMemcpyDeviceToHost, stream));
+        MHC_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return std::make_pair(dx, rest);
+      };
+      const auto recomputed = grads(b);
+      cuda::pre_forward(f_saving, ws, stream);
+      const auto from_saved = grads(b_saved);
+      out << "#   backward with saved m, r bitwise equal to the recomputing one: "
+          << (recomputed == from_saved ? "yes" : "NO") << "\n";
+    }
     if (torch.contains(key) && torch[key].contains("pre_fwd_bwd_f32")) {
       std::snprintf(line, sizeof line, "# %s: PyTorch autograd in f32 pre fwd+bwd %.3f ms\n", key.c_str(),
                     torch[key]["pre_fwd_bwd_f32"].get<double>());

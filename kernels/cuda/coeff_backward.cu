@@ -26,13 +26,18 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const Coef
     float m[M];
 #pragma unroll
     for (int j = 0; j < M; ++j) m[j] = a.m_part[t * M + j];
-    float sumsq = a.s_part[t];
-    for (int ks = 1; ks < a.splits_k; ++ks) {
+    float r;
+    if (a.r_in != nullptr) {
+      r = a.r_in[t];
+    } else {
+      float sumsq = a.s_part[t];
+      for (int ks = 1; ks < a.splits_k; ++ks) {
 #pragma unroll
-      for (int j = 0; j < M; ++j) m[j] += a.m_part[(ks * T + t) * M + j];
-      sumsq += a.s_part[ks * T + t];
+        for (int j = 0; j < M; ++j) m[j] += a.m_part[(ks * T + t) * M + j];
+        sumsq += a.s_part[ks * T + t];
+      }
+      r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
     }
-    const float r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
     float m_hat[M], z[M], h_pre[N], h_post[N];
     mix_forward<N, M>(m, r, a.alpha, a.bias, a.s, m_hat, z, h_pre, h_post);
 

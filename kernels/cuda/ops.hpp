@@ -83,6 +83,7 @@ struct CoeffBackwardArgs {
   int splits_k = 1;
   const float* m_part = nullptr;   // [KS, T, M]
   const float* s_part = nullptr;   // [KS, T]
+  const float* r_in = nullptr;     // [T]: r given (m_part then holds m, KS = 1)
   const float* alpha = nullptr;
   const float* bias = nullptr;
   const float* dh_pre = nullptr;   // [T, n] (from launch_dh_pre)

@@ -77,6 +77,10 @@ struct PreBackwardArgs {
   float* dalpha = nullptr;            // [3]
   float* dbias = nullptr;             // [M]
   float* dgamma = nullptr;            // [K], only with gamma
+  // Optional: m and r saved by the forward (its tap_m, tap_inv_rms), as an autograd function
+  // would save them. They skip the projection recompute and give the same bits as it.
+  const float* saved_m = nullptr;        // [T, M]
+  const float* saved_inv_rms = nullptr;  // [T]
   // Optional components (kernels/taps.hpp).
   float* part_dh_pre = nullptr;     // [T, n]
   float* part_dz = nullptr;         // [T, M]

@@ -66,9 +66,16 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
   prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
 
-  float* m_part = ws.get<float>("m_part", plan.splits_k * T * M);
-  float* s_part = ws.get<float>("s_part", plan.splits_k * T);
-  launch_norm_proj(d, plan, a.x, phi_split, m_part, s_part, stream);
+  const bool saved = a.saved_m != nullptr && a.saved_inv_rms != nullptr;
+  const float* m_part = a.saved_m;
+  const float* s_part = nullptr;
+  if (!saved) {
+    float* m_parts = ws.get<float>("m_part", plan.splits_k * T * M);
+    float* s_parts = ws.get<float>("s_part", plan.splits_k * T);
+    launch_norm_proj(d, plan, a.x, phi_split, m_parts, s_parts, stream);
+    m_part = m_parts;
+    s_part = s_parts;
+  }
 
   float* dh_pre = a.part_dh_pre ? a.part_dh_pre : ws.get<float>("dh_pre", T * d.n);
   launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
@@ -76,9 +83,10 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   CoeffBackwardArgs cb;
   cb.d = d;
   cb.s = a.s;
-  cb.splits_k = plan.splits_k;
+  cb.splits_k = saved ? 1 : plan.splits_k;
   cb.m_part = m_part;
   cb.s_part = s_part;
+  cb.r_in = saved ? a.saved_inv_rms : nullptr;
   cb.alpha = a.alpha;
   cb.bias = a.bias;
   cb.dh_pre = dh_pre;

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/bf16.hpp"
 #include "kernels/cuda/cuda_check.hpp"
@@ -284,9 +285,20 @@ DxDphiPlan plan_dx_dphi(const PreDims& d) {
   const std::int64_t per_cta = kDxThreads * dx_columns_per_thread(d);
   const std::int64_t column_ctas = (d.K() + per_cta - 1) / per_cta;
   const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
-  // About 4 x 132 CTAs in all (a function of the shape only: deterministic on any GPU).
-  const std::int64_t want = std::clamp<std::int64_t>((528 + column_ctas - 1) / column_ctas, 1, token_groups);
-  const std::int64_t groups_per_split = (token_groups + want - 1) / want;
+  // 1 to 4 waves of 264 CTAs (2 per SM of a 132-SM H100), choosing the split count whose last
+  // wave is fullest. A function of the shape only, so the reduction order (and the bits) do
+  // not depend on the device model.
+  constexpr std::int64_t kWave = 264;
+  std::int64_t best = 1;
+  double best_fill = -1;
+  const std::int64_t lo = std::clamp<std::int64_t>((kWave + column_ctas - 1) / column_ctas, 1, token_groups);
+  const std::int64_t hi = std::clamp<std::int64_t>((4 * kWave) / column_ctas, lo, token_groups);
+  for (std::int64_t s = lo; s <= hi; ++s) {
+    const double waves = static_cast<double>(column_ctas * s) / kWave;
+    const double fill = waves / std::ceil(waves);
+    if (fill > best_fill + 1e-9) best = s, best_fill = fill;
+  }
+  const std::int64_t groups_per_split = (token_groups + best - 1) / best;
   plan.tokens_per_split = groups_per_split * kDxTokens;
   plan.splits_t = static_cast<int>((token_groups + groups_per_split - 1) / groups_per_split);
   return plan;
