@@ -58,6 +58,7 @@ TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b)
 struct Verifier::Impl {
   VerifyOptions options;
   std::unique_ptr<Backend> candidate;
+  std::string candidate_name = candidate->name();
   std::unique_ptr<Backend> golden = make_backend("golden");
   std::unique_ptr<Backend> baseline;         // in the candidate's precision, reordered
   std::unique_ptr<Backend> second_baseline;  // the plain f32 implementation, unless it is the candidate
@@ -151,16 +152,14 @@ struct Verifier::Impl {
 Verifier::Verifier(VerifyOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Verifier::~Verifier() = default;
 
-const std::string& Verifier::backend_name() const {
-  static thread_local std::string name;
-  name = impl_->candidate->name();
-  return name;
-}
+const std::string& Verifier::backend_name() const { return impl_->candidate_name; }
 
 CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   CaseReport report;
   report.spec = spec;
-  report.backend = impl_->candidate->name();
+  report.backend = impl_->candidate_name;
+  // A GPU backend's name says which device ran it ("cuda", "cuda:1"); everything else runs here.
+  report.device = report.backend.starts_with("cuda") ? report.backend : "cpu";
   report.baseline = impl_->baseline_names();
   report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
   impl_->guarded(report, [&] {
