@@ -101,27 +101,14 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
     for (int nt = 0; nt < NTILES; ++nt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
   }
 
-  // x (the DRAM stream) is double-buffered in registers: chunk ch+1 is in flight while the
-  // tensor cores work on chunk ch.
-  uint4 a_next[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      a_next[mt][h] = c_begin < c_end ? load_x8<kVec>(x, tok0 + mt * 16 + g + 8 * h, c_begin * kChunk + 8 * q, T, K)
-                                      : make_uint4(0, 0, 0, 0);
-    }
-  }
+#pragma unroll 2
   for (std::int64_t ch = c_begin; ch < c_end; ++ch) {
     const std::int64_t k = ch * kChunk + 8 * q;
     uint4 a[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        a[mt][h] = a_next[mt][h];
-        if (ch + 1 < c_end) a_next[mt][h] = load_x8<kVec>(x, tok0 + mt * 16 + g + 8 * h, k + kChunk, T, K);
-      }
+      for (int h = 0; h < 2; ++h) a[mt][h] = load_x8<kVec>(x, tok0 + mt * 16 + g + 8 * h, k, T, K);
     }
     // Sum of squares of the 8 values this thread holds per row (rows g and g+8).
 #pragma unroll
