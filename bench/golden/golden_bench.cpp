@@ -16,6 +16,8 @@
 #include <fstream>
 #include <string>
 #include <random>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "reference/golden.hpp"
@@ -43,6 +45,13 @@ double peak_rss_bytes() {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;
 }
 
+void write_f64(const std::string& dir, const std::string& name, const mhc::Tensor& t) {
+  const std::vector<double> v = t.to_f64_vector();
+  std::ofstream f(dir + "/" + name + ".f64", std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
+  if (!f) throw std::runtime_error("cannot write " + dir + "/" + name + ".f64");
+}
+
 double f64_bytes(std::initializer_list<const mhc::Tensor*> tensors) {
   double n = 0;
   for (const mhc::Tensor* t : tensors) n += t->defined() ? static_cast<double>(t->numel()) * 8.0 : 0.0;
@@ -61,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", C, "C");
   app.add_option("--preset", preset_name, "semantics preset");
   app.add_option("--repeats", repeats, "Sinkhorn iterations R");
+  std::string dump_dir;
+  app.add_option("--dump", dump_dir, "also write inputs, outputs and gradients as raw little-endian f64 files "
+                                     "<name>.f64 into this existing directory (golden_vs_torch.py --check reads them)");
   app.add_option("--reps", reps, "timed repetitions (the minimum is reported)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
@@ -94,6 +106,16 @@ int main(int argc, char** argv) {
     }
     io_bytes = f64_bytes({&x, &phi, &gamma, &alpha, &bias, &dy, &dh_post, &dh_res, &out.y, &out.h_post, &out.h_res,
                           &g.dx, &g.dphi, &g.dalpha, &g.dbias, &g.dgamma});
+  }
+  if (!dump_dir.empty()) {
+    const mhc::ref::PreForward out = mhc::ref::pre_forward(s, in, nullptr);
+    const mhc::ref::PreGradients g = mhc::ref::pre_backward(s, in, up, nullptr);
+    const std::pair<const char*, const mhc::Tensor*> named[] = {
+        {"x", &x},         {"phi", &phi},         {"gamma", &gamma},   {"alpha", &alpha},   {"bias", &bias},
+        {"dy", &dy},       {"dh_post", &dh_post}, {"dh_res", &dh_res}, {"y", &out.y},       {"h_post", &out.h_post},
+        {"h_res", &out.h_res}, {"dx", &g.dx},     {"dphi", &g.dphi},   {"dalpha", &g.dalpha}, {"dbias", &g.dbias},
+        {"dgamma", &g.dgamma}};
+    for (const auto& [name, tensor] : named) write_f64(dump_dir, name, *tensor);
   }
   std::sort(seconds.begin(), seconds.end());
   std::sort(forward_seconds.begin(), forward_seconds.end());

@@ -7,13 +7,22 @@ both with the same thread count, and prints both timings and their ratio.
 
     /usr/bin/python3 bench/golden/golden_vs_torch.py --bench build/golden/bench/golden/mhc_bench_golden --threads 2
 
+With --check it instead runs both on the same small inputs (the golden dumps them) and prints
+the largest relative difference per tensor: an independent float64 implementation of MATH.md.
+
+    /usr/bin/python3 bench/golden/golden_vs_torch.py --bench build/golden/bench/golden/mhc_bench_golden --check
+
 Needs Debian's python3-torch (apt-get install -y python3-torch); run it with /usr/bin/python3.
 """
 import argparse
 import json
 import os
 import subprocess
+import sys
+import tempfile
 import time
+
+import numpy as np
 
 import torch
 
@@ -62,6 +71,29 @@ def time_torch(T, n, C, repeats, reps):
     return best
 
 
+def check(a):
+    """Golden vs PyTorch autograd on the golden's own inputs; exit status 1 past 1e-10."""
+    T, n, C, M = 37, a.streams, 29, 2 * a.streams + a.streams ** 2
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([a.bench, "--tokens", str(T), "--streams", str(n), "--hidden", str(C), "--repeats",
+                        str(a.repeats), "--reps", "1", "--dump", d], check=True, capture_output=True)
+        shapes = dict(x=(T, n, C), phi=(M, n * C), gamma=(n * C,), alpha=(3,), bias=(M,), dy=(T, C),
+                      dh_post=(T, n), dh_res=(T, n, n), y=(T, C), h_post=(T, n), h_res=(T, n, n),
+                      dx=(T, n, C), dphi=(M, n * C), dalpha=(3,), dbias=(M,), dgamma=(n * C,))
+        t = {k: torch.from_numpy(np.fromfile(f"{d}/{k}.f64", dtype="<f8").reshape(s)) for k, s in shapes.items()}
+    inputs = {k: t[k].clone().requires_grad_() for k in ("x", "phi", "gamma", "alpha", "bias")}
+    y, h_post, H = torch_pre(*inputs.values(), n, 2.0, 1e-6, a.repeats)
+    torch.autograd.backward([y, h_post, H], [t["dy"], t["dh_post"], t["dh_res"]])
+    ref = dict(y=y, h_post=h_post, h_res=H, **{"d" + k: v.grad for k, v in inputs.items()})
+    worst = 0.0
+    for name, expected in ref.items():
+        err = ((t[name] - expected.detach()).abs().max() / expected.detach().abs().max()).item()
+        worst = max(worst, err)
+        print(f"{name:8s} max |golden - torch| / max |torch| = {err:.2e}")
+    print(f"T={T} n={n} C={C} deepseek R={a.repeats} gamma: worst {worst:.2e} ({'OK' if worst <= 1e-10 else 'FAIL'})")
+    return 0 if worst <= 1e-10 else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True, help="path to mhc_bench_golden")
@@ -71,7 +103,10 @@ def main():
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=20, help="Sinkhorn iterations R")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions; the best is reported")
+    ap.add_argument("--check", action="store_true", help="compare values on small inputs instead of timing")
     a = ap.parse_args()
+    if a.check:
+        sys.exit(check(a))
 
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     cmd = [a.bench, "--tokens", str(a.tokens), "--streams", str(a.streams), "--hidden", str(a.hidden),
