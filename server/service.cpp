@@ -87,7 +87,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
         Finish(to_status(*result.error));
         return;
       }
-      fill_result(result.report, 0, *response_);
+      fill_result(result, 0, *response_);
       Finish(grpc::Status::OK);
     };
     service.pool().submit(std::move(job));
@@ -176,7 +176,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
         if (!error_) error_ = to_status(*result.error);
         cancel_->store(true);
       } else {
-        fill_result(result.report, index, outbox_.emplace_back());
+        fill_result(result, index, outbox_.emplace_back());
       }
     }
     pump();
@@ -295,7 +295,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
         Finish(to_status(*result.error));
         return;
       }
-      fill_result(result.report, 0, *response_);
+      fill_result(result, 0, *response_);
       Finish(grpc::Status::OK);
     };
     service_.pool().submit(std::move(job));
@@ -417,12 +417,12 @@ void check_backend_name(const std::string& backend, const std::string& field) {
     fail(ErrorKind::unsupported, field + ": backend \"" + backend + "\" needs a GPU and this server has none");
 }
 
-void fill_result(const verify::CaseReport& report, std::uint32_t index, pb::CaseResult& result) {
+void fill_result(JobResult& job, std::uint32_t index, pb::CaseResult& result) {
   result.set_index(index);
-  result.set_case_line(report.spec.to_string());
-  result.set_verdict(std::string(verify::to_string(report.verdict)));
-  result.set_device(report.device);
-  result.set_report_json(verify::to_json(report).dump());
+  result.set_case_line(std::move(job.case_line));
+  result.set_verdict(std::move(job.verdict));
+  result.set_device(std::move(job.device));
+  result.set_report_json(std::move(job.report_json));
 }
 
 VerifierService::VerifierService(const ServeOptions& options, WorkerPool& pool, TokenCheck token, pb::ServerInfo info)

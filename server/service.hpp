@@ -75,7 +75,7 @@ class VerifierService final : public pb::Verifier::CallbackService {
   std::atomic<std::uint64_t> upload_bytes_in_flight_{0};
 };
 
-// The CaseResult of a report.
-void fill_result(const verify::CaseReport& report, std::uint32_t index, pb::CaseResult& result);
+// The CaseResult of a job's result (its strings are moved out).
+void fill_result(JobResult& job, std::uint32_t index, pb::CaseResult& result);
 
 }  // namespace mhc::server

@@ -4,7 +4,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -75,76 +74,81 @@ CaseReport run_request(VerifierCache& cache, const Frame& request, std::stop_tok
   fail(ErrorKind::internal, "worker: unknown request kind \"" + kind + "\"");
 }
 
-// One request at a time runs on the executor thread; the reader thread stays free to receive a
-// cancellation for it.
+// Requests run on the main thread as they are read (no hand-off on the latency path); a second
+// thread reads the cancel channel and stops the running request through its stop_token.
 class Worker {
  public:
-  Worker(int fd, std::string label) : fd_(fd), label_(std::move(label)) {}
+  Worker(int fd, int cancel_fd, std::string label) : fd_(fd), cancel_fd_(cancel_fd), label_(std::move(label)) {}
 
   int run() {
-    std::jthread executor([this] { execute_loop(); });
+    std::thread([this] { watch_cancellations(); }).detach();
+    VerifierCache cache;
     for (;;) {
-      std::optional<Frame> frame;
+      std::optional<Frame> request;
       try {
-        frame = read_frame(fd_);
+        request = read_frame(fd_);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "mhc-verify worker %s: %s\n", label_.c_str(), e.what());
       }
-      if (!frame) break;  // the server closed the channel: nobody wants a result any more
-      if (frame->header.value("kind", std::string()) == "cancel") {
-        std::lock_guard lock(mutex_);
-        if (running_id_ == frame->header.value("id", std::uint64_t{0})) stop_.request_stop();
-        continue;
-      }
-      std::lock_guard lock(mutex_);
-      pending_ = std::move(frame);
-      ready_.notify_one();
-    }
-    std::fflush(stderr);
-    std::_Exit(0);  // do not wait for a case nobody will read
-  }
-
- private:
-  void execute_loop() {
-    VerifierCache cache;
-    for (;;) {
-      Frame request;
+      if (!request) break;  // the server closed the channel: nobody wants a result any more
       std::stop_token stop;
+      const std::uint64_t id = request->header.value("id", std::uint64_t{0});
       {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [this] { return pending_.has_value(); });
-        request = std::move(*pending_);
-        pending_.reset();
-        running_id_ = request.header.value("id", std::uint64_t{0});
+        std::lock_guard lock(mutex_);
+        running_id_ = id;
         stop_ = std::stop_source();
         stop = stop_.get_token();
       }
       // A request the worker cannot even start (unknown backend, malformed upload) is an error
-      // for the RPC status; anything the Verifier reports is a verdict.
-      nlohmann::json response = {{"id", running_id_}};
+      // for the RPC status; anything the Verifier reports is a verdict. The report travels as
+      // JSON text in the payload, passed through to the client untouched.
+      nlohmann::json header = {{"id", id}};
+      std::string report_json;
       try {
-        CaseReport report = run_request(cache, request, stop);
+        CaseReport report = run_request(cache, *request, stop);
         report.device = label_;
-        response["report"] = verify::to_json(report);
+        header["verdict"] = verify::to_string(report.verdict);
+        header["device"] = report.device;
+        header["case"] = report.spec.to_string();
+        report_json = verify::to_json(report).dump();
       } catch (const Error& e) {
-        response["error"] = {{"kind", static_cast<int>(e.kind())}, {"message", e.what()}};
+        header["error"] = {{"kind", static_cast<int>(e.kind())}, {"message", e.what()}};
       } catch (const std::exception& e) {
-        response["error"] = {{"kind", static_cast<int>(ErrorKind::internal)}, {"message", e.what()}};
+        header["error"] = {{"kind", static_cast<int>(ErrorKind::internal)}, {"message", e.what()}};
+      }
+      {
+        std::lock_guard lock(mutex_);
+        running_id_ = 0;
       }
       try {
-        write_frame(fd_, response);
+        write_frame(fd_, header, report_json);
       } catch (const std::exception&) {
-        std::_Exit(0);  // the server is gone
+        break;  // the server is gone
       }
+    }
+    std::fflush(stderr);
+    std::_Exit(0);  // do not wait for the watcher
+  }
+
+ private:
+  void watch_cancellations() {
+    for (;;) {
+      std::optional<Frame> frame;
+      try {
+        frame = read_frame(cancel_fd_);
+      } catch (const std::exception&) {
+      }
+      if (!frame) return;
+      std::lock_guard lock(mutex_);
+      if (running_id_ != 0 && running_id_ == frame->header.value("id", std::uint64_t{0})) stop_.request_stop();
     }
   }
 
   int fd_;
+  int cancel_fd_;
   std::string label_;
   std::mutex mutex_;
-  std::condition_variable ready_;
-  std::optional<Frame> pending_;
-  std::uint64_t running_id_ = 0;
+  std::uint64_t running_id_ = 0;  // 0: idle
   std::stop_source stop_;
 };
 
@@ -153,9 +157,11 @@ class Worker {
 int worker_main(int argc, char** argv) {
   CLI::App app("mhc-verify worker: runs backend work for `mhc-verify serve` (not for direct use)");
   int fd = -1;
+  int cancel_fd = -1;
   std::string label = "cpu";
   long parent_pid = 0;
-  app.add_option("--fd", fd, "socketpair end speaking server/frame.hpp frames")->required();
+  app.add_option("--fd", fd, "socketpair end for requests and reports (server/frame.hpp frames)")->required();
+  app.add_option("--cancel-fd", cancel_fd, "socketpair end for cancellations")->required();
   app.add_option("--label", label, "device label written into reports");
   app.add_option("--parent-pid", parent_pid, "exit if this process is not our parent");
   // argv[1] is the subcommand name "worker".
@@ -170,7 +176,7 @@ int worker_main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (parent_pid != 0 && ::getppid() != parent_pid) return 3;
   ::signal(SIGINT, SIG_IGN);
-  return Worker(fd, label).run();
+  return Worker(fd, cancel_fd, label).run();
 }
 
 }  // namespace mhc::server

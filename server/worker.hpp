@@ -3,15 +3,18 @@
 // starts a replacement.
 //
 // Invocation (the CLI's hidden subcommand; main() passes argc/argv unchanged):
-//   mhc-verify worker --fd N --label LABEL --parent-pid PID
+//   mhc-verify worker --fd N --cancel-fd M --label LABEL --parent-pid PID
 // (on GPU hosts the server sets CUDA_VISIBLE_DEVICES so the worker sees only its own GPU)
-// fd N is one end of a socketpair speaking server/frame.hpp frames:
+// fds N and M are ends of two socketpairs speaking server/frame.hpp frames. On N, one request at a
+// time, each answered before the next:
 //   request  {"id", "kind":"case",  "spec":LINE, "backend", "diagnose", "check_determinism"}
 //   request  {"id", "kind":"check", "op", "preset", "semantics":{..}, "label", "tolerance"}
 //            + payload: the safetensors bytes
-//   request  {"id", "kind":"cancel"}: stop the running request `id` (Verifier stop_token)
-//   response {"id", "report": CaseReport JSON}, or {"id", "error": {"kind", "message"}} when the
-//            request could not be started (mhc::ErrorKind; becomes the RPC status)
+//   response {"id", "verdict", "device", "case"} + payload: the CaseReport JSON text, or
+//            {"id", "error": {"kind", "message"}} when the request could not be started
+//            (mhc::ErrorKind; becomes the RPC status)
+// On M: {"id", "kind":"cancel"} stops the running request `id` (Verifier stop_token). A separate
+// channel keeps the request path free of any hand-off between threads.
 // The worker exits when the channel closes or its parent dies (PR_SET_PDEATHSIG).
 #pragma once
 

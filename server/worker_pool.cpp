@@ -25,6 +25,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kWorkerFd = 3;
+constexpr int kCancelFd = 4;
 constexpr int kPollMs = 20;
 
 std::string describe_exit(int status) {
@@ -38,13 +39,34 @@ std::string describe_exit(int status) {
 }
 
 JobResult cancelled_result(const Job& job) {
-  JobResult r{job.crash_template, JobOutcome::cancelled, std::nullopt};
-  r.report.verdict = verify::Verdict::error;
-  r.report.error = "cancelled";
-  return r;
+  verify::CaseReport report = job.crash_template;
+  report.verdict = verify::Verdict::error;
+  report.error = "cancelled";
+  return result_of(report, JobOutcome::cancelled);
+}
+
+// A socketpair whose child end sits above kCancelFd, so the dup2s in the child always change the
+// descriptor (a dup2 onto itself would keep CLOEXEC). Returns {server end, child end}.
+std::pair<int, int> channel() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    fail(ErrorKind::environment, std::string("worker pool: socketpair failed: ") + std::strerror(errno));
+  const int child_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 16);
+  ::close(fds[1]);
+  return {fds[0], child_end};
 }
 
 }  // namespace
+
+JobResult result_of(const verify::CaseReport& report, JobOutcome outcome) {
+  JobResult r;
+  r.outcome = outcome;
+  r.report_json = verify::to_json(report).dump();
+  r.verdict = verify::to_string(report.verdict);
+  r.device = report.device;
+  r.case_line = report.spec.to_string();
+  return r;
+}
 
 WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options)) {
   if (options_.slots.empty()) fail(ErrorKind::invalid_input, "--workers: the pool needs at least one worker");
@@ -115,19 +137,13 @@ WorkerPoolStats WorkerPool::stats() const {
 }
 
 void WorkerPool::spawn(std::size_t slot) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
-    fail(ErrorKind::environment, std::string("worker pool: socketpair failed: ") + std::strerror(errno));
-  const int server_end = fds[0];
-  // The child's end must land on kWorkerFd without CLOEXEC; dup it above kWorkerFd first so the
-  // dup2 in the child always changes the descriptor (a dup2 onto itself would keep CLOEXEC).
-  const int child_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 16);
-  ::close(fds[1]);
+  const auto [server_end, child_end] = channel();
+  const auto [server_cancel, child_cancel] = channel();
 
   std::vector<std::string> args = options_.command;
   const auto& s = options_.slots[slot];
-  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--label", s.label, "--parent-pid",
-                           std::to_string(::getpid())});
+  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--cancel-fd", std::to_string(kCancelFd), "--label",
+                           s.label, "--parent-pid", std::to_string(::getpid())});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -145,6 +161,7 @@ void WorkerPool::spawn(std::size_t slot) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, child_end, kWorkerFd);
+  posix_spawn_file_actions_adddup2(&actions, child_cancel, kCancelFd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The server blocks SIGTERM/SIGINT for its signal thread; the worker starts with a clean mask
@@ -161,12 +178,14 @@ void WorkerPool::spawn(std::size_t slot) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(child_end);
+  ::close(child_cancel);
   if (rc != 0) {
     ::close(server_end);
+    ::close(server_cancel);
     fail(ErrorKind::environment, fmt::format("worker pool: cannot start worker '{}': {}", args[0], std::strerror(rc)));
   }
   std::lock_guard lock(mutex_);
-  processes_[slot] = {pid, server_end};
+  processes_[slot] = {pid, server_end, server_cancel};
   stats_.worker_pids[slot] = pid;
   ++stats_.spawns;
 }
@@ -180,6 +199,7 @@ std::string WorkerPool::reap(std::size_t slot, int signal) {
     stats_.worker_pids[slot] = 0;
   }
   if (p.fd >= 0) ::close(p.fd);
+  if (p.cancel_fd >= 0) ::close(p.cancel_fd);
   if (p.pid == 0) return "not running";
   if (signal != 0) ::kill(p.pid, signal);
   int status = 0;
@@ -211,14 +231,14 @@ void WorkerPool::slot_loop(std::size_t slot) {
 JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job) {
   const auto& label = options_.slots[slot].label;
   auto crash = [&](const std::string& how) {
-    JobResult r{job.crash_template, JobOutcome::crashed, std::nullopt};
-    r.report.verdict = verify::Verdict::crash;
-    r.report.device = label;
-    r.report.error = fmt::format("the worker process running the kernel under test {} (the case crashed; "
-                                 "the worker was replaced)", how);
+    verify::CaseReport report = job.crash_template;
+    report.verdict = verify::Verdict::crash;
+    report.device = label;
+    report.error = fmt::format("the worker process running the kernel under test {} (the case crashed; "
+                               "the worker was replaced)", how);
     std::lock_guard lock(mutex_);
     ++stats_.crashes;
-    return r;
+    return result_of(report, JobOutcome::crashed);
   };
   // A worker that died while idle (killed from outside) is replaced before it is given a job,
   // so its death is not blamed on the next case.
@@ -227,6 +247,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       std::lock_guard lock(mutex_);
       ::close(processes_[slot].fd);
+      ::close(processes_[slot].cancel_fd);
       processes_[slot] = {};
       stats_.worker_pids[slot] = 0;
     }
@@ -234,13 +255,14 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
   try {
     if (processes_[slot].pid == 0) spawn(slot);
   } catch (const Error& e) {
-    JobResult r{job.crash_template, JobOutcome::done, std::nullopt};
-    r.report.verdict = verify::Verdict::error;
-    r.report.device = label;
-    r.report.error = e.what();
-    return r;
+    verify::CaseReport report = job.crash_template;
+    report.verdict = verify::Verdict::error;
+    report.device = label;
+    report.error = e.what();
+    return result_of(report, JobOutcome::done);
   }
   const int fd = processes_[slot].fd;
+  const int cancel_fd = processes_[slot].cancel_fd;
   nlohmann::json request = job.request;
   request["id"] = id;
   try {
@@ -260,11 +282,17 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       } catch (const Error&) {
       }
       if (!frame) return crash(reap(slot, SIGKILL));
-      JobResult r{job.crash_template, cancel_sent ? JobOutcome::cancelled : JobOutcome::done, std::nullopt};
-      if (const auto e = frame->header.find("error"); e != frame->header.end())
+      JobResult r;
+      r.outcome = cancel_sent ? JobOutcome::cancelled : JobOutcome::done;
+      const auto& h = frame->header;
+      if (const auto e = h.find("error"); e != h.end()) {
         r.error.emplace(static_cast<ErrorKind>(e->at("kind").get<int>()), e->at("message").get<std::string>());
-      else
-        r.report = verify::case_report_from_json(frame->header.at("report"));
+      } else {
+        r.report_json = std::move(frame->payload);
+        r.verdict = h.value("verdict", std::string());
+        r.device = h.value("device", std::string());
+        r.case_line = h.value("case", std::string());
+      }
       return r;
     }
     bool stopping;
@@ -277,7 +305,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       cancel_sent = true;
       cancel_at = Clock::now();
       try {
-        write_frame(fd, {{"id", id}, {"kind", "cancel"}});
+        write_frame(cancel_fd, {{"id", id}, {"kind", "cancel"}});
       } catch (const Error&) {
       }
     } else if (cancel_sent &&

@@ -52,12 +52,20 @@ enum class JobOutcome {
 };
 
 struct JobResult {
-  verify::CaseReport report;
   JobOutcome outcome = JobOutcome::done;
   // The worker could not start the request (unknown backend, malformed upload): the RPC fails
   // with to_status(*error) instead of returning a report.
   std::optional<Error> error;
+  // The report as CaseReport JSON text (passed through from the worker untouched) and the
+  // fields the RPC repeats beside it.
+  std::string report_json;
+  std::string verdict;
+  std::string device;
+  std::string case_line;
 };
+
+// A result made here rather than by a worker (crash, cancellation).
+JobResult result_of(const verify::CaseReport& report, JobOutcome outcome);
 
 struct Job {
   nlohmann::json request;  // worker request header without "id"
@@ -101,7 +109,8 @@ class WorkerPool {
   };
   struct Process {
     pid_t pid = 0;
-    int fd = -1;
+    int fd = -1;         // requests and reports
+    int cancel_fd = -1;  // cancellations
   };
 
   void slot_loop(std::size_t slot);
