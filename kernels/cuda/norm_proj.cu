@@ -125,19 +125,29 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
     }
 #pragma unroll
     for (int nt = 0; nt < NTILES; ++nt) {
+      // The tensor cores' f32 accumulation is not round-to-nearest: keep it to the 6 products of
+      // one chunk (32 k, three parts of phi', small parts first) and add chunk sums in IEEE f32.
+      float chunk[MT][4];
 #pragma unroll
-      for (int sp = 0; sp < 3; ++sp) {
+      for (int mt = 0; mt < MT; ++mt) chunk[mt][0] = chunk[mt][1] = chunk[mt][2] = chunk[mt][3] = 0.0f;
+#pragma unroll
+      for (int sp = 2; sp >= 0; --sp) {
         const uint4 b = __ldg(reinterpret_cast<const uint4*>(phi_split + sp * split_stride +
                                                              static_cast<std::int64_t>(nt * 8 + g) * K_pad + k));
 #pragma unroll
         for (int step = 0; step < 2; ++step) {
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) {
-            mma_bf16_16816(acc[mt][nt], word(a[mt][0], 2 * step), word(a[mt][1], 2 * step),
+            mma_bf16_16816(chunk[mt], word(a[mt][0], 2 * step), word(a[mt][1], 2 * step),
                            word(a[mt][0], 2 * step + 1), word(a[mt][1], 2 * step + 1), word(b, 2 * step),
                            word(b, 2 * step + 1));
           }
         }
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mt][nt][e] += chunk[mt][e];
       }
     }
   }
