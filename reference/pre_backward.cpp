@@ -1,6 +1,6 @@
-// Pre backward (MATH.md "Backward pre") with its gradient components. Three passes over x:
-// the forward recomputation, the per-token backward (dz, dm, dx), and dphi' = sum_t dm^T v
-// by column chunks, each summing its token blocks in a fixed order.
+// Pre backward (MATH.md "Backward pre") with its gradient components. Two passes over x: the
+// forward recomputation fused with the per-token backward (dz, dm, dx) per token block, then
+// dphi' = sum_t dm^T v by column chunks, each summing its token blocks in a fixed order.
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -64,7 +64,7 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
 
   const MixParams p(s, d, in.alpha, in.bias);
   const std::vector<double> phi_f = folded_phi(s, d, in.phi, in.gamma);
-  const PreState st = project_and_mix(p, in.x, phi_f, false, nullptr);
+  PreState st = sized_state(p, 0);
   const std::vector<double> dh_post = widen_all(up.dh_post), dh_res = widen_all(up.dh_res);
 
   std::vector<double> dz(T * M), dm(T * M), dr(T), dh_pre(T * n);
@@ -82,7 +82,9 @@ PreGradients pre_backward(const Semantics& s, const PreArgs& in, const PreUpstre
 #pragma omp for schedule(dynamic)
     for (std::int64_t b = 0; b < blocks; ++b) {
       const std::int64_t t0 = b * kTokenBlock, rows = std::min(kTokenBlock, T - t0);
-      widen(in.x, t0 * K, rows * K, v.data());
+      // The forward of this block (x widened into v once), then its backward.
+      project_block(in.x, phi_f.data(), M, K, s.eps_rms, t0, rows, v.data(), st.m.data(), st.r.data());
+      for (std::int64_t t = t0; t < t0 + rows; ++t) mix_token(p, st, t, 0);
       widen(up.dy, t0 * C, rows * C, dy.data());
       for (std::int64_t t = t0; t < t0 + rows; ++t) {
         const double* vt = v.data() + (t - t0) * K;

@@ -27,6 +27,16 @@ struct PreState {
 // phi' = phi . gamma (gamma broadcast over rows), or phi without gamma: [M, K].
 std::vector<double> folded_phi(const Semantics& s, const Dims& d, const Tensor& phi, const Tensor& gamma);
 
+// A state with every per-token array sized for p.d.T tokens (iterates: `iters` per token).
+PreState sized_state(const MixParams& p, int iters);
+
+// Steps 1-2 for tokens [t0, t0 + rows): widens them into v ([rows, K]) and fills their m, r.
+void project_block(const Tensor& x, const double* phi, std::int64_t M, std::int64_t K, double eps_rms, std::int64_t t0,
+                   std::int64_t rows, double* v, double* m, double* r);
+
+// Steps 3-6 for token t of the state (m and r filled).
+void mix_token(const MixParams& p, PreState& st, std::int64_t t, int iters);
+
 // Steps 1-2 for every token: m = v . phi'^T [T, M] and r [T].
 void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_folded, double eps_rms,
              std::vector<double>& m, std::vector<double>& r);

@@ -23,9 +23,6 @@ void apply_token(const double* v, const double* h_pre, std::int64_t n, std::int6
   }
 }
 
-namespace {
-
-// Steps 1-2 for tokens [t0, t0 + rows): widens them into v ([rows, K]) and fills m and r.
 void project_block(const Tensor& x, const double* phi, std::int64_t M, std::int64_t K, double eps_rms, std::int64_t t0,
                    std::int64_t rows, double* v, double* m, double* r) {
   widen(x, t0 * K, rows * K, v);
@@ -36,10 +33,11 @@ void project_block(const Tensor& x, const double* phi, std::int64_t M, std::int6
   }
 }
 
-// A state with every per-token array sized for T tokens (m and r left empty).
 PreState sized_state(const MixParams& p, int iters) {
   const std::int64_t T = p.d.T, n = p.d.n, M = p.d.M, nn = n * n;
   PreState st;
+  st.m.resize(T * M);
+  st.r.resize(T);
   st.m_hat.resize(T * M);
   st.z.resize(T * M);
   st.h_pre.resize(T * n);
@@ -55,8 +53,6 @@ void mix_token(const MixParams& p, PreState& st, std::int64_t t, int iters) {
                    st.H.data() + t * nn};
   mix_forward(p, st.m.data() + t * M, st.r[t], row, iters ? st.iterates.data() + t * iters * nn : nullptr);
 }
-
-}  // namespace
 
 void project(const Dims& d, const Tensor& x, const std::vector<double>& phi_folded, double eps_rms,
              std::vector<double>& m, std::vector<double>& r) {
@@ -94,8 +90,6 @@ PreState project_and_mix(const MixParams& p, const Tensor& x, const std::vector<
   const std::int64_t T = d.T, M = d.M, K = d.K;
   const int iters = keep_iterates ? p.resmap.iterate_count() : 0;
   PreState st = sized_state(p, iters);
-  st.m.resize(T * M);
-  st.r.resize(T);
   const std::int64_t blocks = (T + kTokenBlock - 1) / kTokenBlock;
 #pragma omp parallel if (worth_parallel(T * M * K))
   {
