@@ -310,7 +310,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
  private:
   void add_chunk() {
     if (!chunk_.has_header()) {
-      assembler_.add(nullptr, chunk_.offset(), chunk_.data());
+      assembler_.add(nullptr, chunk_.offset(), chunk_.data(), chunk_.sha256());
       return;
     }
     const auto& h = chunk_.header();
@@ -350,7 +350,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
                                          "retry later",
                                          before + header.total_bytes, limit));
     }
-    assembler_.add(&header, chunk_.offset(), chunk_.data());
+    assembler_.add(&header, chunk_.offset(), chunk_.data(), chunk_.sha256());
     template_ = std::move(t);
     request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
                 {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance}};

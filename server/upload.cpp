@@ -17,21 +17,29 @@ bool is_lower_hex_sha256(std::string_view s) {
 
 }  // namespace
 
-void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::string_view data) {
+void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::string_view data,
+                         std::string_view sha256) {
   const std::string where = fmt::format("chunk[{}]", chunks_);
   if (header != nullptr) {
     if (header_) invalid_field(where + ".header", "repeated; only the first message carries the header");
-    if (!is_lower_hex_sha256(header->sha256))
+    if (!header->sha256.empty() && !is_lower_hex_sha256(header->sha256))
       invalid_field("header.sha256", "expected 64 lowercase hex digits of the payload's SHA-256");
     if (header->total_bytes == 0) invalid_field("header.total_bytes", "must be > 0");
     if (header->total_bytes > max_total_bytes_)
       throw UploadTooLarge(fmt::format("header.total_bytes: {} bytes exceeds this server's limit of {} bytes",
                                        header->total_bytes, max_total_bytes_));
     header_ = *header;
+    expected_sha256_ = header->sha256;
     payload_.reserve(header->total_bytes);
     hasher_ = std::thread([this, base = payload_.data()] { hash_loop(base); });
   } else if (!header_) {
     invalid_field(where + ".header", "missing; the first message must carry the header");
+  }
+  if (trailer_seen_) invalid_field(where, "more data after the message that carried the payload's SHA-256");
+  if (!sha256.empty()) {
+    if (!expected_sha256_.empty()) invalid_field(where + ".sha256", "the header already carries the digest");
+    if (!is_lower_hex_sha256(sha256))
+      invalid_field(where + ".sha256", "expected 64 lowercase hex digits of the payload's SHA-256");
   }
   if (data.size() > kMaxChunkBytes)
     invalid_field(where + ".data", fmt::format("{} bytes exceeds the chunk limit of {} bytes", data.size(), kMaxChunkBytes));
@@ -42,6 +50,10 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
   payload_.append(data);
   ++chunks_;
+  if (!sha256.empty()) {
+    expected_sha256_ = sha256;
+    trailer_seen_ = true;
+  }
   {
     std::lock_guard lock(mutex_);
     published_ = payload_.size();
@@ -84,11 +96,13 @@ std::string ChunkAssembler::finish() {
   if (payload_.size() != header_->total_bytes)
     invalid_field("header.total_bytes", fmt::format("announced {} bytes but the stream ended after {} (truncated upload)",
                                                     header_->total_bytes, payload_.size()));
+  if (expected_sha256_.empty())
+    invalid_field("header.sha256", "missing: give the payload's SHA-256 in the header or in the last message");
   stop_hasher(true);
   const std::string actual = digest_.hex_digest();
-  if (actual != header_->sha256)
-    invalid_field("header.sha256", fmt::format("payload digest is {} but the header says {} (corrupted upload)", actual,
-                                               header_->sha256));
+  if (actual != expected_sha256_)
+    invalid_field("header.sha256", fmt::format("payload digest is {} but the client sent {} (corrupted upload)", actual,
+                                               expected_sha256_));
   return std::move(payload_);
 }
 

@@ -26,7 +26,7 @@ struct UploadHeader {
   std::map<std::string, std::string> semantics;
   std::string label;
   std::uint64_t total_bytes = 0;
-  std::string sha256;  // lowercase hex
+  std::string sha256;  // lowercase hex; empty when the last message carries it
 };
 
 class UploadTooLarge : public std::runtime_error {
@@ -43,11 +43,12 @@ class ChunkAssembler {
   ChunkAssembler(const ChunkAssembler&) = delete;
   ChunkAssembler& operator=(const ChunkAssembler&) = delete;
 
-  // One message of the stream. `header` is present in the first message only. Throws
-  // Error(invalid_input) for a missing/repeated header, a bad digest spelling, an oversize or
-  // out-of-order chunk, or more data than announced; UploadTooLarge when total_bytes is over
-  // the limit.
-  void add(const UploadHeader* header, std::uint64_t offset, std::string_view data);
+  // One message of the stream. `header` is present in the first message only; `sha256` (the
+  // trailer digest) in the last one at most, when the header has none. Throws
+  // Error(invalid_input) for a missing/repeated header, a bad, missing or repeated digest, data
+  // after the trailer digest, an oversize or out-of-order chunk, or more data than announced;
+  // UploadTooLarge when total_bytes is over the limit.
+  void add(const UploadHeader* header, std::uint64_t offset, std::string_view data, std::string_view sha256 = {});
 
   // The stream ended: checks the length and the SHA-256 and hands over the payload.
   std::string finish();
@@ -66,6 +67,8 @@ class ChunkAssembler {
   std::optional<UploadHeader> header_;
   std::string payload_;  // reserved to total_bytes up front: appends never move its bytes
   std::uint64_t chunks_ = 0;
+  std::string expected_sha256_;  // from the header or the trailer
+  bool trailer_seen_ = false;     // the digest came in a data message: it must be the last
 
   Sha256 digest_;  // owned by the hasher thread until it is joined
   std::mutex mutex_;

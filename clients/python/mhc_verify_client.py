@@ -139,14 +139,16 @@ class Client:
         interchange names of docs/service.md) against the golden; returns the report dict."""
         payload = safetensors_bytes(tensors, {"op": op, "preset": preset})
         header = self.pb.CheckHeader(op=op, preset=preset, semantics=semantics or {}, label=label,
-                                     total_bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
-                                     tolerance=tolerance)
+                                     total_bytes=len(payload), tolerance=tolerance)
 
-        def chunks():
-            view = memoryview(payload)
+        def chunks():  # the SHA-256 is computed as the chunks go out and sent with the last one
+            view, digest = memoryview(payload), hashlib.sha256()
             for offset in range(0, len(payload), CHUNK_BYTES):
-                yield self.pb.CheckChunk(header=header if offset == 0 else None, offset=offset,
-                                         data=bytes(view[offset:offset + CHUNK_BYTES]))
+                data = bytes(view[offset:offset + CHUNK_BYTES])
+                digest.update(data)
+                last = offset + len(data) == len(payload)
+                yield self.pb.CheckChunk(header=header if offset == 0 else None, offset=offset, data=data,
+                                         sha256=digest.hexdigest() if last else "")
 
         result = self._stub.CheckTensors(chunks(), timeout=timeout, metadata=self._metadata)
         return json.loads(result.report_json)

@@ -90,6 +90,21 @@ TEST(Client, ServerKilledMidSweepHasItsCasesRetriedOnTheOther) {
   expect_equal_to_in_process(cases, reports);
 }
 
+TEST(Client, CheckTensorsSendsTheDigestLast) {
+  TestServer a(test_options(1));
+  ClientOptions o;
+  o.targets = {a.target};
+  Client client(o);
+  CheckTensorsOptions c;
+  c.op = "pre";
+  c.label = "client.safetensors";
+  const auto payload = case_payload("pre T=40 n=4 C=8192 preset=deepseek seed=4");  // several chunks
+  ASSERT_GT(payload.size(), 2 * 1024 * 1024u);
+  const auto report = client.check_tensors(payload, c);
+  EXPECT_EQ(report.verdict, verify::Verdict::pass) << report.error;
+  EXPECT_EQ(report.backend, "client.safetensors");
+}
+
 TEST(Client, RejectedRequestsBecomeInvalidInput) {
   TestServer a(test_options(1));
   ClientOptions o;

@@ -7,6 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernels/backend.hpp"
+#include "verify/casegen.hpp"
+#include "verify/op_runner.hpp"
+#include "verify/safetensors.hpp"
 #include "verify/tolerance.hpp"
 #include "verify/verifier.hpp"
 
@@ -49,6 +53,18 @@ verify::CaseReport in_process(const std::string& line, const std::string& backen
   o.backend = backend;
   o.tolerance = verify::tolerance_profile(spec.tolerance);
   return verify::Verifier(o).run(spec);
+}
+
+std::string case_payload(const std::string& line) {
+  const auto spec = verify::CaseSpec::parse(line);
+  verify::SafetensorsFile file;
+  file.tensors = verify::case_tensors(spec);
+  auto backend = make_backend("emulated");
+  auto run = verify::run_op(*backend, spec.op, spec.semantics, file.tensors, false);
+  file.tensors.merge(run.results);
+  file.metadata = verify::case_metadata(spec);
+  const auto bytes = verify::serialize_safetensors(file);
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 nlohmann::json comparable(const verify::CaseReport& report) {

@@ -16,9 +16,6 @@
 #include "kernels/cuda/cuda_backend.hpp"
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
-#include "verify/casegen.hpp"
-#include "verify/op_runner.hpp"
-#include "verify/safetensors.hpp"
 
 namespace mhc::server::testing {
 namespace {
@@ -48,6 +45,13 @@ std::vector<std::string> sweep_lines(int count, int seed0 = 0) {
   return lines;
 }
 
+// Cases of several milliseconds each, so that a sweep of `count` outlives short deadlines.
+std::vector<std::string> slow_lines(int count) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < count; ++i) lines.push_back("pre T=64 n=4 C=512 preset=deepseek seed=" + std::to_string(i));
+  return lines;
+}
+
 // Reads a whole RunSweep stream: results by index and the final status.
 std::pair<std::map<std::uint32_t, pb::CaseResult>, grpc::Status> read_sweep(pb::Verifier::Stub& stub,
                                                                              grpc::ClientContext& context,
@@ -67,15 +71,8 @@ struct Upload {
 
 Upload valid_upload(const std::string& line) {
   const auto spec = verify::CaseSpec::parse(line);
-  verify::SafetensorsFile file;
-  file.tensors = verify::case_tensors(spec);
-  auto backend = make_backend("emulated");
-  auto run = verify::run_op(*backend, spec.op, spec.semantics, file.tensors, false);
-  file.tensors.merge(run.results);
-  file.metadata = verify::case_metadata(spec);
-  const auto bytes = verify::serialize_safetensors(file);
   Upload u;
-  u.payload.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  u.payload = case_payload(line);
   u.header.set_op(std::string(verify::to_string(spec.op)));
   u.header.set_preset(spec.preset);
   u.header.set_label("emulated.safetensors");
@@ -288,7 +285,7 @@ TEST_F(Rpc, MalformedUploadsAreRejected) {
 
 TEST_F(Rpc, ExpiredDeadlineStopsTheWorkAndTheServerCarriesOn) {
   auto context = make_context(0.3);
-  auto [results, status] = read_sweep(*stub_, *context, sweep_request(sweep_lines(400)));
+  auto [results, status] = read_sweep(*stub_, *context, sweep_request(slow_lines(400)));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(results.size(), 400u);
   pb::CaseResult result;
@@ -300,7 +297,7 @@ TEST_F(Rpc, ExpiredDeadlineStopsTheWorkAndTheServerCarriesOn) {
 
 TEST_F(Rpc, CancellationMidSweepEndsTheStream) {
   auto context = make_context();
-  auto reader = stub_->RunSweep(context.get(), sweep_request(sweep_lines(400)));
+  auto reader = stub_->RunSweep(context.get(), sweep_request(slow_lines(400)));
   pb::CaseResult r;
   ASSERT_TRUE(reader->Read(&r));
   ASSERT_TRUE(reader->Read(&r));
@@ -372,7 +369,7 @@ TEST(RpcQueue, FullQueueIsResourceExhausted) {
   TestServer server(options);
   auto stub = make_stub(server.target);
   auto context = make_context();
-  auto reader = stub->RunSweep(context.get(), sweep_request(sweep_lines(200)));
+  auto reader = stub->RunSweep(context.get(), sweep_request(slow_lines(200)));
   pb::CaseResult r;
   ASSERT_TRUE(reader->Read(&r));  // the sweep is admitted and running
   pb::CaseResult result;

@@ -107,6 +107,43 @@ TEST(ChunkAssembler, RejectsMalformedStreamsNamingTheField) {
   }
 }
 
+TEST(ChunkAssembler, DigestMayComeInTheLastMessage) {
+  const std::string payload = "0123456789";
+  UploadHeader h = header_for(payload);
+  const std::string digest = h.sha256;
+  h.sha256.clear();
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "01234");
+    a.add(nullptr, 5, "56789", digest);
+    EXPECT_EQ(a.finish(), payload);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "01234");
+    a.add(nullptr, 5, "56789");
+    EXPECT_NE(invalid_message([&] { a.finish(); }).find("missing"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "01234", digest);
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 5, "56789"); }).find("after the message that carried"),
+              std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    const auto with_digest = header_for(payload);
+    a.add(&with_digest, 0, "01234");
+    EXPECT_NE(invalid_message([&] { a.add(nullptr, 5, "56789", digest); }).find("already"), std::string::npos);
+  }
+  {
+    ChunkAssembler a(1024);
+    a.add(&h, 0, "01234");
+    a.add(nullptr, 5, "56789", sha256_hex("something else"));
+    EXPECT_NE(invalid_message([&] { a.finish(); }).find("corrupted"), std::string::npos);
+  }
+}
+
 TEST(Frame, RoundTripsHeaderAndPayloadAndReportsEof) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
