@@ -276,12 +276,12 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
     }
     Job job;
     try {
-      job.payload = assembler_.finish();
+      job.payload = std::shared_ptr<SharedBuffer>(assembler_.finish());
     } catch (...) {
       Finish(current_exception_status());
       return;
     }
-    response_->set_upload_bytes(job.payload.size());
+    response_->set_upload_bytes(job.payload->size());
     response_->set_upload_seconds(std::chrono::duration<double>(Clock::now() - started_).count());
     job.request = request_;
     job.crash_template = template_;

@@ -1,5 +1,7 @@
 #include "server/upload.hpp"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "server/status.hpp"
@@ -30,8 +32,8 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
                                        header->total_bytes, max_total_bytes_));
     header_ = *header;
     expected_sha256_ = header->sha256;
-    payload_.reserve(header->total_bytes);
-    hasher_ = std::thread([this, base = payload_.data()] { hash_loop(base); });
+    payload_ = std::make_unique<SharedBuffer>(header->total_bytes);
+    hasher_ = std::thread([this, base = payload_->data()] { hash_loop(base); });
   } else if (!header_) {
     invalid_field(where + ".header", "missing; the first message must carry the header");
   }
@@ -43,12 +45,13 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
   }
   if (data.size() > kMaxChunkBytes)
     invalid_field(where + ".data", fmt::format("{} bytes exceeds the chunk limit of {} bytes", data.size(), kMaxChunkBytes));
-  if (offset != payload_.size())
+  if (offset != received_)
     invalid_field(where + ".offset",
-                  fmt::format("{} but {} bytes were received so far (chunks must arrive in order)", offset, payload_.size()));
-  if (data.size() > header_->total_bytes - payload_.size())
+                  fmt::format("{} but {} bytes were received so far (chunks must arrive in order)", offset, received_));
+  if (data.size() > header_->total_bytes - received_)
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
-  payload_.append(data);
+  std::memcpy(payload_->data() + received_, data.data(), data.size());
+  received_ += data.size();
   ++chunks_;
   if (!sha256.empty()) {
     expected_sha256_ = sha256;
@@ -56,7 +59,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
   }
   {
     std::lock_guard lock(mutex_);
-    published_ = payload_.size();
+    published_ = received_;
   }
   published_cv_.notify_one();
 }
@@ -74,8 +77,7 @@ void ChunkAssembler::stop_hasher(bool drain) {
   hasher_.join();
 }
 
-// Reads only bytes below `published_` through `base` (never the string object, which add()
-// mutates concurrently); the mutex orders those bytes' writes before the reads.
+// Reads only bytes below `published_`; the mutex orders their writes before the reads.
 void ChunkAssembler::hash_loop(const char* base) {
   std::size_t hashed = 0;
   for (;;) {
@@ -91,11 +93,11 @@ void ChunkAssembler::hash_loop(const char* base) {
   }
 }
 
-std::string ChunkAssembler::finish() {
+std::unique_ptr<SharedBuffer> ChunkAssembler::finish() {
   if (!header_) invalid_field("chunk[0].header", "missing; the stream carried no messages");
-  if (payload_.size() != header_->total_bytes)
+  if (received_ != header_->total_bytes)
     invalid_field("header.total_bytes", fmt::format("announced {} bytes but the stream ended after {} (truncated upload)",
-                                                    header_->total_bytes, payload_.size()));
+                                                    header_->total_bytes, received_));
   if (expected_sha256_.empty())
     invalid_field("header.sha256", "missing: give the payload's SHA-256 in the header or in the last message");
   stop_hasher(true);
@@ -103,7 +105,7 @@ std::string ChunkAssembler::finish() {
   if (actual != expected_sha256_)
     invalid_field("header.sha256", fmt::format("payload digest is {} but the client sent {} (corrupted upload)", actual,
                                                expected_sha256_));
-  return std::move(payload_);
+  return std::move(payload_);  // (the hasher has been joined: nobody else reads it)
 }
 
 }  // namespace mhc::server

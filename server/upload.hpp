@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "server/sha256.hpp"
+#include "server/shared_buffer.hpp"
 
 namespace mhc::server {
 
@@ -51,11 +53,11 @@ class ChunkAssembler {
   void add(const UploadHeader* header, std::uint64_t offset, std::string_view data, std::string_view sha256 = {});
 
   // The stream ended: checks the length and the SHA-256 and hands over the payload.
-  std::string finish();
+  std::unique_ptr<SharedBuffer> finish();
 
   bool has_header() const { return header_.has_value(); }
   const UploadHeader& header() const { return *header_; }
-  std::uint64_t received() const { return payload_.size(); }
+  std::uint64_t received() const { return received_; }
   std::uint64_t chunks() const { return chunks_; }
 
  private:
@@ -65,7 +67,8 @@ class ChunkAssembler {
 
   std::uint64_t max_total_bytes_;
   std::optional<UploadHeader> header_;
-  std::string payload_;  // reserved to total_bytes up front: appends never move its bytes
+  std::unique_ptr<SharedBuffer> payload_;  // total_bytes, allocated with the header
+  std::uint64_t received_ = 0;
   std::uint64_t chunks_ = 0;
   std::string expected_sha256_;  // from the header or the trailer
   bool trailer_seen_ = false;     // the digest came in a data message: it must be the last

@@ -13,11 +13,13 @@
 #include <stop_token>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
 #include "core/error.hpp"
 #include "server/frame.hpp"
+#include "server/shared_buffer.hpp"
 #include "verify/check_file.hpp"
 #include "verify/safetensors.hpp"
 #include "verify/verifier.hpp"
@@ -50,7 +52,8 @@ class VerifierCache {
   std::map<std::tuple<std::string, std::string, bool, bool>, std::unique_ptr<verify::Verifier>> cache_;
 };
 
-CaseReport run_request(VerifierCache& cache, const Frame& request, std::stop_token stop) {
+// Takes ownership of a descriptor passed with the request.
+CaseReport run_request(VerifierCache& cache, Frame& request, std::stop_token stop) {
   const auto& h = request.header;
   const std::string kind = h.at("kind").get<std::string>();
   if (kind == "case") {
@@ -65,8 +68,11 @@ CaseReport run_request(VerifierCache& cache, const Frame& request, std::stop_tok
     options.preset = h.value("preset", std::string());
     for (const auto& [key, value] : h.at("semantics").get<std::map<std::string, std::string>>())
       options.overrides.push_back(key + "=" + value);
+    if (request.passed_fd < 0) fail(ErrorKind::internal, "worker: a check request came without its payload");
+    const MappedPayload payload(std::exchange(request.passed_fd, -1),
+                                h.at("payload_bytes").get<std::size_t>());
     auto file = verify::parse_safetensors(
-        std::span(reinterpret_cast<const std::byte*>(request.payload.data()), request.payload.size()));
+        std::span(reinterpret_cast<const std::byte*>(payload.data()), payload.size()));
     const auto check = verify::check_request(std::move(file), options, h.value("label", std::string("upload")));
     auto& verifier = cache.get("emulated", h.value("tolerance", std::string("baseline")), true, false);
     return verifier.check(check, stop);
@@ -91,6 +97,12 @@ class Worker {
         std::fprintf(stderr, "mhc-verify worker %s: %s\n", label_.c_str(), e.what());
       }
       if (!request) break;  // the server closed the channel: nobody wants a result any more
+      struct CloseUnused {  // a descriptor no request kind claimed
+        Frame& f;
+        ~CloseUnused() {
+          if (f.passed_fd >= 0) ::close(f.passed_fd);
+        }
+      } close_unused{*request};
       std::stop_token stop;
       const std::uint64_t id = request->header.value("id", std::uint64_t{0});
       {

@@ -266,11 +266,12 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
   nlohmann::json request = job.request;
   request["id"] = id;
   try {
-    write_frame(fd, request, job.payload);
+    if (job.payload) request["payload_bytes"] = job.payload->size();
+    write_frame(fd, request, {}, job.payload ? job.payload->fd() : -1);
   } catch (const Error&) {
     return crash(reap(slot, SIGKILL));
   }
-  job.payload = std::string();  // the worker has it now; free the upload's memory early
+  job.payload.reset();  // the worker holds its own descriptor now
 
   bool cancel_sent = false;
   Clock::time_point cancel_at;
@@ -282,6 +283,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       } catch (const Error&) {
       }
       if (!frame) return crash(reap(slot, SIGKILL));
+      if (frame->passed_fd >= 0) ::close(frame->passed_fd);  // workers pass none; never leak one
       JobResult r;
       r.outcome = cancel_sent ? JobOutcome::cancelled : JobOutcome::done;
       const auto& h = frame->header;

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "server/shared_buffer.hpp"
 #include "verify/report.hpp"
 
 namespace mhc::server {
@@ -69,7 +70,7 @@ JobResult result_of(const verify::CaseReport& report, JobOutcome outcome);
 
 struct Job {
   nlohmann::json request;  // worker request header without "id"
-  std::string payload;     // bulk bytes (CheckTensors)
+  std::shared_ptr<SharedBuffer> payload;  // CheckTensors: the upload, passed to the worker as a memfd
   verify::CaseReport crash_template;  // spec/backend of the case, for a crash or cancel report
   std::shared_ptr<std::atomic<bool>> cancel;  // set by the RPC on cancellation/deadline
   std::function<void(JobResult)> done;        // called exactly once, on a pool thread

@@ -1,0 +1,61 @@
+#include "server/shared_buffer.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace mhc::server {
+
+namespace {
+
+[[noreturn]] void system_error(const std::string& what) {
+  fail(ErrorKind::environment, "upload buffer: " + what + ": " + std::strerror(errno));
+}
+
+// mmap of 0 bytes is an error; an empty buffer needs no mapping.
+void* map(int fd, std::size_t size, int protection, int flags) {
+  if (size == 0) return nullptr;
+  void* p = ::mmap(nullptr, size, protection, flags, fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+}  // namespace
+
+SharedBuffer::SharedBuffer(std::size_t size) : size_(size) {
+  fd_ = ::memfd_create("mhc-upload", MFD_CLOEXEC);
+  if (fd_ < 0) system_error("memfd_create");
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    ::close(fd_);
+    system_error("ftruncate");
+  }
+  data_ = static_cast<char*>(map(fd_, size, PROT_READ | PROT_WRITE, MAP_SHARED));
+  if (data_ == nullptr && size > 0) {
+    ::close(fd_);
+    system_error("mmap");
+  }
+}
+
+SharedBuffer::~SharedBuffer() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  ::close(fd_);
+}
+
+MappedPayload::MappedPayload(int fd, std::size_t size) : fd_(fd), size_(size) {
+  data_ = static_cast<const char*>(map(fd, size, PROT_READ, MAP_SHARED));
+  if (data_ == nullptr && size > 0) {
+    ::close(fd_);
+    system_error("mmap of the received payload");
+  }
+}
+
+MappedPayload::~MappedPayload() {
+  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  ::close(fd_);
+}
+
+}  // namespace mhc::server

@@ -1,0 +1,47 @@
+// Bytes in an anonymous memory file (memfd): a CheckTensors upload is reassembled straight into
+// one, and its descriptor is passed to the worker (SCM_RIGHTS), which maps the same pages. A
+// 512 MiB payload crosses the process boundary without being copied.
+#pragma once
+
+#include <cstddef>
+
+namespace mhc::server {
+
+class SharedBuffer {
+ public:
+  // Read-write mapping of a new memory file of `size` bytes; Error(environment) when the kernel
+  // refuses (memory limits).
+  explicit SharedBuffer(std::size_t size);
+  ~SharedBuffer();
+  SharedBuffer(const SharedBuffer&) = delete;
+  SharedBuffer& operator=(const SharedBuffer&) = delete;
+
+  char* data() { return data_; }
+  const char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A read-only mapping of a memory file received from the server; owns (closes) the descriptor.
+class MappedPayload {
+ public:
+  MappedPayload(int fd, std::size_t size);  // Error(environment) when it cannot be mapped
+  ~MappedPayload();
+  MappedPayload(const MappedPayload&) = delete;
+  MappedPayload& operator=(const MappedPayload&) = delete;
+
+  const char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  int fd_;
+  const char* data_ = nullptr;
+  std::size_t size_;
+};
+
+}  // namespace mhc::server
