@@ -22,6 +22,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 
 CHUNK_BYTES = 1 << 20  # the service's chunk limit
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -141,14 +142,21 @@ class Client:
         header = self.pb.CheckHeader(op=op, preset=preset, semantics=semantics or {}, label=label,
                                      total_bytes=len(payload), tolerance=tolerance)
 
-        def chunks():  # the SHA-256 is computed as the chunks go out and sent with the last one
-            view, digest = memoryview(payload), hashlib.sha256()
+        # The SHA-256 is computed on another thread (hashlib releases the GIL) while the chunks
+        # go out, and sent with the last one.
+        digest = {}
+        hasher = threading.Thread(target=lambda: digest.update(hex=hashlib.sha256(payload).hexdigest()))
+        hasher.start()
+
+        def chunks():
+            view = memoryview(payload)
             for offset in range(0, len(payload), CHUNK_BYTES):
                 data = bytes(view[offset:offset + CHUNK_BYTES])
-                digest.update(data)
                 last = offset + len(data) == len(payload)
+                if last:
+                    hasher.join()
                 yield self.pb.CheckChunk(header=header if offset == 0 else None, offset=offset, data=data,
-                                         sha256=digest.hexdigest() if last else "")
+                                         sha256=digest["hex"] if last else "")
 
         result = self._stub.CheckTensors(chunks(), timeout=timeout, metadata=self._metadata)
         return json.loads(result.report_json)
