@@ -208,6 +208,18 @@ std::string WorkerPool::reap(std::size_t slot, int signal) {
   return describe_exit(status);
 }
 
+void WorkerPool::replace(std::size_t slot) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+  }
+  try {
+    spawn(slot);
+  } catch (const Error&) {
+    // Left empty; the next job on this slot tries again and reports the failure.
+  }
+}
+
 void WorkerPool::slot_loop(std::size_t slot) {
   for (;;) {
     Queued item;
@@ -236,8 +248,11 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     report.device = label;
     report.error = fmt::format("the worker process running the kernel under test {} (the case crashed; "
                                "the worker was replaced)", how);
-    std::lock_guard lock(mutex_);
-    ++stats_.crashes;
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.crashes;
+    }
+    replace(slot);
     return result_of(report, JobOutcome::crashed);
   };
   // A worker that died while idle (killed from outside) is replaced before it is given a job,
@@ -313,8 +328,11 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     } else if (cancel_sent &&
                std::chrono::duration<double>(Clock::now() - cancel_at).count() > options_.cancel_grace_seconds) {
       reap(slot, SIGKILL);
-      std::lock_guard lock(mutex_);
-      ++stats_.kills;
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.kills;
+      }
+      replace(slot);
       return cancelled_result(job);
     }
   }

@@ -117,6 +117,9 @@ class WorkerPool {
   void slot_loop(std::size_t slot);
   JobResult run_on_worker(std::size_t slot, std::uint64_t id, Job& job);
   void spawn(std::size_t slot);
+  // A fresh worker right after one died, so the pool is back to full size before the crash is
+  // reported (unless the pool is stopping).
+  void replace(std::size_t slot);
   // Waits for the process (after `signal`, when non-zero) and returns how it ended.
   std::string reap(std::size_t slot, int signal);
 
