@@ -1,0 +1,225 @@
+// Every diagnosis detector fires at least once: through the mutant that reproduces its bug class
+// (with a candidate backend to probe), and through hand-made candidate maps on the check-file path
+// (no backend, no case to regenerate: only the numbers speak).
+#include <gtest/gtest.h>
+
+#include "kernels/mutants/mutants.hpp"
+#include "produced.hpp"
+#include "verify/op_runner.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::verify {
+namespace {
+
+using testing::at;
+using testing::produced_by;
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// ---- mutants -------------------------------------------------------------------------------------
+
+struct MutantCase {
+  std::string mutant;
+  std::string line;  // a self-test case that exposes it
+  std::string field;  // a structured field the diagnosis must carry ("" for none) ...
+  std::string value;  // ... and its value
+};
+
+void PrintTo(const MutantCase& m, std::ostream* os) { *os << m.mutant; }
+
+const MutantInfo& info(const std::string& name) {
+  for (const auto& m : mutant_catalog()) {
+    if (m.name == name) return m;
+  }
+  throw std::runtime_error("no mutant " + name);
+}
+
+class MutantDiagnosis : public ::testing::TestWithParam<MutantCase> {};
+
+TEST_P(MutantDiagnosis, FailsWithTheDiagnosisOfBugsMd) {
+  const MutantCase& mc = GetParam();
+  const MutantInfo& expected = info(mc.mutant);
+  VerifyOptions o;
+  o.backend = "mutant:" + mc.mutant;
+  Verifier v(o);
+  const CaseReport r = v.run(CaseSpec::parse(mc.line));
+  ASSERT_EQ(r.verdict, Verdict::fail) << r.error;
+  ASSERT_TRUE(r.diagnosis.has_value());
+  const Diagnosis& d = *r.diagnosis;
+  EXPECT_EQ(d.tag, expected.diagnosis) << d.sentence;
+  // The blamed tensor is the expected one, or the expected one is among the failing tensors
+  // (a forward bug blames the first failing output, e.g. h_post before dx).
+  EXPECT_TRUE(d.tensor == expected.tensor || contains("," + d.fields.at("failing_tensors") + ",", "," + expected.tensor + ","))
+      << "blamed " << d.tensor << ", failing " << d.fields.at("failing_tensors") << ", expected " << expected.tensor;
+  if (!expected.component.empty()) EXPECT_EQ(d.component, expected.component);
+  EXPECT_FALSE(d.sentence.empty());
+  if (!mc.field.empty()) {
+    ASSERT_TRUE(d.fields.count(mc.field)) << mc.field << " missing; " << d.sentence;
+    EXPECT_EQ(d.fields.at(mc.field), mc.value) << d.sentence;
+  }
+  // A failing pre case carries its decomposition table (taps and gradient parts).
+  if (r.spec.op == Op::pre) EXPECT_FALSE(r.decomposition.empty());
+}
+
+const std::string kPre = "pre T=8 n=4 C=48 preset=deepseek seed=1 dist=normal";
+const std::string kPost = "post T=8 n=4 C=48 preset=deepseek seed=1 dist=normal";
+const std::string kNearZero = "pre T=8 n=4 C=40 preset=deepseek seed=4 dist=near_zero_rows";
+
+INSTANTIATE_TEST_SUITE_P(
+    Detectors, MutantDiagnosis,
+    ::testing::Values(
+        // channel_cutoff probe
+        MutantCase{"tile_32_channels", kPre, "channels", "32..47"},
+        MutantCase{"k_loop_last_block", kPre, "streams_ignored", "0..1"},
+        // alternative_semantics: eps, Sinkhorn iterations, Sinkhorn backward, orientation
+        MutantCase{"eps_outside_rsqrt", kNearZero, "", ""},
+        MutantCase{"bwd_eps_rms_mismatch", kNearZero, "", ""},
+        MutantCase{"sinkhorn_dropped_iteration", kPre, "", ""},
+        MutantCase{"sinkhorn_implicit_grad", "pre T=8 n=4 C=40 preset=deepseek seed=3 dist=wide_logits repeats=3", "", ""},
+        MutantCase{"post_h_not_transposed", kPost, "", ""},
+        MutantCase{"post_bwd_h_transposed", kPost, "", ""},
+        // n_specific probe (reruns the case at n = 4)
+        MutantCase{"fast_path_n4_only", "pre T=6 n=3 C=80 preset=deepseek seed=2 dist=normal", "n", "3"},
+        // block_confined: the candidate/golden ratio of one mix block
+        MutantCase{"dx_res_missing_inv_rms", kPre, "", ""},
+        MutantCase{"dbias_res_n2", kPre, "ratio", "16"},
+        // precision, ignored_h, zeroed_streams, untouched_tail, findings
+        MutantCase{"bf16_token_accumulation", kPre, "", ""},
+        MutantCase{"h_res_discarded", kPost, "", ""},
+        MutantCase{"dx_grid_stream0", kPre, "streams", "1..3"},
+        MutantCase{"tail_untouched", "post T=64 n=4 C=80 preset=deepseek seed=6 dist=normal", "first_untouched", "16384"},
+        MutantCase{"dx_into_input", kPre, "", ""},
+        MutantCase{"nondeterministic_reduction", kPre, "", ""}),
+    [](const auto& p) { return p.param.mutant; });
+
+TEST(MutantCatalog, EveryNonCrashingMutantHasADetectorTest) {
+  // Keeps the table above in step with kernels/mutants: a new mutant needs a row.
+  int non_crashing = 0;
+  for (const auto& m : mutant_catalog()) non_crashing += m.diagnosis != "crash";
+  EXPECT_EQ(non_crashing, 17);
+}
+
+TEST(NonFinite, NaNOnAZeroRowBlamesEpsPlacement) {
+  VerifyOptions o;
+  o.backend = "mutant:eps_outside_rsqrt";
+  Verifier v(o);
+  const CaseReport r = v.run(CaseSpec::parse("pre T=8 n=4 C=40 preset=deepseek seed=5 dist=zero_rows"));
+  ASSERT_EQ(r.verdict, Verdict::fail);
+  ASSERT_TRUE(r.diagnosis.has_value());
+  EXPECT_EQ(r.diagnosis->tag, "eps_placement");
+  EXPECT_TRUE(contains(r.diagnosis->sentence, "all-zero token row")) << r.diagnosis->sentence;
+  EXPECT_EQ(r.diagnosis->fields.at("token"), "0");  // zero_rows: t % 3 == 0
+}
+
+// ---- check-file path: hand-made candidates ---------------------------------------------------------
+
+class CheckPath : public ::testing::Test {
+ protected:
+  CaseReport check(const CheckRequest& request) {
+    VerifyOptions o;
+    o.backend = "emulated";  // the baseline's precision; no candidate backend runs
+    return Verifier(o).check(request);
+  }
+  Diagnosis diagnosis(const CheckRequest& request) {
+    const CaseReport r = check(request);
+    EXPECT_EQ(r.verdict, Verdict::fail) << r.error;
+    return r.diagnosis.value_or(Diagnosis{});
+  }
+  const CaseSpec pre = CaseSpec::parse("pre T=9 n=4 C=40 preset=deepseek seed=7 dist=normal");
+  const CaseSpec post = CaseSpec::parse("post T=9 n=4 C=40 preset=deepseek seed=7 dist=normal");
+};
+
+TEST_F(CheckPath, ZeroedStream) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& dx = r.tensors.at("dx");
+  for (std::int64_t t = 0; t < pre.shape.T; ++t)
+    for (std::int64_t c = 0; c < pre.shape.C; ++c) dx.set(at(pre.shape, t, 2, c), 0.0);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "bounds_streams") << d.sentence;
+  EXPECT_EQ(d.tensor, "dx");
+  EXPECT_EQ(d.fields.at("streams"), "2");
+}
+
+TEST_F(CheckPath, UntouchedTail) {
+  CheckRequest r = produced_by("emulated", post);
+  Tensor& out = r.tensors.at("out");
+  const std::int64_t from = at(post.shape, 6, 0, 0);
+  for (std::int64_t i = from; i < out.numel(); ++i) out.set(i, 0.0);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "bounds_tail") << d.sentence;
+  EXPECT_EQ(d.tensor, "out");
+  EXPECT_EQ(d.fields.at("first_untouched"), std::to_string(from));
+}
+
+TEST_F(CheckPath, WrongOnlyOnLowNormRows) {
+  const CaseSpec zero_rows = CaseSpec::parse("pre T=9 n=4 C=40 preset=deepseek seed=7 dist=zero_rows");
+  CheckRequest r = produced_by("emulated", zero_rows);
+  Tensor& dx = r.tensors.at("dx");
+  for (std::int64_t t : {0, 3, 6}) {
+    for (std::int64_t k = 0; k < zero_rows.shape.K(); ++k) {
+      const std::int64_t i = t * zero_rows.shape.K() + k;
+      dx.set(i, dx.get(i) * 1.5 + 0.25);
+    }
+  }
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "eps_placement") << d.sentence;
+  EXPECT_EQ(d.fields.at("tokens"), "0,3,6");
+}
+
+TEST_F(CheckPath, DuplicateAccumulationOfDbias) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& dbias = r.tensors.at("dbias");
+  for (std::int64_t i = 0; i < dbias.numel(); ++i) dbias.set(i, dbias.get(i) * 16);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "duplicate_accumulation") << d.sentence;
+  EXPECT_EQ(d.tensor, "dbias");
+}
+
+TEST_F(CheckPath, SmallRelativeErrorInTokenReductionsIsPrecision) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& dalpha = r.tensors.at("dalpha");
+  for (std::int64_t i = 0; i < dalpha.numel(); ++i) dalpha.set(i, dalpha.get(i) * (1 + 1.0 / 256));
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "precision") << d.sentence;
+  EXPECT_EQ(d.tensor, "dalpha");
+}
+
+TEST_F(CheckPath, ResultsOfTheOtherOrientation) {
+  Semantics flipped = post.semantics;
+  flipped.orientation = flipped.orientation == Orientation::plain ? Orientation::transposed : Orientation::plain;
+  const Diagnosis d = diagnosis(produced_by("emulated", post, flipped));
+  EXPECT_EQ(d.tag, "orientation") << d.sentence;
+}
+
+TEST_F(CheckPath, ResultsOfAnotherEpsRms) {
+  const CaseSpec near_zero = CaseSpec::parse("pre T=9 n=4 C=40 preset=deepseek seed=7 dist=near_zero_rows");
+  Semantics other = near_zero.semantics;
+  other.eps_rms = 1e-4;
+  const Diagnosis d = diagnosis(produced_by("emulated", near_zero, other));
+  EXPECT_EQ(d.tag, "eps_placement") << d.sentence;
+  EXPECT_TRUE(contains(d.sentence, "eps_rms = 0.0001")) << d.sentence;
+}
+
+TEST_F(CheckPath, NaNOnANormalRowIsReportedButNotClassified) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& y = r.tensors.at("y");
+  y.set(5 * pre.shape.C + 3, std::numeric_limits<double>::quiet_NaN());
+  const CaseReport report = check(r);
+  ASSERT_TRUE(report.diagnosis.has_value());
+  EXPECT_EQ(report.diagnosis->tag, "unknown");
+  EXPECT_EQ(report.diagnosis->fields.at("token"), "5");
+  EXPECT_TRUE(contains(report.diagnosis->sentence, "candidate produced NaN at [t=5, c=3]")) << report.diagnosis->sentence;
+}
+
+TEST_F(CheckPath, NoSignatureIsUnknownWithTheNumbers) {
+  CheckRequest r = produced_by("emulated", post);
+  Tensor& dh = r.tensors.at("dh_post");
+  dh.set(7, dh.get(7) + 3.0);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "unknown") << d.sentence;
+  EXPECT_EQ(d.tensor, "dh_post");
+  EXPECT_TRUE(contains(d.sentence, "no known bug signature matched")) << d.sentence;
+}
+
+}  // namespace
+}  // namespace mhc::verify
