@@ -450,6 +450,13 @@ grpc::ServerUnaryReactor* VerifierService::GetInfo(grpc::CallbackServerContext* 
     return reactor;
   }
   *response = info_;
+  const auto stats = pool_.stats();
+  auto* w = response->mutable_worker_stats();
+  w->set_jobs_done(stats.jobs_done);
+  w->set_crashes(stats.crashes);
+  w->set_kills(stats.kills);
+  w->set_spawns(stats.spawns);
+  response->set_pending_requests(pending_.load());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -72,7 +72,6 @@ WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options))
   if (options_.slots.empty()) fail(ErrorKind::invalid_input, "--workers: the pool needs at least one worker");
   if (options_.command.empty()) fail(ErrorKind::internal, "worker pool: empty worker command");
   processes_.resize(options_.slots.size());
-  stats_.worker_pids.resize(options_.slots.size());
   // Start every worker up front so the first request does not pay for process start-up and a
   // broken worker command fails at start, not at the first case.
   for (std::size_t i = 0; i < options_.slots.size(); ++i) spawn(i);
@@ -186,7 +185,6 @@ void WorkerPool::spawn(std::size_t slot) {
   }
   std::lock_guard lock(mutex_);
   processes_[slot] = {pid, server_end, server_cancel};
-  stats_.worker_pids[slot] = pid;
   ++stats_.spawns;
 }
 
@@ -196,7 +194,6 @@ std::string WorkerPool::reap(std::size_t slot, int signal) {
     std::lock_guard lock(mutex_);
     p = processes_[slot];
     processes_[slot] = {};
-    stats_.worker_pids[slot] = 0;
   }
   if (p.fd >= 0) ::close(p.fd);
   if (p.cancel_fd >= 0) ::close(p.cancel_fd);
@@ -264,8 +261,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       ::close(processes_[slot].fd);
       ::close(processes_[slot].cancel_fd);
       processes_[slot] = {};
-      stats_.worker_pids[slot] = 0;
-    }
+      }
   }
   try {
     if (processes_[slot].pid == 0) spawn(slot);

@@ -76,12 +76,12 @@ struct Job {
   std::function<void(JobResult)> done;        // called exactly once, on a pool thread
 };
 
+// Counters since the pool started (GetInfo reports them).
 struct WorkerPoolStats {
   std::uint64_t jobs_done = 0;
-  std::uint64_t crashes = 0;       // workers that died under a job
-  std::uint64_t kills = 0;         // workers killed for ignoring a cancellation
+  std::uint64_t crashes = 0;  // workers that died under a job
+  std::uint64_t kills = 0;    // workers killed for ignoring a cancellation
   std::uint64_t spawns = 0;
-  std::vector<pid_t> worker_pids;  // 0 where no process runs
 };
 
 class WorkerPool {
@@ -129,7 +129,7 @@ class WorkerPool {
   std::deque<Queued> queue_;
   bool stopping_ = false;
   std::uint64_t next_id_ = 1;
-  std::vector<Process> processes_;  // guarded by mutex_ for stats; owned by the slot thread
+  std::vector<Process> processes_;  // written under mutex_; each entry owned by its slot thread
   WorkerPoolStats stats_;
   std::vector<std::thread> threads_;
 };

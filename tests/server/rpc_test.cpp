@@ -342,6 +342,10 @@ TEST_F(Rpc, CrashingKernelIsAVerdictAndTheServerStaysHealthy) {
     EXPECT_EQ(next.verdict(), "pass");
   }
   EXPECT_EQ(worker_pids().size(), 2u);
+  pb::ServerInfo info;
+  ASSERT_TRUE(stub_->GetInfo(make_context().get(), {}, &info).ok());
+  EXPECT_GE(info.worker_stats().crashes(), 1u);
+  EXPECT_GE(info.worker_stats().spawns(), 3u);  // two at start, one replacement
 }
 
 TEST_F(Rpc, WorkerKilledMidCaseIsACrashAndIsReplaced) {
