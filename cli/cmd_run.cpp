@@ -133,7 +133,7 @@ int run_sweep(const RunArgs& args) {
     // Interactive: a live progress line; otherwise one line per non-passing case, so a CI log shows
     // problems as they happen without drowning in passes.
     if (tty) std::cerr << "\r\033[K" << verify::progress_line(done, total, r, color) << (done == total ? "\n" : "");
-    else if (r.verdict != verify::Verdict::pass) std::cerr << verify::progress_line(done, total, r, false) << "\n";
+    else if (r.verdict != verify::Verdict::pass && r.verdict != verify::Verdict::skip) std::cerr << verify::progress_line(done, total, r, false) << "\n";
   };
   const verify::SweepPosition position =
       shard ? verify::SweepPosition{shard->index, shard->count} : verify::SweepPosition{};
