@@ -193,8 +193,11 @@ def killer():
         time.sleep(rng.uniform(2, 6))
         children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         if children:
-            os.kill(int(rng.choice(children)), signal.SIGKILL)
-            kills += 1
+            try:
+                os.kill(int(rng.choice(children)), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:  # that worker was just replaced
+                pass
 
 samples = []  # (t, rss_kib, fds)
 def monitor():
