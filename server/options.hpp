@@ -50,8 +50,8 @@ struct ServeOptions {
 };
 
 // Registers --listen, --name, --insecure, --token-file, --tls-cert, --tls-key, --tls-client-ca,
-// --workers, --backend, --max-case-elements, --max-upload-bytes, --max-sweep-cases,
-// --max-pending, --drain-seconds on `app`.
+// --workers, --backend, --max-case-elements, --max-upload-bytes, --max-upload-inflight-bytes,
+// --max-sweep-cases, --max-pending, --drain-seconds on `app`.
 void add_serve_options(CLI::App& app, ServeOptions& options);
 
 }  // namespace mhc::server
