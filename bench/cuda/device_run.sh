@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One GPU-host run of everything docs/cuda.md records (issue 4), for a device lease that allows
+# a single call: the GPU tests (full sweep, determinism, stages, errors), the benchmark, and
+# compute-sanitizer memcheck on the reduced sweep. Full logs go to $OUT (the device tool's
+# result folder) or ./device-out; a summary is printed last. Exit status 1 if any step failed.
+#
+#   scripts/bundle.sh build/cuda        # on the build machine: bundle/ (binaries + libraries)
+#   bench/cuda/device_run.sh [BUNDLE]   # on the GPU host, from the repository root
+#
+# A bundle/torch.json written earlier by bundle/torch_mhc.py adds the PyTorch columns.
+set -uo pipefail
+
+bundle="${1:-bundle}"
+out="${OUT:-$PWD/device-out}"
+[[ -x "$bundle/run" ]] || { echo "device_run.sh: $bundle/run not found (run scripts/bundle.sh first)" >&2; exit 2; }
+mkdir -p "$out"
+failed=()
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1 ||
+  failed+=("nvidia-smi")
+
+start=$SECONDS
+"$bundle/run" mhc_cuda_tests >"$out/tests.log" 2>&1 || failed+=("tests (rc $?)")
+tests_s=$((SECONDS - start))
+
+torch=()
+[[ -f "$bundle/torch.json" ]] && torch=(--torch "$bundle/torch.json")
+"$bundle/run" mhc_bench_cuda "${torch[@]}" --json "$out/bench.json" >"$out/bench.log" 2>&1 ||
+  failed+=("bench (rc $?)")
+
+# The OOM test is left out: the sanitizer reports its deliberate failed cudaMalloc as an error.
+sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+start=$SECONDS
+MHC_CUDA_SWEEP=reduced LD_LIBRARY_PATH="$bundle/lib" "$sanitizer" --tool memcheck --error-exitcode 9 \
+  "$bundle/bin/mhc_cuda_tests" --gtest_filter='Presets/*:CudaErrors.*:-*OutOfMemory*' >"$out/memcheck.log" 2>&1 ||
+  failed+=("memcheck (rc $?)")
+memcheck_s=$((SECONDS - start))
+
+echo "== device: $(cat "$out/gpu.txt")"
+echo "== tests (${tests_s} s):"
+grep -E "cases passed|^\[  PASSED|^\[  FAILED|^\[  SKIPPED|FAILED TEST" "$out/tests.log"
+echo "== bench:"
+cat "$out/bench.log"
+echo "== memcheck, reduced sweep (${memcheck_s} s):"
+tail -n 3 "$out/memcheck.log"
+if ((${#failed[@]})); then
+  echo "== FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "== all steps passed"
