@@ -2,30 +2,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 
+#include "core/bf16.hpp"
 #include "core/error.hpp"
 
 namespace mhc::verify {
 namespace {
 
-// A tensor's elements as doubles without copying when it already is f64 (the golden).
-class Widened {
- public:
-  explicit Widened(const Tensor& t) {
-    if (t.dtype() == DType::f64) {
-      data_ = t.data<double>();
-    } else {
-      copy_ = t.to_f64_vector();
-      data_ = copy_.data();
+// Calls f with an element reader of t's own dtype: the loops below run once per element of
+// tensors of up to 10^8 elements, so no per-element dtype switch (Tensor::get) and no widened copy.
+template <class F>
+decltype(auto) with_reader(const Tensor& t, F&& f) {
+  switch (t.dtype()) {
+    case DType::bf16: {
+      const bf16* p = t.data<bf16>();
+      return f([p](std::int64_t i) { return static_cast<double>(f32_from_bf16_bits(p[i].bits)); });
     }
+    case DType::f32: {
+      const float* p = t.data<float>();
+      return f([p](std::int64_t i) { return static_cast<double>(p[i]); });
+    }
+    case DType::f64:
+      break;
   }
-  double operator[](std::int64_t i) const { return data_[i]; }
-
- private:
-  const double* data_ = nullptr;
-  std::vector<double> copy_;
-};
+  const double* p = t.data<double>();
+  return f([p](std::int64_t i) { return p[i]; });
+}
 
 bool is_row_major_token_tensor(const std::vector<std::int64_t>& shape) { return shape.size() >= 2; }
 
@@ -34,15 +38,38 @@ double row_relative(double err2, double ref2, double row_floor) {
   return std::sqrt(err2) / (std::sqrt(ref2) + row_floor);
 }
 
+// ulp() from the exponent bits (no ilogb/ldexp: it runs once per compared element).
+// Subnormal and zero x clamp to the dtype's smallest normal exponent, as ulp() documents.
+struct UlpOf {
+  int mantissa_bits, min_exp;
+  explicit UlpOf(DType dtype)
+      : mantissa_bits(dtype == DType::bf16 ? 8 : dtype == DType::f32 ? 24 : 53),
+        min_exp(dtype == DType::f64 ? -1022 : -126) {}
+  double operator()(double x) const {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const int e = std::max(static_cast<int>((bits >> 52) & 0x7ff) - 1023, min_exp) - mantissa_bits + 1;
+    if (e < -1022) return std::ldexp(1.0, e);  // a subnormal double (f64 ulps near zero)
+    const std::uint64_t ulp_bits = static_cast<std::uint64_t>(e + 1023) << 52;
+    double u;
+    std::memcpy(&u, &ulp_bits, sizeof u);
+    return u;
+  }
+};
+
+// Statistics of one token row; rows are computed in parallel and combined in row order, so the
+// result is bit-identical for any thread count.
+struct RowStats {
+  double err2 = 0, ref2 = 0, max_abs = 0, max_rel = 0, max_ulps = 0;
+  std::int64_t argmax = -1, nonfinite = 0, first_nonfinite = -1;
+};
+
 }  // namespace
 
 double ulp(DType dtype, double x) {
   const double ax = std::fabs(x);
-  const int mantissa_bits = dtype == DType::bf16 ? 8 : dtype == DType::f32 ? 24 : 53;
-  const int min_exp = dtype == DType::f64 ? -1022 : -126;
-  if (!(ax > 0) || !std::isfinite(ax)) return std::ldexp(1.0, min_exp - mantissa_bits + 1);
-  const int e = std::max(std::ilogb(ax), min_exp);
-  return std::ldexp(1.0, e - mantissa_bits + 1);
+  if (!std::isfinite(ax)) return UlpOf(dtype)(0.0);
+  return UlpOf(dtype)(ax);
 }
 
 std::vector<std::int64_t> unravel(std::int64_t flat, const std::vector<std::int64_t>& shape) {
@@ -86,55 +113,72 @@ ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_
   ErrorStats s;
   const std::int64_t n = golden.numel();
   if (n == 0) return s;
-  const Widened c(candidate), g(golden);
   const auto& shape = golden.shape();
   const std::int64_t rows = is_row_major_token_tensor(shape) ? shape[0] : 1;
   const std::int64_t row_len = n / std::max<std::int64_t>(rows, 1);
+  const UlpOf ulp_of(ulp_dtype);
+  std::vector<RowStats> per_row(static_cast<std::size_t>(rows));
 
-  double ref_max = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (std::isfinite(g[i])) ref_max = std::max(ref_max, std::fabs(g[i]));
-  }
-  const double tiny = ulp(ulp_dtype, ref_max);
-  const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
-
-  double err2_all = 0, ref2_all = 0;
-  std::int64_t argmax = -1, first_nonfinite = -1;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double err2 = 0, ref2 = 0;
-    for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
-      const double gi = g[i], ci = c[i];
-      const bool gf = std::isfinite(gi), cf = std::isfinite(ci);
-      if (!gf || !cf) {
-        // Same non-finite class (NaN vs NaN, +inf vs +inf) is a match.
-        const bool same = (std::isnan(gi) && std::isnan(ci)) || (!std::isnan(gi) && !std::isnan(ci) && gi == ci);
-        if (!same) {
-          ++s.nonfinite_mismatches;
-          if (first_nonfinite < 0) first_nonfinite = i;
+  with_reader(candidate, [&](auto c) {
+    with_reader(golden, [&](auto g) {
+      double ref_max = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double gi = g(i);
+        if (std::isfinite(gi)) ref_max = std::max(ref_max, std::fabs(gi));
+      }
+      const double tiny = ulp_of(ref_max);
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+      for (std::int64_t r = 0; r < rows; ++r) {
+        RowStats& row = per_row[static_cast<std::size_t>(r)];
+        for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
+          const double gi = g(i), ci = c(i);
+          if (!std::isfinite(gi) || !std::isfinite(ci)) {
+            // Same non-finite class (NaN vs NaN, +inf vs +inf) is a match.
+            const bool same =
+                (std::isnan(gi) && std::isnan(ci)) || (!std::isnan(gi) && !std::isnan(ci) && gi == ci);
+            if (!same) {
+              ++row.nonfinite;
+              if (row.first_nonfinite < 0) row.first_nonfinite = i;
+            }
+            continue;
+          }
+          const double d = std::fabs(ci - gi);
+          if (row.argmax < 0 || d > row.max_abs) {
+            row.argmax = i;
+            row.max_abs = d;
+          }
+          if (std::fabs(gi) > tiny) row.max_rel = std::max(row.max_rel, d / std::fabs(gi));
+          row.max_ulps = std::max(row.max_ulps, d / ulp_of(gi));
+          row.err2 += d * d;
+          row.ref2 += gi * gi;
         }
-        continue;
       }
-      const double d = std::fabs(ci - gi);
-      if (argmax < 0 || d > s.max_abs) {
-        argmax = i;
-        s.max_abs = d;
+      const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
+      double err2_all = 0, ref2_all = 0;
+      std::int64_t argmax = -1, first_nonfinite = -1;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const RowStats& row = per_row[static_cast<std::size_t>(r)];
+        if (row.argmax >= 0 && (argmax < 0 || row.max_abs > s.max_abs)) {
+          argmax = row.argmax;
+          s.max_abs = row.max_abs;
+        }
+        s.max_rel = std::max(s.max_rel, row.max_rel);
+        s.max_ulps = std::max(s.max_ulps, row.max_ulps);
+        s.nonfinite_mismatches += row.nonfinite;
+        if (first_nonfinite < 0) first_nonfinite = row.first_nonfinite;
+        const double row_rel = row_relative(row.err2, row.ref2, row_floor);
+        if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
+          s.worst_row = r;
+          s.worst_row_rel_l2 = row_rel;
+        }
+        err2_all += row.err2;
+        ref2_all += row.ref2;
       }
-      if (std::fabs(gi) > tiny) s.max_rel = std::max(s.max_rel, d / std::fabs(gi));
-      s.max_ulps = std::max(s.max_ulps, d / ulp(ulp_dtype, gi));
-      err2 += d * d;
-      ref2 += gi * gi;
-    }
-    const double row_rel = row_relative(err2, ref2, row_floor);
-    if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
-      s.worst_row = r;
-      s.worst_row_rel_l2 = row_rel;
-    }
-    err2_all += err2;
-    ref2_all += ref2;
-  }
-  s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
-  if (argmax >= 0) s.max_at = unravel(argmax, shape);
-  if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
+      s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
+      if (argmax >= 0) s.max_at = unravel(argmax, shape);
+      if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
+    });
+  });
   if (rows == 1 && !is_row_major_token_tensor(shape)) s.worst_row = -1;
   return s;
 }
@@ -142,12 +186,13 @@ ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_
 namespace {
 
 double max_abs_finite(const Tensor& t) {
-  double m = 0;
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    const double v = t.get(i);
-    if (std::isfinite(v)) m = std::max(m, std::fabs(v));
-  }
-  return m;
+  return with_reader(t, [&](auto v) {
+    double m = 0;
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (std::isfinite(v(i))) m = std::max(m, std::fabs(v(i)));
+    }
+    return m;
+  });
 }
 
 std::string describe_nonfinite(const std::string& name, const Tensor& cand, const Tensor& gold,
@@ -164,13 +209,17 @@ std::string describe_nonfinite(const std::string& name, const Tensor& cand, cons
 // Count elements above an element-wise threshold function.
 template <class Threshold>
 std::int64_t count_mismatches(const Tensor& cand, const Tensor& gold, Threshold thr) {
-  std::int64_t count = 0;
-  for (std::int64_t i = 0; i < gold.numel(); ++i) {
-    const double c = cand.get(i), g = gold.get(i);
-    if (!std::isfinite(c) || !std::isfinite(g)) continue;
-    if (std::fabs(c - g) > thr(g)) ++count;
-  }
-  return count;
+  return with_reader(cand, [&](auto c) {
+    return with_reader(gold, [&](auto g) {
+      std::int64_t count = 0;
+      for (std::int64_t i = 0; i < gold.numel(); ++i) {
+        const double ci = c(i), gi = g(i);
+        if (!std::isfinite(ci) || !std::isfinite(gi)) continue;
+        if (std::fabs(ci - gi) > thr(gi)) ++count;
+      }
+      return count;
+    });
+  });
 }
 
 }  // namespace
