@@ -7,7 +7,8 @@
 # valid cases and sweeps, malformed requests, cancellations, deadline expiries, uploads cut off
 # mid-stream or corrupted, a crashing kernel, while another thread SIGKILLs a random worker
 # every few seconds. Then it asserts: the server is healthy (grpc.health.v1 SERVING), every
-# request got exactly one final answer with an allowed status, every accepted sweep delivered
+# request got exactly one final answer with an allowed status (a numerical FAIL of a valid case
+# is listed as a note: it is the tolerance model's verdict, not a service fault), every accepted sweep delivered
 # each of its cases exactly once, RSS did not grow after warm-up (last third vs first third of
 # the run), no file descriptors leaked, and SIGTERM shuts the server down cleanly. Prints the
 # figures recorded in docs/reliability.md. Exit status 0 when every assertion holds.
@@ -86,9 +87,17 @@ def chunks(payload, header, cut=None, chunk=4096):
         raise RuntimeError("client gave up mid-upload")  # gRPC cancels the call
 
 # Each action returns (status code, detail); `allowed` lists the statuses it may end with.
+# A numerical "fail" of a valid case is a verdict about the tolerance model, not a service fault:
+# it is listed (with the line to reproduce it in-process) but does not fail the soak.
+verdict_notes = []
+def check_verdict(r):
+    assert r.verdict in ("pass", "fail", "crash"), f"{r.case_line}: verdict {r.verdict}"
+    if r.verdict == "fail":
+        verdict_notes.append(r.case_line)
+
 def a_case(rng):
     r = stub.RunCase(pb.RunCaseRequest(case_ref=pb.CaseRef(line=line(rng))), timeout=120)
-    assert r.verdict in ("pass", "crash"), r.verdict
+    check_verdict(r)
     return OK, r.verdict
 
 def a_sweep(rng):
@@ -96,7 +105,7 @@ def a_sweep(rng):
     seen = collections.Counter()
     for r in stub.RunSweep(pb.RunSweepRequest(cases=[pb.CaseRef(line=line(rng)) for _ in range(n)]), timeout=300):
         seen[r.index] += 1
-        assert r.verdict in ("pass", "crash"), r.verdict
+        check_verdict(r)
     assert sorted(seen) == list(range(n)) and set(seen.values()) == {1}, f"sweep delivered {dict(seen)} of {n}"
     return OK, f"{n} cases"
 
@@ -239,6 +248,8 @@ print(f"  server RSS: first third max {first_rss / 1024:.1f} MiB, last third max
 print(f"  fds: warm {fds_warm}, end {fds_end}; health {'SERVING' if healthy else status!r}; SIGTERM exit {exit_code}")
 for p in problems[:20]:
     print("  PROBLEM", p)
+for n in sorted(set(verdict_notes)):
+    print(f"  note: valid case judged FAIL (reproduce in-process: mhc-verify decompose '{n}' --backend emulated)")
 failed = []
 if problems: failed.append("requests with a wrong or missing answer")
 if sum(answers.values()) != requests: failed.append("answers != requests")
