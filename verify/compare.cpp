@@ -50,9 +50,20 @@ struct UlpOf {
     std::memcpy(&bits, &x, sizeof bits);
     const int e = std::max(static_cast<int>((bits >> 52) & 0x7ff) - 1023, min_exp) - mantissa_bits + 1;
     if (e < -1022) return std::ldexp(1.0, e);  // a subnormal double (f64 ulps near zero)
-    const std::uint64_t ulp_bits = static_cast<std::uint64_t>(e + 1023) << 52;
+    return power_of_two(e);
+  }
+  // x / ulp(x) as an exact multiplication (ulps are powers of two): no division per element.
+  double in_ulps(double d, double x) const {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const int e = std::max(static_cast<int>((bits >> 52) & 0x7ff) - 1023, min_exp) - mantissa_bits + 1;
+    if (e < -1022 || e > 1023) return d / (*this)(x);  // 1/ulp would not be a normal double
+    return d * power_of_two(-e);
+  }
+  static double power_of_two(int e) {
+    const std::uint64_t b = static_cast<std::uint64_t>(e + 1023) << 52;
     double u;
-    std::memcpy(&u, &ulp_bits, sizeof u);
+    std::memcpy(&u, &b, sizeof u);
     return u;
   }
 };
@@ -148,7 +159,7 @@ ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_
             row.max_abs = d;
           }
           if (std::fabs(gi) > tiny) row.max_rel = std::max(row.max_rel, d / std::fabs(gi));
-          row.max_ulps = std::max(row.max_ulps, d / ulp_of(gi));
+          row.max_ulps = std::max(row.max_ulps, ulp_of.in_ulps(d, gi));
           row.err2 += d * d;
           row.ref2 += gi * gi;
         }
@@ -187,7 +198,8 @@ namespace {
 
 double max_abs_finite(const Tensor& t) {
   return with_reader(t, [&](auto v) {
-    double m = 0;
+    double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
+#pragma omp parallel for reduction(max : m) schedule(static) if (t.numel() > (1 << 16))
     for (std::int64_t i = 0; i < t.numel(); ++i) {
       if (std::isfinite(v(i))) m = std::max(m, std::fabs(v(i)));
     }
@@ -212,6 +224,7 @@ std::int64_t count_mismatches(const Tensor& cand, const Tensor& gold, Threshold 
   return with_reader(cand, [&](auto c) {
     return with_reader(gold, [&](auto g) {
       std::int64_t count = 0;
+#pragma omp parallel for reduction(+ : count) schedule(static) if (gold.numel() > (1 << 16))
       for (std::int64_t i = 0; i < gold.numel(); ++i) {
         const double ci = c(i), gi = g(i);
         if (!std::isfinite(ci) || !std::isfinite(gi)) continue;
