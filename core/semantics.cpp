@@ -8,6 +8,8 @@ namespace mhc {
 
 std::int64_t mix_count(ResMap resmap, std::int64_t n) {
   if (n < 1) invalid_input("n (streams) must be >= 1, got " + std::to_string(n));
+  // Past 2^31 streams, 2n + n^2 overflows 64 bits (a fuzzed case line found it).
+  if (n > (std::int64_t{1} << 31)) invalid_input("n (streams) = " + std::to_string(n) + " is too large: n^2 mix logits overflow 64 bits");
   if (resmap != ResMap::permutations) return 2 * n + n * n;
   if (n > 8) invalid_input("the permutation residual map needs n! logits; n = " + std::to_string(n) + " is too large");
   std::int64_t fact = 1;

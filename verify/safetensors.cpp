@@ -63,7 +63,8 @@ json parse_header_json(std::string_view text) {
   json header;
   try {
     header = json::parse(text.begin(), text.end(), cb);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number literal beyond f64 ("1e9999"): both bad input.
     bad_file(std::string("header is not valid UTF-8 JSON: ") + e.what());
   }
   if (!duplicate.empty()) bad_file("header names \"" + duplicate + "\" twice");

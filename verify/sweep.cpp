@@ -284,7 +284,10 @@ std::vector<Axis> parse_axes(const Reader& r, const Node& node, const std::map<s
   const std::pair<const char*, const char*> defaults[] = {
       {"op", nullptr}, {"preset", "deepseek"}, {"distribution", "normal"}, {"dtype", "bf16"}, {"seed", "0"}};
   std::vector<Axis> defaulted;
-  for (const auto& [name, value] : defaults) {
+  for (const auto& entry : defaults) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+    const char* name = entry.first;
+    const char* value = entry.second;
     const bool present = std::any_of(axes.begin(), axes.end(), [&](const Axis& a) { return std::string_view(a.field->name) == name; });
     if (present) continue;
     if (value) defaulted.push_back({find_field(name), {value}});

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under corpus/<target>/ (run once; the files are committed).
+
+Seeds are small valid inputs plus a few near-misses, so libFuzzer starts inside each parser's
+grammar. Inputs found by fuzzing (crash reproducers) are added to the same folders by hand, with a
+name that says what they found.
+"""
+import hashlib
+import json
+import pathlib
+import shutil
+import struct
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def write(target, name, data):
+    d = HERE / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def safetensors(tensors, metadata=None, pad=True):
+    header, blobs, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, (dtype, shape, blob) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    h = json.dumps(header).encode()
+    if pad:
+        h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def seeds_safetensors():
+    f32 = struct.pack("<6f", 1, -2, 3.5, 0, float("inf"), float("nan"))
+    write("fuzz_safetensors", "f32_2x3", safetensors({"x": ("F32", [2, 3], f32)}, {"case": "pre T=1 n=2 C=3"}))
+    write("fuzz_safetensors", "bf16_f16_f64", safetensors({
+        "a": ("BF16", [2], struct.pack("<2H", 0x3F80, 0xFF80)),
+        "b": ("F16", [3], struct.pack("<3H", 0x3C00, 0x7C00, 0x0001)),
+        "c": ("F64", [1, 1], struct.pack("<d", 2.5))}))
+    write("fuzz_safetensors", "scalar_and_empty", safetensors({
+        "s": ("F32", [], struct.pack("<f", 7)), "e": ("F32", [0, 4], b"")}))
+    write("fuzz_safetensors", "no_tensors", safetensors({}, {"k": "v"}))
+    write("fuzz_safetensors", "unpadded", safetensors({"x": ("F32", [1], struct.pack("<f", 1))}, pad=False))
+    write("fuzz_safetensors", "offsets_overlap",
+          struct.pack("<Q", 80) + json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                                                 "y": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+                                                ).encode().ljust(80) + b"\0" * 4)
+    write("fuzz_safetensors", "huge_header_len", struct.pack("<Q", 1 << 62) + b"{}")
+
+
+def seeds_sweep():
+    for p in sorted((ROOT / "examples").glob("*.yaml")):
+        shutil.copy(p, HERE / "corpus" / "fuzz_sweep" / p.name)
+    write("fuzz_sweep", "minimal.yaml", "name: m\ncases: ['pre T=1 n=1 C=1']\n")
+    write("fuzz_sweep", "skip_tol.yaml",
+          "name: s\naxes:\n  op: [pre, post]\n  preset: [deepseek, lite]\n  T: [1, 2]\n  n: [1, 4]\n  C: [3]\n"
+          "semantics: {repeats: 2}\nskip:\n  - when: {preset: lite, n: [4]}\n    reason: big\n"
+          "tolerance: {profile: baseline, overrides: {dphi: {atol: 1e-2, rtol: 1e-2}}}\n")
+    write("fuzz_sweep", "anchors.yaml", "name: &a x\ndescription: *a\naxes: {T: [1], n: [2], C: [3]}\n")
+    write("fuzz_sweep", "bad_type.yaml", "name: [1]\naxes: {T: foo}\n")
+
+
+def seeds_case_spec():
+    lines = {
+        "pre_deepseek": "pre T=137 n=4 C=1280 preset=deepseek seed=3 dist=normal repeats=10",
+        "post_paper": "post T=5 n=3 C=9 preset=paper seed=1 dist=wide_logits dtype=f32",
+        "lite": "pre T=2 n=3 C=4 preset=lite seed=7 tol=baseline",
+        "zero_rows": "pre T=6 n=4 C=8 dist=zero_rows eps_rms=0",
+        "large": "post T=1 n=1 C=1 dist=large post_mult=2",
+        "overflow": "pre T=9223372036854775807 n=4 C=4",
+        "bad_token": "pre T=1 n=1 C=1 =",
+    }
+    for name, line in lines.items():
+        write("fuzz_case_spec", name, line)
+
+
+def pb_varint(v):
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_len(field, payload):
+    return pb_varint(field << 3 | 2) + pb_varint(len(payload)) + payload
+
+
+def pb_uint(field, v):
+    return pb_varint(field << 3) + pb_varint(v)
+
+
+def seeds_case_proto():
+    write("fuzz_case_proto", "line", pb_len(1, b"pre T=13 n=4 C=64 preset=deepseek seed=3"))
+    write("fuzz_case_proto", "line_bad", pb_len(1, b"pre T=0 n=4 C=64"))
+    write("fuzz_case_proto", "empty", b"")
+    # CaseFields: op=1 T=2 n=3 C=4 preset=5 seed=6 dist=7 dtype=8 tolerance=9 semantics=10 (map)
+    write("fuzz_case_proto", "fields_raw", pb_len(2, pb_len(1, b"post") + pb_uint(2, 5) + pb_uint(3, 4) + pb_uint(4, 8)))
+
+
+def chunk_msg(flags, *parts):
+    return bytes([flags]) + b"".join(parts)
+
+
+def seeds_upload():
+    # See fuzz_upload.cpp: flags bit0 header, bit1 header digest, bit2 explicit offset,
+    # bit3 right trailer digest, bit4 raw trailer. FuzzedDataProvider takes integers from the end
+    # of the input and strings from the front, so these are starting points for the mutator.
+    write("fuzz_upload", "one_chunk", bytes([1 | 8]) + b"\x01" + b"payload" * 4 + b"\x00\x1c\x00\x00\x00\x00\x00\x00")
+    write("fuzz_upload", "two_chunks", bytes([1]) + b"\x00" + b"abc" * 20 + bytes([8]) + b"def" * 20)
+    write("fuzz_upload", "no_header", bytes([0]) + b"data")
+
+
+if __name__ == "__main__":
+    seeds_safetensors()
+    seeds_sweep()
+    seeds_case_spec()
+    seeds_case_proto()
+    seeds_upload()
