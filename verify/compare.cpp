@@ -194,6 +194,23 @@ ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_
   return s;
 }
 
+double max_abs_error(const Tensor& candidate, const Tensor& golden) {
+  if (candidate.shape() != golden.shape()) {
+    invalid_input(fmt::format("shape mismatch: candidate {} vs golden {}", candidate.describe(), golden.describe()));
+  }
+  return with_reader(candidate, [&](auto c) {
+    return with_reader(golden, [&](auto g) {
+      double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
+#pragma omp parallel for reduction(max : m) schedule(static) if (golden.numel() > (1 << 16))
+      for (std::int64_t i = 0; i < golden.numel(); ++i) {
+        const double ci = c(i), gi = g(i);
+        if (std::isfinite(ci) && std::isfinite(gi)) m = std::max(m, std::fabs(ci - gi));
+      }
+      return m;
+    });
+  });
+}
+
 namespace {
 
 double max_abs_finite(const Tensor& t) {

@@ -18,6 +18,10 @@ enum class TensorRole { output, gradient };
 // `ulp_dtype` (the dtype the candidate stores the tensor in).
 ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype);
 
+// ErrorStats::max_abs alone (max |c - g| over finite pairs) in one cheap pass: the verifier picks
+// the larger of two baselines' errors with it.
+double max_abs_error(const Tensor& candidate, const Tensor& golden);
+
 // One ulp of `dtype` at magnitude |x| (bf16: 8 significant bits, f32: 24).
 double ulp(DType dtype, double x);
 

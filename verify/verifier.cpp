@@ -66,8 +66,7 @@ TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b)
     const auto other = b.find(name);
     const auto g = golden.find(name);
     if (other == b.end() || g == golden.end()) continue;
-    if (error_stats(other->second, g->second, other->second.dtype()).max_abs >
-        error_stats(t, g->second, t.dtype()).max_abs) {
+    if (max_abs_error(other->second, g->second) > max_abs_error(t, g->second)) {
       t = other->second;
     }
   }

@@ -112,6 +112,14 @@ TEST(ErrorStats, EmptyAndMismatchedShapes) {
   }
 }
 
+TEST(MaxAbsError, EqualsErrorStatsMaxAbsOverFinitePairs) {
+  const Tensor golden = filled(DType::f64, {2, 3}, {1, kNaN, 3, 4, 5, 6});
+  const Tensor cand = filled(DType::bf16, {2, 3}, {1.5, 2, kInf, 4, 5, 6.25});
+  EXPECT_EQ(max_abs_error(cand, golden), 0.5);
+  EXPECT_EQ(max_abs_error(cand, golden), error_stats(cand, golden, DType::bf16).max_abs);
+  EXPECT_THROW(max_abs_error(Tensor(DType::f32, {2}), Tensor(DType::f64, {3})), Error);
+}
+
 TEST(ErrorStats, RankOneTensorHasNoTokenRows) {
   const Tensor golden = filled(DType::f64, {4}, {1, 2, 3, 4});
   const ErrorStats s = error_stats(filled(DType::f32, {4}, {1, 2, 3, 5}), golden, DType::f32);

@@ -51,14 +51,18 @@ TEST_P(MutantDiagnosis, FailsWithTheDiagnosisOfBugsMd) {
   // (a forward bug blames the first failing output, e.g. h_post before dx).
   EXPECT_TRUE(d.tensor == expected.tensor || contains("," + d.fields.at("failing_tensors") + ",", "," + expected.tensor + ","))
       << "blamed " << d.tensor << ", failing " << d.fields.at("failing_tensors") << ", expected " << expected.tensor;
-  if (!expected.component.empty()) EXPECT_EQ(d.component, expected.component);
+  if (!expected.component.empty()) {
+    EXPECT_EQ(d.component, expected.component);
+  }
   EXPECT_FALSE(d.sentence.empty());
   if (!mc.field.empty()) {
     ASSERT_TRUE(d.fields.count(mc.field)) << mc.field << " missing; " << d.sentence;
     EXPECT_EQ(d.fields.at(mc.field), mc.value) << d.sentence;
   }
   // A failing pre case carries its decomposition table (taps and gradient parts).
-  if (r.spec.op == Op::pre) EXPECT_FALSE(r.decomposition.empty());
+  if (r.spec.op == Op::pre) {
+    EXPECT_FALSE(r.decomposition.empty());
+  }
 }
 
 const std::string kPre = "pre T=8 n=4 C=48 preset=deepseek seed=1 dist=normal";
