@@ -22,7 +22,7 @@ inline double dot_tail(const v4& acc, const double* a, const double* b, std::int
 
 }  // namespace
 
-__attribute__((target_clones("avx2", "default")))
+MHC_REF_CLONES
 double dot(const double* a, const double* b, std::int64_t K) {
   const std::int64_t k4 = K - K % 4;
   v4 acc = {};
@@ -35,7 +35,7 @@ double dot(const double* a, const double* b, std::int64_t K) {
   return dot_tail(acc, a, b, k4, K);
 }
 
-__attribute__((target_clones("avx2", "default")))
+MHC_REF_CLONES
 void gemm_abt(const double* a, std::int64_t rows, const double* b, std::int64_t M, std::int64_t K, double* out) {
   const std::int64_t k4 = K - K % 4;
   std::int64_t t = 0;
@@ -80,7 +80,7 @@ void gemm_abt(const double* a, std::int64_t rows, const double* b, std::int64_t 
   }
 }
 
-__attribute__((target_clones("avx2", "default")))
+MHC_REF_CLONES
 void gemm_ab(const double* a, std::int64_t lda, std::int64_t rows, std::int64_t M, const double* b, std::int64_t ldb,
              std::int64_t K, double* out, std::int64_t ldo) {
   const std::int64_t k8 = K - K % 8;
@@ -121,7 +121,7 @@ void gemm_ab(const double* a, std::int64_t lda, std::int64_t rows, std::int64_t 
   }
 }
 
-__attribute__((target_clones("avx2", "default")))
+MHC_REF_CLONES
 void gemm_atb_acc(const double* a, std::int64_t rows, std::int64_t M, const double* b, std::int64_t w, double* out,
                   std::int64_t ldo) {
   const std::int64_t k8 = w - w % 8;

@@ -7,6 +7,20 @@
 
 #include <cstdint>
 
+// The clones are chosen by an ifunc resolver during relocation, before any sanitizer runtime is
+// up; ThreadSanitizer instruments the resolver and the process dies at load (SIGSEGV, gcc and
+// clang alike). TSan builds get the baseline code only, which gives the same bits.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MHC_REF_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(MHC_REF_TSAN)
+#define MHC_REF_CLONES
+#else
+#define MHC_REF_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 namespace mhc::ref {
 
 // sum_k a[k] b[k] in the reduction order of gemm_abt below.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "reference/gemm.hpp"  // MHC_REF_CLONES
 
 namespace mhc::ref {
 
@@ -50,7 +51,7 @@ void expect_pre_params(const Semantics& s, const Dims& d, const Tensor& phi, con
 }
 
 // Pure conversions: every clone gives the same bits.
-__attribute__((target_clones("avx2", "default")))
+MHC_REF_CLONES
 void widen(const Tensor& t, std::int64_t offset, std::int64_t count, double* dst) {
   switch (t.dtype()) {
     case DType::bf16: {
