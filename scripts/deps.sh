@@ -7,6 +7,7 @@ packages=(
   libeigen3-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libcli11-dev
   nlohmann-json3-dev libfmt-dev libssl-dev openssl
+  clang libclang-rt-14-dev libomp-dev
   python3 python3-grpcio python3-protobuf python3-numpy python3-torch
   chromium
 )
