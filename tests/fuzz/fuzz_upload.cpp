@@ -2,13 +2,12 @@
 // decoded from the bytes (header or not, offset right or wrong, chunk sizes, a trailer digest
 // right or wrong), then the end of the stream. Every stream must end in a payload or an
 // Error(invalid_input) / UploadTooLarge; an accepted payload must be exactly the bytes sent.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "core/error.hpp"
 #include "server/sha256.hpp"
@@ -21,29 +20,59 @@ constexpr std::uint64_t kFuzzMaxTotal = 1 << 16;
 
 std::string hex_digest_of(const std::string& bytes) { return mhc::server::sha256_hex(bytes); }
 
+// Reads the fuzz input front to back; past its end every value is 0 / empty. (Not clang's
+// FuzzedDataProvider: the replay build under gcc has no <fuzzer/> headers.)
+class Reader {
+ public:
+  Reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  std::size_t remaining() const { return size_ - pos_; }
+  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  std::uint64_t u64() {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = v << 8 | byte();
+    return v;
+  }
+  // Two bytes, big-endian, reduced into [lo, hi].
+  std::uint64_t in_range(std::uint64_t lo, std::uint64_t hi) {
+    const std::uint64_t high = byte();
+    const std::uint64_t v = high << 8 | byte();
+    return lo + v % (hi - lo + 1);
+  }
+  std::string bytes(std::size_t n) {
+    n = std::min(n, remaining());
+    std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
+    pos_ += n;
+    return s;
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace mhc;
-  FuzzedDataProvider in(data, size);
+  Reader in(data, size);
   server::ChunkAssembler assembler(kFuzzMaxTotal);
   std::string sent;  // every byte the assembler accepted, in order
   try {
-    while (in.remaining_bytes() > 0) {
-      const auto flags = in.ConsumeIntegral<std::uint8_t>();
+    while (in.remaining() > 0) {
+      const auto flags = in.byte();
       server::UploadHeader header;
       const bool with_header = flags & 1;
       if (with_header) {
-        header.op = in.ConsumeBool() ? "pre" : "post";
-        header.total_bytes = in.ConsumeIntegralInRange<std::uint64_t>(0, 2 * kFuzzMaxTotal);
-        if (flags & 2) header.sha256 = in.ConsumeBytesAsString(64);
+        header.op = in.byte() & 1 ? "pre" : "post";
+        header.total_bytes = in.in_range(0, 2 * kFuzzMaxTotal);
+        if (flags & 2) header.sha256 = in.bytes(64);
       }
-      const std::uint64_t offset =
-          (flags & 4) ? in.ConsumeIntegral<std::uint64_t>() : assembler.received();
-      const std::string chunk = in.ConsumeBytesAsString(in.ConsumeIntegralInRange<std::size_t>(0, 4096));
+      const std::uint64_t offset = (flags & 4) ? in.u64() : assembler.received();
+      const std::string chunk = in.bytes(in.in_range(0, 4096));
       std::string trailer;
       if (flags & 8) trailer = hex_digest_of(sent + chunk);  // the right digest if this is the last chunk
-      else if (flags & 16) trailer = in.ConsumeBytesAsString(64);
+      else if (flags & 16) trailer = in.bytes(64);
       assembler.add(with_header ? &header : nullptr, offset, chunk, trailer);
       sent += chunk;
     }

@@ -106,17 +106,25 @@ def seeds_case_proto():
     write("fuzz_case_proto", "fields_raw", pb_len(2, pb_len(1, b"post") + pb_uint(2, 5) + pb_uint(3, 4) + pb_uint(4, 8)))
 
 
-def chunk_msg(flags, *parts):
-    return bytes([flags]) + b"".join(parts)
+def upload_msg(flags, chunk, total=None, explicit_offset=None):
+    """One message as fuzz_upload.cpp reads it: flags (bit0 header, bit1 header digest, bit2
+    explicit offset, bit3 right trailer digest, bit4 raw trailer), [op, total u16], [offset u64],
+    chunk length u16, chunk."""
+    out = bytes([flags])
+    if flags & 1:
+        out += b"\x01" + struct.pack(">H", total)
+    if flags & 4:
+        out += struct.pack(">Q", explicit_offset)
+    return out + struct.pack(">H", len(chunk)) + chunk
 
 
 def seeds_upload():
-    # See fuzz_upload.cpp: flags bit0 header, bit1 header digest, bit2 explicit offset,
-    # bit3 right trailer digest, bit4 raw trailer. FuzzedDataProvider takes integers from the end
-    # of the input and strings from the front, so these are starting points for the mutator.
-    write("fuzz_upload", "one_chunk", bytes([1 | 8]) + b"\x01" + b"payload" * 4 + b"\x00\x1c\x00\x00\x00\x00\x00\x00")
-    write("fuzz_upload", "two_chunks", bytes([1]) + b"\x00" + b"abc" * 20 + bytes([8]) + b"def" * 20)
-    write("fuzz_upload", "no_header", bytes([0]) + b"data")
+    body = b"payload!" * 8
+    write("fuzz_upload", "one_chunk_trailer", upload_msg(1 | 8, body, total=len(body)))
+    write("fuzz_upload", "two_chunks", upload_msg(1, body[:20], total=len(body)) + upload_msg(8, body[20:]))
+    write("fuzz_upload", "wrong_offset", upload_msg(1, body[:8], total=len(body)) + upload_msg(4, body[8:], explicit_offset=3))
+    write("fuzz_upload", "no_header", upload_msg(0, b"data"))
+    write("fuzz_upload", "over_limit", upload_msg(1, b"x", total=0xFFFF))
 
 
 if __name__ == "__main__":
