@@ -148,8 +148,9 @@ std::string Tensor::describe() const {
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.defined() != b.defined()) return false;
   if (!a.defined()) return true;
+  // (memcmp of an empty tensor's null storage is undefined even for 0 bytes: UBSan reports it)
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.bytes(), b.bytes(), a.nbytes()) == 0;
+         (a.nbytes() == 0 || std::memcmp(a.bytes(), b.bytes(), a.nbytes()) == 0);
 }
 
 }  // namespace mhc

@@ -50,7 +50,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
                   fmt::format("{} but {} bytes were received so far (chunks must arrive in order)", offset, received_));
   if (data.size() > header_->total_bytes - received_)
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
-  std::memcpy(payload_->data() + received_, data.data(), data.size());
+  if (!data.empty()) std::memcpy(payload_->data() + received_, data.data(), data.size());  // data() may be null
   received_ += data.size();
   ++chunks_;
   if (!sha256.empty()) {

@@ -19,7 +19,7 @@ namespace {
 
 std::vector<std::byte> to_bytes(std::string_view s) {
   std::vector<std::byte> out(s.size());
-  std::memcpy(out.data(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());  // null data() with size 0 is UB for memcpy
   return out;
 }
 
