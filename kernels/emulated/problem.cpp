@@ -24,7 +24,9 @@ std::vector<float> widen_all(const Tensor& t) {
   return v;
 }
 
-// Reads T, n, C from x [T, n, C] and checks the semantics against them.
+
+}  // namespace
+
 Problem dimensions_from_x(const Semantics& s, const EmulatedOptions& opt, const Tensor& x) {
   if (!x.defined()) invalid_input("tensor x is missing");
   if (x.rank() != 3) invalid_input("tensor x must be [T, n, C], got " + x.describe());
@@ -40,8 +42,6 @@ Problem dimensions_from_x(const Semantics& s, const EmulatedOptions& opt, const 
   if (s.resmap == ResMap::permutations) p.perms = permutations_of(p.n);
   return p;
 }
-
-}  // namespace
 
 int Problem::iterate_count() const {
   const bool sinkhorn = s.resmap == ResMap::sinkhorn || s.resmap == ResMap::sinkhorn_exp;

@@ -35,6 +35,8 @@ struct Problem {
   int iterate_count() const;
 };
 
+// Reads T, n, C from x [T, n, C] and checks the semantics against them (Error(invalid_input)).
+Problem dimensions_from_x(const Semantics& s, const EmulatedOptions& opt, const Tensor& x);
 // Validates the pre inputs (shapes, dtypes, gamma present iff use_gamma) with Error(invalid_input)
 // naming the tensor, and widens the parameters.
 Problem make_pre_problem(const Semantics& s, const EmulatedOptions& opt, const Tensor& x, const Tensor& phi,

@@ -120,16 +120,7 @@ TensorMap EmulatedBackend::run_stage(const Semantics& s, std::string_view stage,
   } else if (stage == "apply") {
     const Tensor& x = need(in, stage, "x");
     const Tensor& h_pre = need(in, stage, taps::h_pre);
-    if (x.rank() != 3) invalid_input("tensor x must be [T, n, C], got " + x.describe());
-    Problem p;
-    p.s = s;
-    p.opt = options_;
-    p.T = x.dim(0);
-    p.n = x.dim(1);
-    p.C = x.dim(2);
-    validate(Shape{p.T, p.n, p.C}, s);
-    p.K = p.n * p.C;
-    p.M = mix_count(s.resmap, p.n);
+    const Problem p = dimensions_from_x(s, options_, x);
     expect_tensor(h_pre, std::string(taps::h_pre), {p.T, p.n});
     Tensor y(DType::bf16, {p.T, p.C}), tap_y(DType::f32, {p.T, p.C});
     TokenForward tf(p);
