@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+source scripts/ccache.env
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"

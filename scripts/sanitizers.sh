@@ -22,6 +22,7 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:sup
 run() {
   local preset="$1"
   shift
+  source scripts/ccache.env
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j"$jobs"
   ctest --preset "$preset" -j"$jobs" --timeout 1500 "$@"

@@ -5,6 +5,7 @@
 # its committed corpus when clang is installed (`fuzz` preset). MHC_SKIP_HARDENING=1 skips both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ccache.env
 bash scripts/build.sh
 ctest --preset release -j"$(nproc)" --timeout 1500 "$@"
 
