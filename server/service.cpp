@@ -33,6 +33,25 @@ grpc::Status stopped_status(const VerifierService& service) {
   return {grpc::StatusCode::CANCELLED, "cancelled; the work was stopped"};
 }
 
+// The completion of a single-result RPC (RunCase, CheckTensors): the job's report, or the status
+// its cancellation or error maps to.
+template <class Reactor>
+std::function<void(JobResult)> finish_with_result(Reactor* reactor, const VerifierService& service,
+                                                  pb::CaseResult* response) {
+  return [reactor, &service, response](JobResult result) {
+    if (result.outcome == JobOutcome::cancelled) {
+      reactor->Finish(stopped_status(service));
+      return;
+    }
+    if (result.error) {
+      reactor->Finish(to_status(*result.error));
+      return;
+    }
+    fill_result(result, 0, *response);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
 nlohmann::json case_request(const verify::CaseSpec& spec, const std::string& backend, const pb::RunOptions& o) {
   return {{"kind", "case"},
           {"spec", spec.to_string()},
@@ -78,18 +97,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
       return;
     }
     job.cancel = cancel_;
-    job.done = [this](JobResult result) {
-      if (result.outcome == JobOutcome::cancelled) {
-        Finish(stopped_status(service_));
-        return;
-      }
-      if (result.error) {
-        Finish(to_status(*result.error));
-        return;
-      }
-      fill_result(result, 0, *response_);
-      Finish(grpc::Status::OK);
-    };
+    job.done = finish_with_result(this, service_, response_);
     service.pool().submit(std::move(job));
   }
 
@@ -286,18 +294,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
     job.request = request_;
     job.crash_template = template_;
     job.cancel = cancel_;
-    job.done = [this](JobResult result) {
-      if (result.outcome == JobOutcome::cancelled) {
-        Finish(stopped_status(service_));
-        return;
-      }
-      if (result.error) {
-        Finish(to_status(*result.error));
-        return;
-      }
-      fill_result(result, 0, *response_);
-      Finish(grpc::Status::OK);
-    };
+    job.done = finish_with_result(this, service_, response_);
     service_.pool().submit(std::move(job));
   }
 
