@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "verify/clones.hpp"
 
 namespace mhc::verify {
 namespace {
@@ -60,6 +61,85 @@ Tensor fill(DType dtype, std::vector<std::int64_t> shape, const ValueOf& value_o
   return t;
 }
 
+// Elements per batch of normal_chunk: a multiple of 4 (one Philox block gives 4 elements).
+constexpr std::int64_t kChunk = 1024;
+
+// z[e] = r.normal_icdf(first + e) for e < count (first % 4 == 0, count <= kChunk), in passes a
+// compiler vectorises: the blocks, |q| of every element, the center formula for all of them, then
+// the tail formula (log, sqrt) for the 15 % beyond kIcdfCenter. Same expressions as
+// rng::TensorRng::normal_from_word, hence the same bits (tests/verify/io/casegen_test.cpp).
+MHC_VERIFY_CLONES void normal_chunk(const rng::TensorRng& r, std::int64_t first, std::int64_t count, double* z) {
+  using R = rng::TensorRng;
+  std::uint32_t word[kChunk];
+  double aq[kChunk];
+  const std::uint64_t block0 = static_cast<std::uint64_t>(first) / 4;
+  for (std::int64_t b = 0; b < (count + 3) / 4; ++b) {
+    const rng::Block blk = r.block(block0 + static_cast<std::uint64_t>(b));
+    for (int k = 0; k < 4; ++k) word[4 * b + k] = blk.v[k];
+  }
+  for (std::int64_t e = 0; e < count; ++e) {
+    aq[e] = static_cast<double>(static_cast<std::int32_t>(word[e] & 0x7fffffffu)) * 0x1p-32 + 0x1p-33;
+  }
+  for (std::int64_t e = 0; e < count; ++e) z[e] = R::icdf_center(aq[e]);
+  // The tail elements, packed (a branch per element would mispredict 15 % of the time).
+  double tail_aq[kChunk], tail_z[kChunk];
+  std::int32_t tail_at[kChunk];
+  std::int64_t tails = 0;
+  for (std::int64_t e = 0; e < count; ++e) {
+    tail_aq[tails] = aq[e];
+    tail_at[tails] = static_cast<std::int32_t>(e);
+    tails += aq[e] > R::kIcdfCenter;
+  }
+  for (std::int64_t t = 0; t < tails; ++t) tail_z[t] = R::icdf_tail(tail_aq[t]);
+  for (std::int64_t t = 0; t < tails; ++t) z[tail_at[t]] = tail_z[t];
+  for (std::int64_t e = 0; e < count; ++e) z[e] = (word[e] >> 31) ? -z[e] : z[e];
+}
+
+// fill() for tensors drawn from the distribution's N: value_of(i, z) gets z = N of element i,
+// computed kChunk elements at a time (noise_chunk); chunks split between threads, so any thread
+// count gives the same bytes.
+template <class NoiseChunk, class ValueOf>
+Tensor fill_noisy(DType dtype, std::vector<std::int64_t> shape, const NoiseChunk& noise_chunk, const ValueOf& value_of) {
+  Tensor t(dtype, std::move(shape));
+  const std::int64_t count = t.numel();
+  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+  auto run = [&](auto* out, auto store) {
+#pragma omp parallel for schedule(static) if (count > (1 << 15))
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      double z[kChunk];
+      const std::int64_t first = c * kChunk, n = std::min(kChunk, count - first);
+      noise_chunk(first, n, z);
+      for (std::int64_t e = 0; e < n; ++e) store(out[first + e], value_of(first + e, z[e]));
+    }
+  };
+  if (dtype == DType::bf16) {
+    run(t.data<bf16>(), [](bf16& o, double v) { o.bits = bf16_bits_from_f32(static_cast<float>(v)); });
+  } else if (dtype == DType::f32) {
+    run(t.data<float>(), [](float& o, double v) { o = static_cast<float>(v); });
+  } else {
+    fail(ErrorKind::internal, "casegen: tensors are generated in bf16 or f32");
+  }
+  return t;
+}
+
+// The distribution's "N" of element i: a standard normal, or a uniform of the same variance.
+double noise(Dist dist, const rng::TensorRng& r, std::int64_t i) {
+  if (dist == Dist::uniform) return std::sqrt(3.0) * (2.0 * r.uniform(static_cast<std::uint64_t>(i)) - 1.0);
+  return r.normal_icdf(static_cast<std::uint64_t>(i));
+}
+
+// noise() of elements [first, first + n) for fill_noisy; distributions whose values use no N
+// (ones, arange, small_int) skip the draws.
+struct NoiseChunk {
+  Dist dist;
+  const rng::TensorRng& r;
+  void operator()(std::int64_t first, std::int64_t n, double* z) const {
+    if (dist == Dist::ones || dist == Dist::arange || dist == Dist::small_int) return;
+    if (dist != Dist::uniform) return normal_chunk(r, first, n, z);
+    for (std::int64_t e = 0; e < n; ++e) z[e] = noise(dist, r, first + e);
+  }
+};
+
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
 // ceil(log2(v)) for v >= 1.
@@ -82,47 +162,48 @@ class Generator {
     const std::int64_t row = n_ * C_;
     const double scale = dist_ == Dist::large ? large_scale() : 1.0;
     const double near_zero = std::sqrt(std::max(spec_.semantics.eps_rms, 1e-6));
-    return fill(spec_.dtype, {T_, n_, C_}, [&](std::int64_t i) {
-      const bool special_row = (i / row) % 3 == 0;
-      if (dist_ == Dist::zero_rows && special_row) return 0.0;
-      const double v = activation(r, i) * scale;
-      return dist_ == Dist::near_zero_rows && special_row ? v * near_zero : v;
+    return fill_noisy(spec_.dtype, {T_, n_, C_}, noise_of(r), [&](std::int64_t i, double z) {
+      const double v = activation(r, i, z) * scale;
+      if (dist_ != Dist::zero_rows && dist_ != Dist::near_zero_rows) return v;  // no division per element
+      if ((i / row) % 3 != 0) return v;
+      return dist_ == Dist::zero_rows ? 0.0 : v * near_zero;
     });
   }
 
   Tensor f() const {
     const rng::TensorRng r = rng::tensor_rng(spec_.seed, "f");
     const double scale = dist_ == Dist::large ? large_scale() : 1.0;
-    return fill(spec_.dtype, {T_, C_}, [&](std::int64_t i) { return activation(r, i) * scale; });
+    return fill_noisy(spec_.dtype, {T_, C_}, noise_of(r),
+                      [&](std::int64_t i, double z) { return activation(r, i, z) * scale; });
   }
 
   // dy, dout (activation dtype) and dh_post, dh_res (f32): upstream gradients.
   Tensor upstream(const char* name, DType dtype, std::vector<std::int64_t> shape) const {
     const rng::TensorRng r = rng::tensor_rng(spec_.seed, name);
-    return fill(dtype, std::move(shape), [&](std::int64_t i) { return activation(r, i); });
+    return fill_noisy(dtype, std::move(shape), noise_of(r), [&](std::int64_t i, double z) { return activation(r, i, z); });
   }
 
   Tensor phi() const {
     const rng::TensorRng r = rng::tensor_rng(spec_.seed, "phi");
     const double inv_sqrt_k = 1.0 / std::sqrt(static_cast<double>(K_));
     const double pow2 = std::ldexp(1.0, -((ceil_log2(K_) + 1) / 2));  // power of two near 1/sqrt(K)
-    return fill(DType::f32, {M_, K_}, [&](std::int64_t i) {
+    return fill_noisy(DType::f32, {M_, K_}, noise_of(r), [&](std::int64_t i, double z) {
       switch (dist_) {
         case Dist::ones: return 1.0 / static_cast<double>(K_);
         case Dist::arange: return arange(i) * std::sqrt(3.0) * inv_sqrt_k;
         case Dist::small_int: return static_cast<double>(r.small_int(idx(i), -2, 2)) * pow2;
-        default: return noise(r, i) * inv_sqrt_k;
+        default: return z * inv_sqrt_k;
       }
     });
   }
 
   Tensor gamma() const {
     const rng::TensorRng r = rng::tensor_rng(spec_.seed, "gamma");
-    return fill(DType::f32, {K_}, [&](std::int64_t i) {
+    return fill_noisy(DType::f32, {K_}, noise_of(r), [&](std::int64_t i, double z) {
       switch (dist_) {
         case Dist::ones: return 1.0;
         case Dist::small_int: return 0.25 * static_cast<double>(r.small_int(idx(i), 2, 6));
-        default: return 1.0 + 0.1 * noise(r, i);
+        default: return 1.0 + 0.1 * z;
       }
     });
   }
@@ -157,12 +238,12 @@ class Generator {
 
   Tensor h_post() const {
     const rng::TensorRng r = rng::tensor_rng(spec_.seed, "h_post");
-    return fill(DType::f32, {T_, n_}, [&](std::int64_t i) {
+    return fill_noisy(DType::f32, {T_, n_}, noise_of(r), [&](std::int64_t i, double z) {
       switch (dist_) {
         case Dist::ones: return p_ / 2;
         case Dist::small_int: return p_ * static_cast<double>(r.small_int(idx(i), 1, 7)) / 8;
-        case Dist::wide_logits: return p_ * sigmoid(4.0 * noise(r, i));
-        default: return p_ * sigmoid(noise(r, i));
+        case Dist::wide_logits: return p_ * sigmoid(4.0 * z);
+        default: return p_ * sigmoid(z);
       }
     });
   }
@@ -190,20 +271,18 @@ class Generator {
  private:
   static std::uint64_t idx(std::int64_t i) { return static_cast<std::uint64_t>(i); }
 
-  // The distribution's "N": a standard normal, or a uniform of the same variance.
-  double noise(const rng::TensorRng& r, std::int64_t i) const {
-    if (dist_ == Dist::uniform) return std::sqrt(3.0) * (2.0 * r.uniform(idx(i)) - 1.0);
-    return r.normal(idx(i));
-  }
+  double noise(const rng::TensorRng& r, std::int64_t i) const { return verify::noise(dist_, r, i); }
+  NoiseChunk noise_of(const rng::TensorRng& r) const { return {dist_, r}; }
 
   static double arange(std::int64_t i) { return static_cast<double>(i % 256 - 128) / 128.0; }
 
-  double activation(const rng::TensorRng& r, std::int64_t i) const {
+  // z: noise() of element i, from fill_noisy.
+  double activation(const rng::TensorRng& r, std::int64_t i, double z) const {
     switch (dist_) {
       case Dist::ones: return 1.0;
       case Dist::arange: return arange(i);
       case Dist::small_int: return static_cast<double>(r.small_int(idx(i), -3, 3));
-      default: return noise(r, i);
+      default: return z;
     }
   }
 
@@ -360,6 +439,7 @@ PostCase post_case_from_map(const TensorMap& m) {
 std::map<std::string, std::string> case_metadata(const CaseSpec& spec) {
   std::map<std::string, std::string> meta = to_fields(spec.semantics);
   meta["case"] = spec.to_string();
+  meta["casegen"] = std::to_string(kCaseGenVersion);
   meta["op"] = std::string(to_string(spec.op));
   meta["preset"] = spec.preset;
   return meta;

@@ -6,6 +6,11 @@
 // f32, then to bf16, so a bf16 case is exactly the bf16 rounding of the f32 case); phi, gamma,
 // alpha, bias, h_post, h_res, dh_post, dh_res in f32.
 //
+// Generator version (kCaseGenVersion, recorded as "casegen" in safetensors metadata): 2 draws N by
+// inverse CDF from 32 bits (rng::TensorRng::normal_icdf: element i is word i % 4 of Philox block
+// i / 4). Version 1 (before 2026-11-24) drew N by Box-Muller from a whole block per element
+// (TensorRng::normal); its case lines regenerate different tensors under version 2.
+//
 // Distributions (spec.distribution). N is a standard normal draw, U(a,b) a uniform one, K = n*C,
 // p = post_mult. "Default" is what `normal` draws; the others change only what they name.
 //
@@ -63,6 +68,8 @@ struct CaseLimits {
   CaseLimits();  // min(16 GiB, half of physical memory)
 };
 
+inline constexpr int kCaseGenVersion = 2;
+
 std::vector<std::string> distribution_names();
 
 // Bytes of the case's inputs and upstream gradients, computed without overflow: Error(invalid_input)
@@ -88,8 +95,9 @@ TensorMap to_tensor_map(const PostCase& c);
 PreCase pre_case_from_map(const TensorMap& m);
 PostCase post_case_from_map(const TensorMap& m);
 
-// safetensors __metadata__ for a case: "case" (the one-line form, enough to regenerate it), "op",
-// "preset" and the semantics fields of core/semantics.hpp's to_fields.
+// safetensors __metadata__ for a case: "case" (the one-line form, enough to regenerate it with
+// generator "casegen" = kCaseGenVersion), "op", "preset" and the semantics fields of
+// core/semantics.hpp's to_fields.
 std::map<std::string, std::string> case_metadata(const CaseSpec& spec);
 
 }  // namespace mhc::verify

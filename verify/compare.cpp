@@ -72,7 +72,7 @@ struct UlpOf {
 // result is bit-identical for any thread count.
 struct RowStats {
   double err2 = 0, ref2 = 0, max_abs = 0, max_rel = 0, max_ulps = 0;
-  std::int64_t argmax = -1, nonfinite = 0, first_nonfinite = -1;
+  std::int64_t argmax = -1, nonfinite = 0, first_nonfinite = -1, over = 0;
 };
 
 }  // namespace
@@ -117,27 +117,61 @@ std::string format_index(const std::string& name, const std::vector<std::int64_t
   return s + "]";
 }
 
-ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype) {
+namespace {
+
+double max_abs_finite(const Tensor& t) {
+  return with_reader(t, [&](auto v) {
+    double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
+#pragma omp parallel for reduction(max : m) schedule(static) if (t.numel() > (1 << 16))
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (std::isfinite(v(i))) m = std::max(m, std::fabs(v(i)));
+    }
+    return m;
+  });
+}
+
+void require_same_shape(const Tensor& candidate, const Tensor& golden) {
   if (candidate.shape() != golden.shape()) {
     invalid_input(fmt::format("shape mismatch: candidate {} vs golden {}", candidate.describe(), golden.describe()));
   }
+}
+
+// Thresholds of the mismatch count that stats_pass folds into its pass (kCounts).
+struct NoThreshold {
+  static constexpr bool kCounts = false;
+  double operator()(double) const { return 0; }
+};
+struct ConstantThreshold {  // the baseline rule: k * baseline max + floor
+  static constexpr bool kCounts = true;
+  double tolerance;
+  double operator()(double) const { return tolerance; }
+};
+struct AtolRtolThreshold {  // the fixed rule
+  static constexpr bool kCounts = true;
+  double atol, rtol;
+  double operator()(double g) const { return atol + rtol * std::fabs(g); }
+};
+
+// error_stats in one parallel pass over token rows, with ref_max = max |golden| given (judge
+// computes it once for the candidate and the baseline) and, when Threshold::kCounts, the number of
+// finite pairs with |c - g| > threshold(g) (judge's mismatch count, formerly a pass of its own).
+template <class Threshold>
+ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_dtype, double ref_max,
+                      const Threshold& threshold, std::int64_t* mismatches) {
+  require_same_shape(candidate, golden);
   ErrorStats s;
   const std::int64_t n = golden.numel();
+  if (mismatches) *mismatches = 0;
   if (n == 0) return s;
   const auto& shape = golden.shape();
   const std::int64_t rows = is_row_major_token_tensor(shape) ? shape[0] : 1;
   const std::int64_t row_len = n / std::max<std::int64_t>(rows, 1);
   const UlpOf ulp_of(ulp_dtype);
+  const double tiny = ulp_of(ref_max);
   std::vector<RowStats> per_row(static_cast<std::size_t>(rows));
 
   with_reader(candidate, [&](auto c) {
     with_reader(golden, [&](auto g) {
-      double ref_max = 0;
-      for (std::int64_t i = 0; i < n; ++i) {
-        const double gi = g(i);
-        if (std::isfinite(gi)) ref_max = std::max(ref_max, std::fabs(gi));
-      }
-      const double tiny = ulp_of(ref_max);
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
       for (std::int64_t r = 0; r < rows; ++r) {
         RowStats& row = per_row[static_cast<std::size_t>(r)];
@@ -162,67 +196,69 @@ ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_
           row.max_ulps = std::max(row.max_ulps, ulp_of.in_ulps(d, gi));
           row.err2 += d * d;
           row.ref2 += gi * gi;
+          if constexpr (Threshold::kCounts) row.over += d > threshold(gi);
         }
       }
-      const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
-      double err2_all = 0, ref2_all = 0;
-      std::int64_t argmax = -1, first_nonfinite = -1;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const RowStats& row = per_row[static_cast<std::size_t>(r)];
-        if (row.argmax >= 0 && (argmax < 0 || row.max_abs > s.max_abs)) {
-          argmax = row.argmax;
-          s.max_abs = row.max_abs;
-        }
-        s.max_rel = std::max(s.max_rel, row.max_rel);
-        s.max_ulps = std::max(s.max_ulps, row.max_ulps);
-        s.nonfinite_mismatches += row.nonfinite;
-        if (first_nonfinite < 0) first_nonfinite = row.first_nonfinite;
-        const double row_rel = row_relative(row.err2, row.ref2, row_floor);
-        if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
-          s.worst_row = r;
-          s.worst_row_rel_l2 = row_rel;
-        }
-        err2_all += row.err2;
-        ref2_all += row.ref2;
-      }
-      s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
-      if (argmax >= 0) s.max_at = unravel(argmax, shape);
-      if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
     });
   });
+  const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
+  double err2_all = 0, ref2_all = 0;
+  std::int64_t argmax = -1, first_nonfinite = -1, over = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const RowStats& row = per_row[static_cast<std::size_t>(r)];
+    if (row.argmax >= 0 && (argmax < 0 || row.max_abs > s.max_abs)) {
+      argmax = row.argmax;
+      s.max_abs = row.max_abs;
+    }
+    s.max_rel = std::max(s.max_rel, row.max_rel);
+    s.max_ulps = std::max(s.max_ulps, row.max_ulps);
+    s.nonfinite_mismatches += row.nonfinite;
+    if (first_nonfinite < 0) first_nonfinite = row.first_nonfinite;
+    const double row_rel = row_relative(row.err2, row.ref2, row_floor);
+    if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
+      s.worst_row = r;
+      s.worst_row_rel_l2 = row_rel;
+    }
+    err2_all += row.err2;
+    ref2_all += row.ref2;
+    over += row.over;
+  }
+  s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
+  if (argmax >= 0) s.max_at = unravel(argmax, shape);
+  if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
   if (rows == 1 && !is_row_major_token_tensor(shape)) s.worst_row = -1;
+  if (mismatches) *mismatches = over;
   return s;
 }
 
-double max_abs_error(const Tensor& candidate, const Tensor& golden) {
-  if (candidate.shape() != golden.shape()) {
-    invalid_input(fmt::format("shape mismatch: candidate {} vs golden {}", candidate.describe(), golden.describe()));
-  }
-  return with_reader(candidate, [&](auto c) {
-    return with_reader(golden, [&](auto g) {
-      double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
-#pragma omp parallel for reduction(max : m) schedule(static) if (golden.numel() > (1 << 16))
-      for (std::int64_t i = 0; i < golden.numel(); ++i) {
-        const double ci = c(i), gi = g(i);
-        if (std::isfinite(ci) && std::isfinite(gi)) m = std::max(m, std::fabs(ci - gi));
-      }
-      return m;
+}  // namespace
+
+ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype) {
+  require_same_shape(candidate, golden);
+  return stats_pass(candidate, golden, ulp_dtype, max_abs_finite(golden), NoThreshold{}, nullptr);
+}
+
+std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden) {
+  require_same_shape(a, golden);
+  require_same_shape(b, golden);
+  return with_reader(a, [&](auto va) {
+    return with_reader(b, [&](auto vb) {
+      return with_reader(golden, [&](auto g) {
+        double ma = 0, mb = 0;  // maxima are exact and order-free: the parallel reduction is deterministic
+#pragma omp parallel for reduction(max : ma, mb) schedule(static) if (golden.numel() > (1 << 16))
+        for (std::int64_t i = 0; i < golden.numel(); ++i) {
+          const double gi = g(i), ai = va(i), bi = vb(i);
+          if (!std::isfinite(gi)) continue;
+          if (std::isfinite(ai)) ma = std::max(ma, std::fabs(ai - gi));
+          if (std::isfinite(bi)) mb = std::max(mb, std::fabs(bi - gi));
+        }
+        return std::pair(ma, mb);
+      });
     });
   });
 }
 
 namespace {
-
-double max_abs_finite(const Tensor& t) {
-  return with_reader(t, [&](auto v) {
-    double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
-#pragma omp parallel for reduction(max : m) schedule(static) if (t.numel() > (1 << 16))
-    for (std::int64_t i = 0; i < t.numel(); ++i) {
-      if (std::isfinite(v(i))) m = std::max(m, std::fabs(v(i)));
-    }
-    return m;
-  });
-}
 
 std::string describe_nonfinite(const std::string& name, const Tensor& cand, const Tensor& gold,
                                const ErrorStats& s) {
@@ -235,23 +271,6 @@ std::string describe_nonfinite(const std::string& name, const Tensor& cand, cons
                      s.nonfinite_mismatches);
 }
 
-// Count elements above an element-wise threshold function.
-template <class Threshold>
-std::int64_t count_mismatches(const Tensor& cand, const Tensor& gold, Threshold thr) {
-  return with_reader(cand, [&](auto c) {
-    return with_reader(gold, [&](auto g) {
-      std::int64_t count = 0;
-#pragma omp parallel for reduction(+ : count) schedule(static) if (gold.numel() > (1 << 16))
-      for (std::int64_t i = 0; i < gold.numel(); ++i) {
-        const double ci = c(i), gi = g(i);
-        if (!std::isfinite(ci) || !std::isfinite(gi)) continue;
-        if (std::fabs(ci - gi) > thr(gi)) ++count;
-      }
-      return count;
-    });
-  });
-}
-
 }  // namespace
 
 TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
@@ -259,10 +278,10 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
   TensorCheck check;
   check.name = in.name;
   check.shape = in.golden->shape();
+  require_same_shape(*in.candidate, *in.golden);
   check.ref_max_abs = max_abs_finite(*in.golden);
   const DType dtype = in.candidate->dtype();
-  check.candidate = error_stats(*in.candidate, *in.golden, dtype);
-  const ErrorStats& c = check.candidate;
+  ErrorStats& c = check.candidate;
   const std::int64_t n = std::max<std::int64_t>(in.golden->numel(), 1);
 
   const auto override_it = tol.overrides.find(in.name);
@@ -279,14 +298,13 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
                              scale > 1 ? fmt::format(" x{:.2f} (L={})", scale, in.reduction_length) : "");
     check.elem_tolerance = atol + fixed->rtol * check.ref_max_abs;
     check.row_tolerance = 0;
-    check.mismatches = count_mismatches(*in.candidate, *in.golden,
-                                        [&](double g) { return atol + fixed->rtol * std::fabs(g); });
+    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, AtolRtolThreshold{atol, fixed->rtol}, &check.mismatches);
     ok = check.mismatches == 0;
     reason = fmt::format("{} of {} elements exceed atol+rtol*|golden|; max |err| {:.3e} at {}", check.mismatches, n,
                          c.max_abs, format_index(in.name, c.max_at));
   } else {
     if (!in.baseline) fail(ErrorKind::internal, "judge: the baseline rule needs a baseline for " + in.name);
-    check.baseline = error_stats(*in.baseline, *in.golden, in.baseline->dtype());
+    check.baseline = stats_pass(*in.baseline, *in.golden, in.baseline->dtype(), check.ref_max_abs, NoThreshold{}, nullptr);
     const ErrorStats& b = *check.baseline;
     // The baseline's maximum is a sample of 2N element errors (two baselines); for a tensor of a
     // handful of elements (dalpha has 3) that maximum is often far below the spread of legitimate
@@ -307,7 +325,7 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
     check.rule = fmt::format("baseline k={:.3g}, floor {:g} ulp", k, tol.floor_ulps);
     check.elem_tolerance = k * b.max_abs + floor;
     check.row_tolerance = in.per_token ? k * b.worst_row_rel_l2 + row_floor : 0;
-    check.mismatches = count_mismatches(*in.candidate, *in.golden, [&](double) { return check.elem_tolerance; });
+    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, ConstantThreshold{check.elem_tolerance}, &check.mismatches);
     const bool elem_ok = c.max_abs <= check.elem_tolerance;
     const bool row_ok = !in.per_token || c.worst_row_rel_l2 <= check.row_tolerance;
     ok = elem_ok && row_ok;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -18,9 +19,9 @@ enum class TensorRole { output, gradient };
 // `ulp_dtype` (the dtype the candidate stores the tensor in).
 ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype);
 
-// ErrorStats::max_abs alone (max |c - g| over finite pairs) in one cheap pass: the verifier picks
-// the larger of two baselines' errors with it.
-double max_abs_error(const Tensor& candidate, const Tensor& golden);
+// ErrorStats::max_abs (max |c - g| over finite pairs) of a and of b against the same golden, in one
+// cheap pass: the verifier picks the larger of two baselines' errors with it.
+std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden);
 
 // One ulp of `dtype` at magnitude |x| (bf16: 8 significant bits, f32: 24).
 double ulp(DType dtype, double x);

@@ -66,9 +66,8 @@ TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b)
     const auto other = b.find(name);
     const auto g = golden.find(name);
     if (other == b.end() || g == golden.end()) continue;
-    if (max_abs_error(other->second, g->second) > max_abs_error(t, g->second)) {
-      t = other->second;
-    }
+    const auto [mine, theirs] = max_abs_errors(t, other->second, g->second);
+    if (theirs > mine) t = other->second;
   }
   return a;
 }

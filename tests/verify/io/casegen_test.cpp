@@ -65,10 +65,19 @@ TEST(Casegen, SameSpecGivesBitwiseSameTensors) {
 TEST(Casegen, ElementIIsTheDrawOfSeedNameIndex) {
   const PreCase c = make_pre_case(spec_of("pre T=40 n=4 C=256 preset=deepseek seed=9 dist=normal"));
   const rng::TensorRng x = rng::tensor_rng(9, "x"), dy = rng::tensor_rng(9, "dy");
-  for (std::int64_t i : {std::int64_t{0}, std::int64_t{1}, std::int64_t{40959}, std::int64_t{12345}}) {
-    EXPECT_EQ(c.in.x.data<bf16>()[i].bits, bf16_bits_from_f32(static_cast<float>(x.normal(static_cast<std::uint64_t>(i)))));
+  // Every element: the batch sampler (normal_chunk, vector loops) gives the bits of the scalar one.
+  for (std::int64_t i = 0; i < c.in.x.numel(); ++i) {
+    ASSERT_EQ(c.in.x.data<bf16>()[i].bits, bf16_bits_from_f32(static_cast<float>(x.normal_icdf(static_cast<std::uint64_t>(i)))))
+        << i;
   }
-  EXPECT_EQ(c.up.dy.data<bf16>()[77].bits, bf16_bits_from_f32(static_cast<float>(dy.normal(77))));
+  for (std::int64_t i = 0; i < c.up.dy.numel(); ++i) {
+    ASSERT_EQ(c.up.dy.data<bf16>()[i].bits, bf16_bits_from_f32(static_cast<float>(dy.normal_icdf(static_cast<std::uint64_t>(i)))))
+        << i;
+  }
+  const PreCase f = make_pre_case(spec_of("pre T=40 n=4 C=256 preset=deepseek seed=9 dist=normal dtype=f32"));
+  for (std::int64_t i = 0; i < f.in.x.numel(); ++i) {
+    ASSERT_EQ(f.in.x.data<float>()[i], static_cast<float>(x.normal_icdf(static_cast<std::uint64_t>(i)))) << i;
+  }
   // Hence the same x for pre and post, and for any T (a prefix of a longer case).
   const PostCase p = make_post_case(spec_of("post T=40 n=4 C=256 preset=deepseek seed=9 dist=normal"));
   EXPECT_TRUE(bitwise_equal(c.in.x, p.in.x));
@@ -338,6 +347,7 @@ TEST(CaseTensorMap, MetadataRegeneratesTheCase) {
   EXPECT_EQ(meta.at("op"), "post");
   EXPECT_EQ(meta.at("preset"), "paper");
   EXPECT_EQ(meta.at("repeats"), "3");
+  EXPECT_EQ(meta.at("casegen"), std::to_string(kCaseGenVersion));
   EXPECT_EQ(CaseSpec::parse(meta.at("case")), s);
   EXPECT_EQ(from_fields(meta, preset("paper")), s.semantics);
 }
