@@ -7,10 +7,12 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "core/error.hpp"
 #include "server/auth.hpp"
+#include "server/chunk_wire.hpp"
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
 
@@ -68,6 +70,7 @@ std::string client_service_config_json() {
 
 struct Client::Impl {
   ClientOptions options;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<pb::Verifier::Stub>> stubs;
 
   void prepare(grpc::ClientContext& context, double deadline_seconds) const {
@@ -112,8 +115,10 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   args.SetServiceConfigJSON(client_service_config_json());
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(4 << 20);
-  for (const auto& target : options.targets)
-    impl_->stubs.push_back(pb::Verifier::NewStub(grpc::CreateCustomChannel(target, credentials, args)));
+  for (const auto& target : options.targets) {
+    impl_->channels.push_back(grpc::CreateCustomChannel(target, credentials, args));
+    impl_->stubs.push_back(pb::Verifier::NewStub(impl_->channels.back()));
+  }
   impl_->options = std::move(options);
 }
 
@@ -165,10 +170,27 @@ std::vector<verify::CaseReport> Client::run_cases(
 }
 
 verify::CaseReport Client::check_tensors(const std::string& payload, const CheckTensorsOptions& o) {
+  return report_of(upload(payload, o));
+}
+
+// CheckTensors as a generic (raw) call, so each message's data is a slice of `payload`, not a
+// copy (server/chunk_wire.hpp); `payload` outlives the call.
+pb::CaseResult Client::upload(const std::string& payload, const CheckTensorsOptions& o) {
   grpc::ClientContext context;
   impl_->prepare(context, impl_->options.case_deadline_seconds);
-  pb::CaseResult result;
-  auto writer = impl_->stubs.front()->CheckTensors(&context, &result);
+  grpc::CompletionQueue queue;
+  // One operation at a time: start it, then wait for it here.
+  const auto wait = [&queue] {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!queue.Next(&tag, &ok)) fail(ErrorKind::internal, "CheckTensors: completion queue shut down");
+    return ok;
+  };
+  grpc::GenericStub stub(impl_->channels.front());
+  const auto call = stub.PrepareCall(&context, "/mhcverify.v1.Verifier/CheckTensors", &queue);
+  call->StartCall(nullptr);
+  bool open = wait();
+
   pb::CheckChunk chunk;
   auto* header = chunk.mutable_header();
   header->set_op(o.op);
@@ -180,18 +202,35 @@ verify::CaseReport Client::check_tensors(const std::string& payload, const Check
   // The digest goes in the last message; it is computed on another thread while the chunks go
   // out, so hashing does not add to the upload time.
   auto digest = std::async(std::launch::async, [&payload] { return sha256_hex(payload); });
-  for (std::size_t offset = 0; offset < payload.size(); offset += kMaxChunkBytes) {
+  std::size_t offset = 0;
+  bool sent_all = false;
+  while (open && !sent_all) {  // at least one message: the server names what is wrong with an empty payload
     const std::size_t size = std::min<std::size_t>(kMaxChunkBytes, payload.size() - offset);
     chunk.set_offset(offset);
-    chunk.set_data(payload.data() + offset, size);
-    if (offset + size == payload.size()) chunk.set_sha256(digest.get());
-    if (!writer->Write(chunk)) break;  // the server answered early; Finish has the status
+    sent_all = offset + size == payload.size();
+    if (sent_all) chunk.set_sha256(digest.get());
+    const grpc::ByteBuffer message = encode_chunk(chunk, std::string_view(payload).substr(offset, size));
+    call->Write(message, nullptr);
+    open = wait();  // false: the server answered early; Finish has the status
     chunk.Clear();
+    offset += size;
   }
-  writer->WritesDone();
-  const auto status = writer->Finish();
+  if (open) {
+    call->WritesDone(nullptr);
+    wait();
+  }
+  grpc::ByteBuffer response;
+  call->Read(&response, nullptr);
+  const bool answered = wait();
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  wait();
   if (!status.ok()) throw_status(status, impl_->options.targets.front());
-  return report_of(result);
+  pb::CaseResult result;
+  if (!answered || !grpc::SerializationTraits<pb::CaseResult>::Deserialize(&response, &result).ok())
+    fail(ErrorKind::environment, fmt::format("server {}: CheckTensors answered OK without a CaseResult",
+                                             impl_->options.targets.front()));
+  return result;
 }
 
 }  // namespace mhc::server

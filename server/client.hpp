@@ -64,6 +64,8 @@ class Client {
       const std::function<void(std::size_t index, const verify::CaseReport&)>& progress = {});
   // Streams a safetensors payload in 1 MiB chunks with its SHA-256 and returns the verdict.
   verify::CaseReport check_tensors(const std::string& payload, const CheckTensorsOptions& options);
+  // The same, returning the server's CaseResult as sent (with upload_bytes and upload_seconds).
+  ::mhcverify::v1::CaseResult upload(const std::string& payload, const CheckTensorsOptions& options);
 
  private:
   struct Impl;

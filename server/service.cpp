@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "server/chunk_wire.hpp"
 #include "server/status.hpp"
 #include "server/upload.hpp"
 #include "verify/casegen.hpp"
@@ -35,10 +36,11 @@ grpc::Status stopped_status(const VerifierService& service) {
 
 // The completion of a single-result RPC (RunCase, CheckTensors): the job's report, or the status
 // its cancellation or error maps to.
-template <class Reactor>
+// `respond` puts the filled CaseResult into the response and finishes the RPC with OK.
+template <class Reactor, class Respond>
 std::function<void(JobResult)> finish_with_result(Reactor* reactor, const VerifierService& service,
-                                                  pb::CaseResult* response) {
-  return [reactor, &service, response](JobResult result) {
+                                                  pb::CaseResult* response, Respond respond) {
+  return [reactor, &service, response, respond](JobResult result) {
     if (result.outcome == JobOutcome::cancelled) {
       reactor->Finish(stopped_status(service));
       return;
@@ -48,7 +50,7 @@ std::function<void(JobResult)> finish_with_result(Reactor* reactor, const Verifi
       return;
     }
     fill_result(result, 0, *response);
-    reactor->Finish(grpc::Status::OK);
+    respond();
   };
 }
 
@@ -97,7 +99,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
       return;
     }
     job.cancel = cancel_;
-    job.done = finish_with_result(this, service_, response_);
+    job.done = finish_with_result(this, service_, response_, [this] { Finish(grpc::Status::OK); });
     service.pool().submit(std::move(job));
   }
 
@@ -246,18 +248,19 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// CheckTensors: chunks are appended and hashed as they arrive; the job starts after the stream
-// ends with the announced length and a matching digest.
+// CheckTensors: chunks are decoded from the raw messages (server/chunk_wire.hpp), appended and
+// hashed as they arrive; the job starts after the stream ends with the announced length and a
+// matching digest.
 
-class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk> {
+class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, pb::CaseResult* response)
+  CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
       : service_(service), context_(context), response_(response), assembler_(service.options().max_upload_bytes) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
       Finish(status);
       return;
     }
-    StartRead(&chunk_);
+    StartRead(&message_);
   }
 
   ~CheckTensorsReactor() override { service_.upload_bytes_in_flight().fetch_sub(reserved_bytes_); }
@@ -274,8 +277,8 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
         Finish(current_exception_status());
         return;
       }
-      chunk_.Clear();
-      StartRead(&chunk_);
+      message_.Clear();
+      StartRead(&message_);
       return;
     }
     if (context_->IsCancelled()) {
@@ -289,12 +292,16 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
       Finish(current_exception_status());
       return;
     }
-    response_->set_upload_bytes(job.payload->size());
-    response_->set_upload_seconds(std::chrono::duration<double>(Clock::now() - started_).count());
+    result_.set_upload_bytes(job.payload->size());
+    result_.set_upload_seconds(std::chrono::duration<double>(Clock::now() - started_).count());
     job.request = request_;
     job.crash_template = template_;
     job.cancel = cancel_;
-    job.done = finish_with_result(this, service_, response_);
+    job.done = finish_with_result(this, service_, &result_, [this] {
+      bool own_buffer = false;
+      const auto status = grpc::SerializationTraits<pb::CaseResult>::Serialize(result_, response_, &own_buffer);
+      Finish(status);
+    });
     service_.pool().submit(std::move(job));
   }
 
@@ -306,13 +313,15 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
 
  private:
   void add_chunk() {
-    if (!chunk_.has_header()) {
-      assembler_.add(nullptr, chunk_.offset(), chunk_.data(), chunk_.sha256());
+    const std::string where = fmt::format("chunk[{}]", assembler_.chunks());
+    const WireChunk chunk = decode_chunk(message_, where);
+    const auto write_data = [&](char* to) { copy_chunk_data(message_, chunk, to); };
+    if (!chunk.header) {
+      assembler_.add(nullptr, chunk.offset, chunk.data_size, write_data, chunk.sha256);
       return;
     }
-    const auto& h = chunk_.header();
-    if (assembler_.has_header())
-      invalid_field(fmt::format("chunk[{}].header", assembler_.chunks()), "repeated; only the first message carries it");
+    const auto& h = *chunk.header;
+    if (assembler_.has_header()) invalid_field(where + ".header", "repeated; only the first message carries it");
     // op and preset may be left to the payload's __metadata__ (as `mhc-verify check` does).
     UploadHeader header{h.op(), h.preset(), {h.semantics().begin(), h.semantics().end()}, h.label(),
                         h.total_bytes(), h.sha256()};
@@ -347,7 +356,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
                                          "retry later",
                                          before + header.total_bytes, limit));
     }
-    assembler_.add(&header, chunk_.offset(), chunk_.data(), chunk_.sha256());
+    assembler_.add(&header, chunk.offset, chunk.data_size, write_data, chunk.sha256);
     template_ = std::move(t);
     request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
                 {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance}};
@@ -355,10 +364,11 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<pb::CheckChunk>
 
   VerifierService& service_;
   grpc::CallbackServerContext* context_;
-  pb::CaseResult* response_;
+  grpc::ByteBuffer* response_;
+  pb::CaseResult result_;
   std::optional<VerifierService::Ticket> ticket_;
   ChunkAssembler assembler_;
-  pb::CheckChunk chunk_;
+  grpc::ByteBuffer message_;
   std::uint64_t chunks_seen_ = 0;
   Clock::time_point started_;
   std::uint64_t reserved_bytes_ = 0;
@@ -468,8 +478,8 @@ grpc::ServerWriteReactor<pb::CaseResult>* VerifierService::RunSweep(grpc::Callba
   return new RunSweepReactor(*this, context, request);
 }
 
-grpc::ServerReadReactor<pb::CheckChunk>* VerifierService::CheckTensors(grpc::CallbackServerContext* context,
-                                                                       pb::CaseResult* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* VerifierService::CheckTensors(grpc::CallbackServerContext* context,
+                                                                         grpc::ByteBuffer* response) {
   return new CheckTensorsReactor(*this, context, response);
 }
 

@@ -25,7 +25,12 @@ namespace pb = ::mhcverify::v1;
 verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& field, std::uint64_t max_case_elements);
 void check_backend_name(const std::string& backend, const std::string& field);
 
-class VerifierService final : public pb::Verifier::CallbackService {
+// CheckTensors is a raw method (ByteBuffer in and out): its chunks are decoded by
+// server/chunk_wire.hpp so their data is copied once, straight into the upload.
+using VerifierServiceBase = pb::Verifier::WithCallbackMethod_GetInfo<pb::Verifier::WithCallbackMethod_RunCase<
+    pb::Verifier::WithCallbackMethod_RunSweep<pb::Verifier::WithRawCallbackMethod_CheckTensors<pb::Verifier::Service>>>>;
+
+class VerifierService final : public VerifierServiceBase {
  public:
   VerifierService(const ServeOptions& options, WorkerPool& pool, TokenCheck token, pb::ServerInfo info);
 
@@ -40,8 +45,8 @@ class VerifierService final : public pb::Verifier::CallbackService {
                                     pb::CaseResult* response) override;
   grpc::ServerWriteReactor<pb::CaseResult>* RunSweep(grpc::CallbackServerContext* context,
                                                      const pb::RunSweepRequest* request) override;
-  grpc::ServerReadReactor<pb::CheckChunk>* CheckTensors(grpc::CallbackServerContext* context,
-                                                        pb::CaseResult* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* CheckTensors(grpc::CallbackServerContext* context,
+                                                          grpc::ByteBuffer* response) override;
 
   // Admission of one request against the work-queue bound; released on destruction.
   class Ticket {

@@ -21,6 +21,11 @@ bool is_lower_hex_sha256(std::string_view s) {
 
 void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::string_view data,
                          std::string_view sha256) {
+  add(header, offset, data.size(), [data](char* to) { std::memcpy(to, data.data(), data.size()); }, sha256);
+}
+
+void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::uint64_t data_size,
+                         const std::function<void(char*)>& write_data, std::string_view sha256) {
   const std::string where = fmt::format("chunk[{}]", chunks_);
   if (header != nullptr) {
     if (header_) invalid_field(where + ".header", "repeated; only the first message carries the header");
@@ -43,15 +48,15 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
     if (!is_lower_hex_sha256(sha256))
       invalid_field(where + ".sha256", "expected 64 lowercase hex digits of the payload's SHA-256");
   }
-  if (data.size() > kMaxChunkBytes)
-    invalid_field(where + ".data", fmt::format("{} bytes exceeds the chunk limit of {} bytes", data.size(), kMaxChunkBytes));
+  if (data_size > kMaxChunkBytes)
+    invalid_field(where + ".data", fmt::format("{} bytes exceeds the chunk limit of {} bytes", data_size, kMaxChunkBytes));
   if (offset != received_)
     invalid_field(where + ".offset",
                   fmt::format("{} but {} bytes were received so far (chunks must arrive in order)", offset, received_));
-  if (data.size() > header_->total_bytes - received_)
+  if (data_size > header_->total_bytes - received_)
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
-  if (!data.empty()) std::memcpy(payload_->data() + received_, data.data(), data.size());  // data() may be null
-  received_ += data.size();
+  if (data_size > 0) write_data(payload_->data() + received_);  // an empty chunk's data() may be null
+  received_ += data_size;
   ++chunks_;
   if (!sha256.empty()) {
     expected_sha256_ = sha256;

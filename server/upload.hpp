@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,11 @@ class ChunkAssembler {
   // after the trailer digest, an oversize or out-of-order chunk, or more data than announced;
   // UploadTooLarge when total_bytes is over the limit.
   void add(const UploadHeader* header, std::uint64_t offset, std::string_view data, std::string_view sha256 = {});
+  // The same for data that is not contiguous in memory (a received gRPC message's slices):
+  // after the checks, `write_data` copies the chunk's `data_size` bytes to the address it is given,
+  // their place in the payload, so each byte is copied once on its way in.
+  void add(const UploadHeader* header, std::uint64_t offset, std::uint64_t data_size,
+           const std::function<void(char*)>& write_data, std::string_view sha256 = {});
 
   // The stream ended: checks the length and the SHA-256 and hands over the payload.
   std::unique_ptr<SharedBuffer> finish();

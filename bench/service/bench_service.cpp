@@ -10,17 +10,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <future>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
 #include <fmt/format.h>
 
-#include "mhc_verify.grpc.pb.h"
 #include "server/client.hpp"
 #include "server/serve.hpp"
-#include "server/sha256.hpp"
 #include "server/upload.hpp"
 #include "server/worker.hpp"
 #include "verify/sweep_runner.hpp"
@@ -140,35 +136,20 @@ void upload_throughput(std::uint64_t mib) {
   payload += header;
   payload.resize(payload.size() + elems * 4, '\x01');
 
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  auto stub = ::mhcverify::v1::Verifier::NewStub(channel);
+  server::ClientOptions client_options;
+  client_options.targets = {target};
+  server::Client client(client_options);
+  server::CheckTensorsOptions check;
+  check.op = "post";
   for (int run = 0; run < 3; ++run) {
-    grpc::ClientContext context;
-    ::mhcverify::v1::CaseResult result;
     const auto t0 = Clock::now();
-    auto writer = stub->CheckTensors(&context, &result);
-    ::mhcverify::v1::CheckChunk chunk;
-    auto* h = chunk.mutable_header();
-    h->set_op("post");
-    h->set_total_bytes(payload.size());
-    // As server::Client does: the digest is computed on another thread while the chunks go out
-    // and sent in the last chunk.
-    auto digest = std::async(std::launch::async, [&payload] { return server::sha256_hex(payload); });
-    for (std::size_t off = 0; off < payload.size(); off += server::kMaxChunkBytes) {
-      const std::size_t size = std::min<std::size_t>(server::kMaxChunkBytes, payload.size() - off);
-      chunk.set_offset(off);
-      chunk.set_data(payload.data() + off, size);
-      if (off + size == payload.size()) chunk.set_sha256(digest.get());
-      writer->Write(chunk);
-      chunk.clear_header();
-    }
-    writer->WritesDone();
-    const auto status = writer->Finish();
+    // server::Client streams 1 MiB chunks straight from `payload` and hashes it on another thread
+    // while they go out; the digest travels in the last chunk.
+    const auto result = client.upload(payload, check);
     const double total = since(t0);
     fmt::print("upload {:4d} MiB  run {}  {:6.3f} s  {:6.1f} MB/s  (server: receive + SHA-256 verified after "
-               "{:.3f} s, then worker hand-off, parse, answer)  [status {} verdict {}]\n",
-               mib, run, total, payload.size() / total / 1e6, result.upload_seconds(),
-               static_cast<int>(status.error_code()), result.verdict());
+               "{:.3f} s, then worker hand-off, parse, answer)  [verdict {}]\n",
+               mib, run, total, payload.size() / total / 1e6, result.upload_seconds(), result.verdict());
   }
   server->shutdown(10);
 }

@@ -1,15 +1,18 @@
-// The transport pieces on their own: digest, chunk reassembly, framing, auth, exposure rule,
-// status mapping.
+// The transport pieces on their own: digest, chunk reassembly, CheckChunk wire encoding, framing,
+// auth, exposure rule, status mapping.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
 #include <thread>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 
 #include "core/error.hpp"
 #include "server/auth.hpp"
+#include "server/chunk_wire.hpp"
 #include "server/frame.hpp"
 #include "server/sha256.hpp"
 #include "server/status.hpp"
@@ -106,6 +109,120 @@ TEST(ChunkAssembler, RejectsMalformedStreamsNamingTheField) {
     ChunkAssembler a(1024);
     EXPECT_NE(invalid_message([&] { a.finish(); }).find("no messages"), std::string::npos);
   }
+}
+
+// The bytes of a ByteBuffer, joined.
+std::string bytes_of(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+// `bytes` as a ByteBuffer of several slices cut at odd places, as gRPC hands over a message.
+grpc::ByteBuffer sliced(const std::string& bytes) {
+  std::vector<grpc::Slice> slices;
+  for (std::size_t at = 0, step = 1; at < bytes.size(); at += step, step = step * 3 + 1)
+    slices.emplace_back(bytes.data() + at, std::min(step, bytes.size() - at));
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+// What the data of a decoded chunk is.
+std::string data_of(grpc::ByteBuffer& message, const WireChunk& chunk) {
+  std::string data(chunk.data_size, '\0');
+  copy_chunk_data(message, chunk, data.data());
+  return data;
+}
+
+::mhcverify::v1::CheckChunk example_chunk() {
+  ::mhcverify::v1::CheckChunk c;
+  c.mutable_header()->set_op("post");
+  c.mutable_header()->set_total_bytes(1 << 20);
+  (*c.mutable_header()->mutable_semantics())["eps_rms"] = "1e-6";
+  c.set_offset(4096);
+  c.set_sha256(std::string(64, 'a'));
+  return c;
+}
+
+TEST(ChunkWire, EncodedChunkIsTheProtobufMessageAndDecodesToItsFields) {
+  std::string data(70000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 % 251);
+  const auto fields = example_chunk();
+  auto message = encode_chunk(fields, data);
+  const std::string bytes = bytes_of(message);
+  ::mhcverify::v1::CheckChunk parsed;  // what the generated parser (and the Python client's server) sees
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  EXPECT_EQ(parsed.data(), data);
+  EXPECT_EQ(parsed.offset(), 4096u);
+  EXPECT_EQ(parsed.header().semantics().at("eps_rms"), "1e-6");
+
+  auto received = sliced(bytes);
+  const auto chunk = decode_chunk(received, "chunk[0]");
+  ASSERT_TRUE(chunk.header.has_value());
+  EXPECT_EQ(chunk.header->SerializeAsString(), fields.header().SerializeAsString());
+  EXPECT_EQ(chunk.offset, 4096u);
+  EXPECT_EQ(chunk.sha256, fields.sha256());
+  EXPECT_EQ(chunk.data_size, data.size());
+  EXPECT_EQ(data_of(received, chunk), data);
+}
+
+TEST(ChunkWire, DecodesAnyFieldOrderRepeatsAndUnknownFieldsAsProtobufDoes) {
+  // data first, an unknown field 9, data and offset repeated (the last counts), the header split
+  // in two (merged), then the digest.
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.WriteTag((3 << 3) | 2);
+    out.WriteVarint32(3);
+    out.WriteRaw("old", 3);
+    out.WriteTag((9 << 3) | 0);
+    out.WriteVarint64(77);
+    out.WriteTag((2 << 3) | 0);
+    out.WriteVarint64(1);
+    ::mhcverify::v1::CheckHeader first, second;
+    first.set_op("pre");
+    second.set_total_bytes(99);
+    for (const auto* h : {&first, &second}) {
+      out.WriteTag((1 << 3) | 2);
+      out.WriteVarint32(static_cast<std::uint32_t>(h->ByteSizeLong()));
+      h->SerializeToCodedStream(&out);
+    }
+    out.WriteTag((3 << 3) | 2);
+    out.WriteVarint32(5);
+    out.WriteRaw("hello", 5);
+    out.WriteTag((2 << 3) | 0);
+    out.WriteVarint64(42);
+    out.WriteTag((4 << 3) | 2);
+    out.WriteVarint32(3);
+    out.WriteRaw("abc", 3);
+  }
+  ::mhcverify::v1::CheckChunk expected;
+  ASSERT_TRUE(expected.ParseFromString(bytes));
+  auto received = sliced(bytes);
+  const auto chunk = decode_chunk(received, "chunk[0]");
+  ASSERT_TRUE(chunk.header.has_value());
+  EXPECT_EQ(chunk.header->op(), expected.header().op());
+  EXPECT_EQ(chunk.header->total_bytes(), expected.header().total_bytes());
+  EXPECT_EQ(chunk.offset, expected.offset());
+  EXPECT_EQ(chunk.sha256, expected.sha256());
+  EXPECT_EQ(data_of(received, chunk), expected.data());
+  EXPECT_EQ(expected.data(), "hello");
+}
+
+TEST(ChunkWire, BytesThatAreNotACheckChunkAreRefusedNamingTheChunk) {
+  auto message = encode_chunk(example_chunk(), "0123456789");
+  const std::string valid = bytes_of(message);
+  for (const std::string& bad : {valid.substr(0, valid.size() - 4),       // data cut short
+                                 std::string("\x1a\xff\xff\xff\xff\x0f", 6),  // data length past the end
+                                 std::string("\x0a\x03\x08", 3),            // header cut short
+                                 std::string("\x00\x01", 2),                // field number 0
+                                 std::string("\x0a\x02\xff\xff", 4)}) {   // header bytes not a CheckHeader
+    SCOPED_TRACE(testing::PrintToString(bad));
+    EXPECT_NE(invalid_message([&] { decode_chunk(bad, "chunk[7]"); }).find("chunk[7]"), std::string::npos);
+  }
+  EXPECT_EQ(decode_chunk(std::string_view(), "chunk[0]").data_size, 0u);  // an empty message is a valid empty chunk
 }
 
 TEST(ChunkAssembler, DigestMayComeInTheLastMessage) {
