@@ -2,14 +2,20 @@
 // decoded from the bytes (header or not, offset right or wrong, chunk sizes, a trailer digest
 // right or wrong), then the end of the stream. Every stream must end in a payload or an
 // Error(invalid_input) / UploadTooLarge; an accepted payload must be exactly the bytes sent.
+// Some messages are raw wire bytes taken from the input and read by server/chunk_wire.hpp, as the
+// service reads them: whatever protobuf's own parser accepts as a CheckChunk must decode to the
+// same fields and data, and anything else must be an Error(invalid_input).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
+#include "mhc_verify.pb.h"
+#include "server/chunk_wire.hpp"
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
 
@@ -51,6 +57,26 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
+// One raw message through the wire decoder, checked against protobuf's parser; adds it to the
+// assembler as the service does and returns its data.
+std::string add_raw(mhc::server::ChunkAssembler& assembler, const std::string& raw) {
+  using namespace mhc::server;
+  const WireChunk chunk = decode_chunk(raw, "chunk");
+  std::string data(chunk.data_size, '\0');
+  copy_chunk_data(raw, chunk, data.data());
+  if (::mhcverify::v1::CheckChunk expected; expected.ParseFromString(raw)) {
+    if (expected.has_header() != chunk.header.has_value() || expected.offset() != chunk.offset ||
+        expected.sha256() != chunk.sha256 || expected.data() != data ||
+        (chunk.header && expected.header().SerializeAsString() != chunk.header->SerializeAsString()))
+      std::abort();
+  }
+  std::optional<UploadHeader> header;
+  if (chunk.header) header = UploadHeader{chunk.header->op(), "", {}, "", chunk.header->total_bytes(), chunk.header->sha256()};
+  assembler.add(header ? &*header : nullptr, chunk.offset, chunk.data_size,
+                [&](char* to) { std::memcpy(to, data.data(), data.size()); }, chunk.sha256);
+  return data;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -61,6 +87,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     while (in.remaining() > 0) {
       const auto flags = in.byte();
+      if (flags & 32) {
+        sent += add_raw(assembler, in.bytes(in.in_range(0, 4200)));
+        continue;
+      }
       server::UploadHeader header;
       const bool with_header = flags & 1;
       if (with_header) {

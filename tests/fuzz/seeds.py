@@ -118,8 +118,36 @@ def upload_msg(flags, chunk, total=None, explicit_offset=None):
     return out + struct.pack(">H", len(chunk)) + chunk
 
 
+def raw_msg(chunk_message):
+    """A message given as raw CheckChunk wire bytes (flags bit5), read by server/chunk_wire.hpp:
+    flags, length u16, the bytes."""
+    return bytes([32]) + struct.pack(">H", len(chunk_message)) + chunk_message
+
+
+def check_chunk(op=None, total=None, offset=0, data=b"", sha256=None):
+    """mhcverify.v1.CheckChunk: header=1 (op=1, total_bytes=5), offset=2, data=3, sha256=4."""
+    out = b""
+    if op is not None:
+        out += pb_len(1, pb_len(1, op) + pb_uint(5, total))
+    if offset:
+        out += pb_uint(2, offset)
+    out += pb_len(3, data)
+    if sha256 is not None:
+        out += pb_len(4, sha256)
+    return out
+
+
 def seeds_upload():
     body = b"payload!" * 8
+    digest = hashlib.sha256(body).hexdigest().encode()
+    write("fuzz_upload", "raw_one_chunk", raw_msg(check_chunk(b"post", len(body), 0, body, digest)))
+    write("fuzz_upload", "raw_two_chunks", raw_msg(check_chunk(b"pre", len(body), 0, body[:24]))
+          + raw_msg(check_chunk(offset=24, data=body[24:], sha256=digest)))
+    # Fields out of order, the data given twice (the last counts), an unknown varint field 9.
+    write("fuzz_upload", "raw_field_order", raw_msg(pb_len(3, b"stale") + pb_uint(9, 7) + pb_len(4, digest)
+                                                    + pb_len(3, body) + pb_len(1, pb_len(1, b"post") + pb_uint(5, len(body)))))
+    write("fuzz_upload", "raw_after_structured", upload_msg(1, body[:8], total=len(body))
+          + raw_msg(check_chunk(offset=8, data=body[8:], sha256=digest)))
     write("fuzz_upload", "one_chunk_trailer", upload_msg(1 | 8, body, total=len(body)))
     write("fuzz_upload", "two_chunks", upload_msg(1, body[:20], total=len(body)) + upload_msg(8, body[20:]))
     write("fuzz_upload", "wrong_offset", upload_msg(1, body[:8], total=len(body)) + upload_msg(4, body[8:], explicit_offset=3))
