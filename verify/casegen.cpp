@@ -399,7 +399,27 @@ PostCase make_post_case(const CaseSpec& spec, const CaseLimits& limits) {
 }
 
 TensorMap case_tensors(const CaseSpec& spec, const CaseLimits& limits) {
-  return spec.op == Op::pre ? to_tensor_map(make_pre_case(spec, limits)) : to_tensor_map(make_post_case(spec, limits));
+  // Moved into the map (not through an initializer list, which copies): a copy would cost as much
+  // memory traffic as generating them.
+  TensorMap m;
+  auto put = [&m](const char* name, Tensor& t) {
+    if (t.defined()) m.emplace(name, std::move(t));
+  };
+  if (spec.op == Op::pre) {
+    PreCase c = make_pre_case(spec, limits);
+    for (auto [name, t] : {std::pair<const char*, Tensor*>{"x", &c.in.x}, {"phi", &c.in.phi}, {"gamma", &c.in.gamma},
+                           {"alpha", &c.in.alpha}, {"bias", &c.in.bias}, {"dy", &c.up.dy}, {"dh_post", &c.up.dh_post},
+                           {"dh_res", &c.up.dh_res}}) {
+      put(name, *t);
+    }
+  } else {
+    PostCase c = make_post_case(spec, limits);
+    for (auto [name, t] : {std::pair<const char*, Tensor*>{"x", &c.in.x}, {"f", &c.in.f}, {"h_post", &c.in.h_post},
+                           {"h_res", &c.in.h_res}, {"dout", &c.up.dout}}) {
+      put(name, *t);
+    }
+  }
+  return m;
 }
 
 TensorMap to_tensor_map(const PreCase& c) {

@@ -7,6 +7,7 @@
 
 #include "core/bf16.hpp"
 #include "core/error.hpp"
+#include "verify/compare_rows.hpp"
 
 namespace mhc::verify {
 namespace {
@@ -77,6 +78,20 @@ struct RowStats {
 
 }  // namespace
 
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  constexpr std::int64_t kChunk = std::int64_t{1} << 20;
+  const std::int64_t n = static_cast<std::int64_t>(a.nbytes());
+  if (n <= kChunk || !a.defined() || !b.defined() || a.dtype() != b.dtype() || a.shape() != b.shape()) {
+    return bitwise_equal(a, b);
+  }
+  bool same = true;  // an AND is order-free: the result does not depend on the split
+#pragma omp parallel for reduction(&& : same) schedule(static)
+  for (std::int64_t first = 0; first < n; first += kChunk) {
+    same = same && std::memcmp(a.bytes() + first, b.bytes() + first, static_cast<std::size_t>(std::min(kChunk, n - first))) == 0;
+  }
+  return same;
+}
+
 double ulp(DType dtype, double x) {
   const double ax = std::fabs(x);
   if (!std::isfinite(ax)) return UlpOf(dtype)(0.0);
@@ -119,7 +134,21 @@ std::string format_index(const std::string& name, const std::vector<std::int64_t
 
 namespace {
 
+// Elements per task of the parallel max passes (a max is exact and order-free, so any split gives
+// the same result).
+constexpr std::int64_t kMaxChunk = 1 << 16;
+
 double max_abs_finite(const Tensor& t) {
+  if (t.dtype() == DType::f64) {  // the golden: the vector path
+    const double* g = t.data<double>();
+    const std::int64_t n = t.numel();
+    double m = 0;
+#pragma omp parallel for reduction(max : m) schedule(static) if (n > kMaxChunk)
+    for (std::int64_t first = 0; first < n; first += kMaxChunk) {
+      m = std::max(m, rows::max_abs_finite(g + first, std::min(kMaxChunk, n - first)));
+    }
+    return m;
+  }
   return with_reader(t, [&](auto v) {
     double m = 0;  // a max is exact and order-free: the parallel reduction is deterministic
 #pragma omp parallel for reduction(max : m) schedule(static) if (t.numel() > (1 << 16))
@@ -136,26 +165,34 @@ void require_same_shape(const Tensor& candidate, const Tensor& golden) {
   }
 }
 
-// Thresholds of the mismatch count that stats_pass folds into its pass (kCounts).
-struct NoThreshold {
-  static constexpr bool kCounts = false;
-  double operator()(double) const { return 0; }
-};
-struct ConstantThreshold {  // the baseline rule: k * baseline max + floor
-  static constexpr bool kCounts = true;
-  double tolerance;
-  double operator()(double) const { return tolerance; }
-};
-struct AtolRtolThreshold {  // the fixed rule
-  static constexpr bool kCounts = true;
-  double atol, rtol;
-  double operator()(double g) const { return atol + rtol * std::fabs(g); }
+// The mismatch count judge folds into a statistics pass: finite pairs with
+// |c - g| > atol + rtol |g| (the baseline rule: atol = k * baseline max + floor, rtol = 0).
+struct Threshold {
+  bool counts = false;
+  double atol = 0, rtol = 0;
 };
 
+// The vector path of one row (verify/compare_rows.hpp) when it applies: an f64 golden, a bf16 or
+// f32 candidate and ulps of bf16 or f32. false: run the scalar loop (some element is not finite).
+bool finite_row(const Tensor& candidate, const Tensor& golden, std::int64_t begin, std::int64_t len,
+                const rows::FiniteRowArgs& args, RowStats& row) {
+  rows::FiniteRowStats f;
+  const double* g = golden.data<double>() + begin;
+  const bool ok = candidate.dtype() == DType::bf16 ? rows::finite_row(candidate.data<bf16>() + begin, g, len, args, f)
+                                                   : rows::finite_row(candidate.data<float>() + begin, g, len, args, f);
+  if (!ok) return false;
+  row.err2 = f.err2;
+  row.ref2 = f.ref2;
+  row.max_abs = f.max_abs;
+  row.max_rel = f.max_rel;
+  row.max_ulps = f.max_ulps;
+  row.over = f.over;
+  return true;
+}
+
 // error_stats in one parallel pass over token rows, with ref_max = max |golden| given (judge
-// computes it once for the candidate and the baseline) and, when Threshold::kCounts, the number of
+// computes it once for the candidate and the baseline) and, when threshold.counts, the number of
 // finite pairs with |c - g| > threshold(g) (judge's mismatch count, formerly a pass of its own).
-template <class Threshold>
 ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_dtype, double ref_max,
                       const Threshold& threshold, std::int64_t* mismatches) {
   require_same_shape(candidate, golden);
@@ -169,12 +206,25 @@ ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_d
   const UlpOf ulp_of(ulp_dtype);
   const double tiny = ulp_of(ref_max);
   std::vector<RowStats> per_row(static_cast<std::size_t>(rows));
+  const bool vector_path = golden.dtype() == DType::f64 && candidate.dtype() != DType::f64 && ulp_dtype != DType::f64;
+  const rows::FiniteRowArgs args{tiny, std::ldexp(1.0, ulp_of.min_exp), std::ldexp(1.0, 1 - ulp_of.mantissa_bits),
+                                 threshold.counts, threshold.atol, threshold.rtol};
 
   with_reader(candidate, [&](auto c) {
     with_reader(golden, [&](auto g) {
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
       for (std::int64_t r = 0; r < rows; ++r) {
         RowStats& row = per_row[static_cast<std::size_t>(r)];
+        if (vector_path && finite_row(candidate, golden, r * row_len, row_len, args, row)) {
+          // The first element at the row's maximum, as the scalar loop below keeps it.
+          for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
+            if (std::fabs(c(i) - g(i)) == row.max_abs) {
+              row.argmax = i;
+              break;
+            }
+          }
+          continue;
+        }
         for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
           const double gi = g(i), ci = c(i);
           if (!std::isfinite(gi) || !std::isfinite(ci)) {
@@ -196,7 +246,7 @@ ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_d
           row.max_ulps = std::max(row.max_ulps, ulp_of.in_ulps(d, gi));
           row.err2 += d * d;
           row.ref2 += gi * gi;
-          if constexpr (Threshold::kCounts) row.over += d > threshold(gi);
+          if (threshold.counts) row.over += d > threshold.atol + threshold.rtol * std::fabs(gi);
         }
       }
     });
@@ -235,12 +285,40 @@ ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_d
 
 ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype) {
   require_same_shape(candidate, golden);
-  return stats_pass(candidate, golden, ulp_dtype, max_abs_finite(golden), NoThreshold{}, nullptr);
+  return stats_pass(candidate, golden, ulp_dtype, max_abs_finite(golden), Threshold{}, nullptr);
 }
+
+namespace {
+
+// max_abs_errors on the vector path, for an f64 golden and bf16/f32 baselines.
+template <class A, class B>
+std::pair<double, double> max_abs_errors_vector(const A* a, const B* b, const double* g, std::int64_t n) {
+  double ma = 0, mb = 0;
+#pragma omp parallel for reduction(max : ma, mb) schedule(static) if (n > kMaxChunk)
+  for (std::int64_t first = 0; first < n; first += kMaxChunk) {
+    double ca, cb;
+    rows::max_abs_errors(a + first, b + first, g + first, std::min(kMaxChunk, n - first), ca, cb);
+    ma = std::max(ma, ca);
+    mb = std::max(mb, cb);
+  }
+  return {ma, mb};
+}
+
+}  // namespace
 
 std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden) {
   require_same_shape(a, golden);
   require_same_shape(b, golden);
+  if (golden.dtype() == DType::f64 && a.dtype() != DType::f64 && b.dtype() != DType::f64) {
+    const double* g = golden.data<double>();
+    const std::int64_t n = golden.numel();
+    if (a.dtype() == DType::bf16) {
+      return b.dtype() == DType::bf16 ? max_abs_errors_vector(a.data<bf16>(), b.data<bf16>(), g, n)
+                                      : max_abs_errors_vector(a.data<bf16>(), b.data<float>(), g, n);
+    }
+    return b.dtype() == DType::bf16 ? max_abs_errors_vector(a.data<float>(), b.data<bf16>(), g, n)
+                                    : max_abs_errors_vector(a.data<float>(), b.data<float>(), g, n);
+  }
   return with_reader(a, [&](auto va) {
     return with_reader(b, [&](auto vb) {
       return with_reader(golden, [&](auto g) {
@@ -298,13 +376,13 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
                              scale > 1 ? fmt::format(" x{:.2f} (L={})", scale, in.reduction_length) : "");
     check.elem_tolerance = atol + fixed->rtol * check.ref_max_abs;
     check.row_tolerance = 0;
-    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, AtolRtolThreshold{atol, fixed->rtol}, &check.mismatches);
+    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, Threshold{true, atol, fixed->rtol}, &check.mismatches);
     ok = check.mismatches == 0;
     reason = fmt::format("{} of {} elements exceed atol+rtol*|golden|; max |err| {:.3e} at {}", check.mismatches, n,
                          c.max_abs, format_index(in.name, c.max_at));
   } else {
     if (!in.baseline) fail(ErrorKind::internal, "judge: the baseline rule needs a baseline for " + in.name);
-    check.baseline = stats_pass(*in.baseline, *in.golden, in.baseline->dtype(), check.ref_max_abs, NoThreshold{}, nullptr);
+    check.baseline = stats_pass(*in.baseline, *in.golden, in.baseline->dtype(), check.ref_max_abs, Threshold{}, nullptr);
     const ErrorStats& b = *check.baseline;
     // The baseline's maximum is a sample of 2N element errors (two baselines); for a tensor of a
     // handful of elements (dalpha has 3) that maximum is often far below the spread of legitimate
@@ -325,7 +403,7 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
     check.rule = fmt::format("baseline k={:.3g}, floor {:g} ulp", k, tol.floor_ulps);
     check.elem_tolerance = k * b.max_abs + floor;
     check.row_tolerance = in.per_token ? k * b.worst_row_rel_l2 + row_floor : 0;
-    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, ConstantThreshold{check.elem_tolerance}, &check.mismatches);
+    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, Threshold{true, check.elem_tolerance, 0}, &check.mismatches);
     const bool elem_ok = c.max_abs <= check.elem_tolerance;
     const bool row_ok = !in.per_token || c.worst_row_rel_l2 <= check.row_tolerance;
     ok = elem_ok && row_ok;

@@ -29,10 +29,21 @@ struct OpRun {
   TensorMap results;               // outputs and gradients by name
   TensorMap taps;                  // taps and parts, when asked
   std::string modified_input;      // non-empty when the backend wrote into an input ("x")
+  // Wall time of the backend's forward and backward calls alone: not the copies of the inputs
+  // handed to it or the inputs-unchanged check, which are verification work (docs/verifier.md).
+  double backend_seconds = 0;
 };
 
-// Throws mhc::Error for missing or malformed inputs (naming the tensor).
+// Throws mhc::Error for missing or malformed inputs (naming the tensor). The backend gets copies of
+// the inputs; modified_input names the first one it wrote into.
 OpRun run_op(Backend& backend, Op op, const Semantics& s, const TensorMap& inputs, bool with_taps);
+
+// run_op without the copies (the verifier's runs at full size: a copy of every input per backend
+// call was a measurable part of the verification overhead): the backend gets `inputs`' own
+// tensors, which are compared with `pristine` (the same tensors, copied once per case) afterwards.
+// When the backend wrote into one, modified_input names it and every input is restored from
+// `pristine`, so the next backend sees the case's inputs again.
+OpRun run_op_in_place(Backend& backend, Op op, const Semantics& s, TensorMap& inputs, const TensorMap& pristine);
 
 // Shape of a case from its tensors (x is [T, n, C]); throws Error(invalid_input).
 Shape shape_of(const TensorMap& inputs);

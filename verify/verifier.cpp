@@ -31,7 +31,7 @@ void check_stop(const std::stop_token& stop) {
 std::string first_difference(const TensorMap& a, const TensorMap& b) {
   for (const auto& [name, t] : a) {
     const auto it = b.find(name);
-    if (it == b.end() || !bitwise_equal(t, it->second)) return name;
+    if (it == b.end() || !same_bytes(t, it->second)) return name;
   }
   return {};
 }
@@ -92,29 +92,37 @@ struct Verifier::Impl {
     return second_baseline ? baseline->name() + ", " + second_baseline->name() : baseline->name();
   }
 
-  // Judges `candidate` results (from a backend run or a file) and fills the report.
+  // Judges `candidate` results (from a backend run or a file) and fills the report. With `working`
+  // (a copy of `inputs`), the backends run on it without copies of their own (run_op_in_place).
   void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const TensorMap& inputs,
-                const OpRun* candidate_run, const TensorMap& candidate_results, const std::stop_token& stop) {
+                TensorMap* working, const OpRun* candidate_run, const TensorMap& candidate_results,
+                const std::stop_token& stop) {
     const Shape shape = shape_of(inputs);
-    auto t0 = Clock::now();
-    const OpRun gold = run_op(*golden, op, s, inputs, false);
+    auto run = [&](Backend& backend) {
+      return working ? run_op_in_place(backend, op, s, *working, inputs) : run_op(backend, op, s, inputs, false);
+    };
+    const OpRun gold = run(*golden);
+    report.backend_seconds += gold.backend_seconds;
     check_stop(stop);
     OpRun base, second;
     const bool use_baseline = !options.tolerance.fixed;  // per-tensor overrides are fixed rules
     if (use_baseline) {
-      base = run_op(*baseline, op, s, inputs, false);
-      if (second_baseline) second = run_op(*second_baseline, op, s, inputs, false);
+      base = run(*baseline);
+      report.backend_seconds += base.backend_seconds;
+      if (second_baseline) {
+        second = run(*second_baseline);
+        report.backend_seconds += second.backend_seconds;
+      }
     }
-    report.backend_seconds += seconds_since(t0);  // choosing between the baselines is verification work
+    // Choosing between the baselines is verification work.
     if (second_baseline && use_baseline) base.results = larger_error(gold.results, std::move(base.results), second.results);
     check_stop(stop);
 
     Findings findings;
     if (candidate_run) findings.modified_input = candidate_run->modified_input;
     if (candidate_run && options.check_determinism) {
-      t0 = Clock::now();
-      const OpRun again = run_op(*candidate, op, s, inputs, false);
-      report.backend_seconds += seconds_since(t0);
+      const OpRun again = run(*candidate);
+      report.backend_seconds += again.backend_seconds;
       findings.nondeterministic = first_difference(candidate_results, again.results);
       check_stop(stop);
     }
@@ -136,7 +144,9 @@ struct Verifier::Impl {
       check_stop(stop);
       DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
                       findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, options.tolerance, spec};
-      t0 = Clock::now();
+      // Diagnosis (failing cases only, or `decompose`) reruns backends under other hypotheses:
+      // counted as backend time as a whole.
+      const auto t0 = Clock::now();
       Decomposition dec = decompose_and_diagnose(d, failed);
       report.backend_seconds += seconds_since(t0);
       report.decomposition = std::move(dec.rows);
@@ -182,12 +192,12 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   impl_->guarded(report, [&] {
     validate(spec.shape, spec.semantics);
     const TensorMap inputs = case_tensors(spec);
+    TensorMap working = inputs;  // one copy per case, which every backend call runs on
     check_stop(stop);
-    const auto t0 = Clock::now();
-    const OpRun cand = run_op(*impl_->candidate, spec.op, spec.semantics, inputs, false);
-    report.backend_seconds += seconds_since(t0);
+    const OpRun cand = run_op_in_place(*impl_->candidate, spec.op, spec.semantics, working, inputs);
+    report.backend_seconds += cand.backend_seconds;
     check_stop(stop);
-    impl_->evaluate(report, &spec, spec.op, spec.semantics, inputs, &cand, cand.results, stop);
+    impl_->evaluate(report, &spec, spec.op, spec.semantics, inputs, &working, &cand, cand.results, stop);
   });
   return report;
 }
@@ -204,7 +214,8 @@ CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
     validate(report.spec.shape, request.semantics);
     report.reproduce = "mhc-verify check " + shell_quote(request.label);
     require_finite_inputs(request.op, request.semantics, request.tensors);
-    impl_->evaluate(report, nullptr, request.op, request.semantics, request.tensors, nullptr, request.tensors, stop);
+    impl_->evaluate(report, nullptr, request.op, request.semantics, request.tensors, nullptr, nullptr, request.tensors,
+                    stop);
   });
   return report;
 }
