@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_backend.hpp"
 #include "server/chunk_wire.hpp"
 #include "server/status.hpp"
+#include "server/tsan_handoff.hpp"
 #include "server/upload.hpp"
 #include "verify/casegen.hpp"
 #include "verify/tolerance.hpp"
@@ -42,11 +43,11 @@ std::function<void(JobResult)> finish_with_result(Reactor* reactor, const Verifi
                                                   pb::CaseResult* response, Respond respond) {
   return [reactor, &service, response, respond](JobResult result) {
     if (result.outcome == JobOutcome::cancelled) {
-      reactor->Finish(stopped_status(service));
+      reactor->finish(stopped_status(service));
       return;
     }
     if (result.error) {
-      reactor->Finish(to_status(*result.error));
+      reactor->finish(to_status(*result.error));
       return;
     }
     fill_result(result, 0, *response);
@@ -85,7 +86,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
                  pb::CaseResult* response)
       : service_(service), response_(response) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
-      Finish(status);
+      finish(status);
       return;
     }
     Job job;
@@ -95,19 +96,31 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
       job.request = case_request(spec, backend, request->options());
       job.crash_template = case_template(spec, backend);
     } catch (...) {
-      Finish(current_exception_status());
+      finish(current_exception_status());
       return;
     }
     job.cancel = cancel_;
-    job.done = finish_with_result(this, service_, response_, [this] { Finish(grpc::Status::OK); });
+    job.done = finish_with_result(this, service_, response_, [this] { finish(grpc::Status::OK); });
+    handoff_release(this);  // the constructor happens before every reaction
     service.pool().submit(std::move(job));
   }
 
   void OnCancel() override {
+    const Reaction reaction(this);
     cancel_->store(true);
     service_.pool().withdraw_cancelled();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    handoff_acquire(this);
+    delete this;
+  }
+
+  // Every operation that ends in a reaction on another gRPC thread goes through these
+  // (server/tsan_handoff.hpp).
+  void finish(const grpc::Status& status) {
+    handoff_release(this);
+    Finish(status);
+  }
 
  private:
   VerifierService& service_;
@@ -126,7 +139,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
   RunSweepReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunSweepRequest* request)
       : service_(service), window_(std::max<std::size_t>(1, service.pool().size())) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
-      Finish(status);
+      finish(status);
       return;
     }
     try {
@@ -140,14 +153,16 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
         specs_.push_back(case_from_proto(request->cases(i), fmt::format("cases[{}]", i),
                                          service.options().max_case_elements));
     } catch (...) {
-      Finish(current_exception_status());
+      finish(current_exception_status());
       return;
     }
     options_ = request->options();
+    handoff_release(this);  // the constructor happens before every reaction
     pump();
   }
 
   void OnWriteDone(bool ok) override {
+    const Reaction reaction(this);
     {
       std::lock_guard lock(mutex_);
       writing_ = false;
@@ -161,6 +176,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
   }
 
   void OnCancel() override {
+    const Reaction reaction(this);
     cancel_->store(true);
     {
       std::lock_guard lock(mutex_);
@@ -170,7 +186,17 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
     pump();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    handoff_acquire(this);
+    delete this;
+  }
+
+  // Every operation that ends in a reaction on another gRPC thread goes through these
+  // (server/tsan_handoff.hpp).
+  void finish(const grpc::Status& status) {
+    handoff_release(this);
+    Finish(status);
+  }
 
  private:
   void on_result(std::uint32_t index, JobResult result) {
@@ -197,7 +223,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
   // decision unless the decision keeps the RPC alive (a job in flight or a write pending).
   void pump() {
     std::vector<std::pair<std::uint32_t, Job>> to_submit;
-    bool write = false, finish = false;
+    bool write = false, end = false;
     grpc::Status final_status;
     {
       std::lock_guard lock(mutex_);
@@ -216,16 +242,19 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
         writing_ = write = true;
       } else if (!writing_ && in_flight_ == 0 && to_submit.empty() && (stopped_ || next_ == specs_.size()) &&
                  (outbox_.empty() || stopped_) && !finished_) {
-        finished_ = finish = true;
+        finished_ = end = true;
         final_status = error_ ? *error_ : stopped_ ? stopped_status(service_) : grpc::Status::OK;
       }
     }
-    if (write) StartWrite(&current_);
+    if (write) {
+      handoff_release(this);
+      StartWrite(&current_);
+    }
     for (auto& [index, job] : to_submit) {
       job.done = [this, i = index](JobResult r) { on_result(i, std::move(r)); };
       service_.pool().submit(std::move(job));
     }
-    if (finish) Finish(final_status);
+    if (end) finish(final_status);
   }
 
   VerifierService& service_;
@@ -257,39 +286,40 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
       : service_(service), context_(context), response_(response), assembler_(service.options().max_upload_bytes) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
-      Finish(status);
+      finish(status);
       return;
     }
-    StartRead(&message_);
+    start_read();
   }
 
   ~CheckTensorsReactor() override { service_.upload_bytes_in_flight().fetch_sub(reserved_bytes_); }
 
   void OnReadDone(bool ok) override {
+    const Reaction reaction(this);
     if (ok) {
       if (chunks_seen_++ == 0) started_ = Clock::now();
       try {
         add_chunk();
       } catch (const UploadTooLarge& e) {
-        Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, e.what()});
+        finish({grpc::StatusCode::RESOURCE_EXHAUSTED, e.what()});
         return;
       } catch (...) {
-        Finish(current_exception_status());
+        finish(current_exception_status());
         return;
       }
       message_.Clear();
-      StartRead(&message_);
+      start_read();
       return;
     }
     if (context_->IsCancelled()) {
-      Finish(stopped_status(service_));
+      finish(stopped_status(service_));
       return;
     }
     Job job;
     try {
       job.payload = std::shared_ptr<SharedBuffer>(assembler_.finish());
     } catch (...) {
-      Finish(current_exception_status());
+      finish(current_exception_status());
       return;
     }
     result_.set_upload_bytes(job.payload->size());
@@ -300,16 +330,31 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
     job.done = finish_with_result(this, service_, &result_, [this] {
       bool own_buffer = false;
       const auto status = grpc::SerializationTraits<pb::CaseResult>::Serialize(result_, response_, &own_buffer);
-      Finish(status);
+      finish(status);
     });
     service_.pool().submit(std::move(job));
   }
 
   void OnCancel() override {
+    const Reaction reaction(this);
     cancel_->store(true);
     service_.pool().withdraw_cancelled();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    handoff_acquire(this);
+    delete this;
+  }
+
+  // Every operation that ends in a reaction on another gRPC thread goes through these
+  // (server/tsan_handoff.hpp).
+  void finish(const grpc::Status& status) {
+    handoff_release(this);
+    Finish(status);
+  }
+  void start_read() {
+    handoff_release(this);
+    StartRead(&message_);
+  }
 
  private:
   void add_chunk() {
