@@ -190,123 +190,162 @@ bool finite_row(const Tensor& candidate, const Tensor& golden, std::int64_t begi
   return true;
 }
 
-// error_stats in one parallel pass over token rows, with ref_max = max |golden| given (judge
-// computes it once for the candidate and the baseline) and, when threshold.counts, the number of
-// finite pairs with |c - g| > threshold(g) (judge's mismatch count, formerly a pass of its own).
-ErrorStats stats_pass(const Tensor& candidate, const Tensor& golden, DType ulp_dtype, double ref_max,
-                      const Threshold& threshold, std::int64_t* mismatches) {
-  require_same_shape(candidate, golden);
-  ErrorStats s;
-  const std::int64_t n = golden.numel();
-  if (mismatches) *mismatches = 0;
-  if (n == 0) return s;
-  const auto& shape = golden.shape();
-  const std::int64_t rows = is_row_major_token_tensor(shape) ? shape[0] : 1;
-  const std::int64_t row_len = n / std::max<std::int64_t>(rows, 1);
-  const UlpOf ulp_of(ulp_dtype);
-  const double tiny = ulp_of(ref_max);
-  std::vector<RowStats> per_row(static_cast<std::size_t>(rows));
-  const bool vector_path = golden.dtype() == DType::f64 && candidate.dtype() != DType::f64 && ulp_dtype != DType::f64;
-  const rows::FiniteRowArgs args{tiny, std::ldexp(1.0, ulp_of.min_exp), std::ldexp(1.0, 1 - ulp_of.mantissa_bits),
-                                 threshold.counts, threshold.atol, threshold.rtol};
+// What one statistics pass computes for one candidate: its ulps dtype and mismatch threshold.
+struct StatsJob {
+  const Tensor* candidate;
+  DType ulp_dtype;
+  Threshold threshold;
+  ErrorStats stats;             // out
+  std::int64_t mismatches = 0;  // out, when threshold.counts
+};
 
+// Per-job constants of a pass.
+struct RowContext {
+  UlpOf ulp_of;
+  double tiny;
+  bool vector_path;
+  rows::FiniteRowArgs args;
+  Threshold threshold;
+};
+
+// Statistics of elements [begin, end) (one token row) of `candidate` against `golden`.
+void row_stats(const Tensor& candidate, const Tensor& golden, std::int64_t begin, std::int64_t end,
+               const RowContext& ctx, RowStats& row) {
   with_reader(candidate, [&](auto c) {
     with_reader(golden, [&](auto g) {
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-      for (std::int64_t r = 0; r < rows; ++r) {
-        RowStats& row = per_row[static_cast<std::size_t>(r)];
-        if (vector_path && finite_row(candidate, golden, r * row_len, row_len, args, row)) {
-          // The first element at the row's maximum, as the scalar loop below keeps it.
-          for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
-            if (std::fabs(c(i) - g(i)) == row.max_abs) {
-              row.argmax = i;
-              break;
-            }
+      if (ctx.vector_path && finite_row(candidate, golden, begin, end - begin, ctx.args, row)) {
+        // The first element at the row's maximum, as the scalar loop below keeps it.
+        for (std::int64_t i = begin; i < end; ++i) {
+          if (std::fabs(c(i) - g(i)) == row.max_abs) {
+            row.argmax = i;
+            break;
+          }
+        }
+        return;
+      }
+      for (std::int64_t i = begin; i < end; ++i) {
+        const double gi = g(i), ci = c(i);
+        if (!std::isfinite(gi) || !std::isfinite(ci)) {
+          // Same non-finite class (NaN vs NaN, +inf vs +inf) is a match.
+          const bool same = (std::isnan(gi) && std::isnan(ci)) || (!std::isnan(gi) && !std::isnan(ci) && gi == ci);
+          if (!same) {
+            ++row.nonfinite;
+            if (row.first_nonfinite < 0) row.first_nonfinite = i;
           }
           continue;
         }
-        for (std::int64_t i = r * row_len; i < (r + 1) * row_len; ++i) {
-          const double gi = g(i), ci = c(i);
-          if (!std::isfinite(gi) || !std::isfinite(ci)) {
-            // Same non-finite class (NaN vs NaN, +inf vs +inf) is a match.
-            const bool same =
-                (std::isnan(gi) && std::isnan(ci)) || (!std::isnan(gi) && !std::isnan(ci) && gi == ci);
-            if (!same) {
-              ++row.nonfinite;
-              if (row.first_nonfinite < 0) row.first_nonfinite = i;
-            }
-            continue;
-          }
-          const double d = std::fabs(ci - gi);
-          if (row.argmax < 0 || d > row.max_abs) {
-            row.argmax = i;
-            row.max_abs = d;
-          }
-          if (std::fabs(gi) > tiny) row.max_rel = std::max(row.max_rel, d / std::fabs(gi));
-          row.max_ulps = std::max(row.max_ulps, ulp_of.in_ulps(d, gi));
-          row.err2 += d * d;
-          row.ref2 += gi * gi;
-          if (threshold.counts) row.over += d > threshold.atol + threshold.rtol * std::fabs(gi);
+        const double d = std::fabs(ci - gi);
+        if (row.argmax < 0 || d > row.max_abs) {
+          row.argmax = i;
+          row.max_abs = d;
         }
+        if (std::fabs(gi) > ctx.tiny) row.max_rel = std::max(row.max_rel, d / std::fabs(gi));
+        row.max_ulps = std::max(row.max_ulps, ctx.ulp_of.in_ulps(d, gi));
+        row.err2 += d * d;
+        row.ref2 += gi * gi;
+        if (ctx.threshold.counts) row.over += d > ctx.threshold.atol + ctx.threshold.rtol * std::fabs(gi);
       }
     });
   });
-  const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
-  double err2_all = 0, ref2_all = 0;
-  std::int64_t argmax = -1, first_nonfinite = -1, over = 0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const RowStats& row = per_row[static_cast<std::size_t>(r)];
-    if (row.argmax >= 0 && (argmax < 0 || row.max_abs > s.max_abs)) {
-      argmax = row.argmax;
-      s.max_abs = row.max_abs;
-    }
-    s.max_rel = std::max(s.max_rel, row.max_rel);
-    s.max_ulps = std::max(s.max_ulps, row.max_ulps);
-    s.nonfinite_mismatches += row.nonfinite;
-    if (first_nonfinite < 0) first_nonfinite = row.first_nonfinite;
-    const double row_rel = row_relative(row.err2, row.ref2, row_floor);
-    if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
-      s.worst_row = r;
-      s.worst_row_rel_l2 = row_rel;
-    }
-    err2_all += row.err2;
-    ref2_all += row.ref2;
-    over += row.over;
+}
+
+// error_stats of every job against the same golden in one parallel pass over token rows, a row of
+// every job in turn (the golden row is then read from cache for all but the first), with
+// ref_max = max |golden| given (judge computes it once) and, when a job's threshold.counts, its
+// number of finite pairs with |c - g| > atol + rtol |g| (judge's mismatch count).
+void stats_pass(std::initializer_list<StatsJob*> jobs, const Tensor& golden, double ref_max) {
+  for (StatsJob* job : jobs) {
+    require_same_shape(*job->candidate, golden);
+    job->stats = ErrorStats{};
+    job->mismatches = 0;
   }
-  s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
-  if (argmax >= 0) s.max_at = unravel(argmax, shape);
-  if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
-  if (rows == 1 && !is_row_major_token_tensor(shape)) s.worst_row = -1;
-  if (mismatches) *mismatches = over;
-  return s;
+  const std::int64_t n = golden.numel();
+  if (n == 0) return;
+  const auto& shape = golden.shape();
+  const std::int64_t rows = is_row_major_token_tensor(shape) ? shape[0] : 1;
+  const std::int64_t row_len = n / std::max<std::int64_t>(rows, 1);
+  std::vector<RowContext> ctx;
+  std::vector<std::vector<RowStats>> per_row;
+  for (const StatsJob* job : jobs) {
+    const UlpOf ulp_of(job->ulp_dtype);
+    const double tiny = ulp_of(ref_max);
+    const bool vector_path =
+        golden.dtype() == DType::f64 && job->candidate->dtype() != DType::f64 && job->ulp_dtype != DType::f64;
+    ctx.push_back({ulp_of, tiny, vector_path,
+                   rows::FiniteRowArgs{tiny, std::ldexp(1.0, ulp_of.min_exp), std::ldexp(1.0, 1 - ulp_of.mantissa_bits),
+                                       job->threshold.counts, job->threshold.atol, job->threshold.rtol},
+                   job->threshold});
+    per_row.emplace_back(static_cast<std::size_t>(rows));
+  }
+  const std::size_t job_count = jobs.size();
+  const StatsJob* const* job_at = jobs.begin();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::size_t j = 0; j < job_count; ++j) {
+      row_stats(*job_at[j]->candidate, golden, r * row_len, (r + 1) * row_len, ctx[j], per_row[j][static_cast<std::size_t>(r)]);
+    }
+  }
+  for (std::size_t j = 0; j < job_count; ++j) {
+    ErrorStats& s = jobs.begin()[j]->stats;
+    const double tiny = ctx[j].tiny;
+    const double row_floor = std::sqrt(static_cast<double>(row_len)) * tiny;
+    double err2_all = 0, ref2_all = 0;
+    std::int64_t argmax = -1, first_nonfinite = -1, over = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const RowStats& row = per_row[j][static_cast<std::size_t>(r)];
+      if (row.argmax >= 0 && (argmax < 0 || row.max_abs > s.max_abs)) {
+        argmax = row.argmax;
+        s.max_abs = row.max_abs;
+      }
+      s.max_rel = std::max(s.max_rel, row.max_rel);
+      s.max_ulps = std::max(s.max_ulps, row.max_ulps);
+      s.nonfinite_mismatches += row.nonfinite;
+      if (first_nonfinite < 0) first_nonfinite = row.first_nonfinite;
+      const double row_rel = row_relative(row.err2, row.ref2, row_floor);
+      if (s.worst_row < 0 || row_rel > s.worst_row_rel_l2) {
+        s.worst_row = r;
+        s.worst_row_rel_l2 = row_rel;
+      }
+      err2_all += row.err2;
+      ref2_all += row.ref2;
+      over += row.over;
+    }
+    s.rel_l2 = row_relative(err2_all, ref2_all, std::sqrt(static_cast<double>(n)) * tiny);
+    if (argmax >= 0) s.max_at = unravel(argmax, shape);
+    if (first_nonfinite >= 0) s.first_nonfinite_at = unravel(first_nonfinite, shape);
+    if (rows == 1 && !is_row_major_token_tensor(shape)) s.worst_row = -1;
+    jobs.begin()[j]->mismatches = over;
+  }
 }
 
 }  // namespace
 
 ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype) {
   require_same_shape(candidate, golden);
-  return stats_pass(candidate, golden, ulp_dtype, max_abs_finite(golden), Threshold{}, nullptr);
+  StatsJob job{&candidate, ulp_dtype, Threshold{}, {}, 0};
+  stats_pass({&job}, golden, max_abs_finite(golden));
+  return job.stats;
 }
 
 namespace {
 
 // max_abs_errors on the vector path, for an f64 golden and bf16/f32 baselines.
 template <class A, class B>
-std::pair<double, double> max_abs_errors_vector(const A* a, const B* b, const double* g, std::int64_t n) {
-  double ma = 0, mb = 0;
-#pragma omp parallel for reduction(max : ma, mb) schedule(static) if (n > kMaxChunk)
+BaselineMaxima max_abs_errors_vector(const A* a, const B* b, const double* g, std::int64_t n) {
+  double ma = 0, mb = 0, mg = 0;
+#pragma omp parallel for reduction(max : ma, mb, mg) schedule(static) if (n > kMaxChunk)
   for (std::int64_t first = 0; first < n; first += kMaxChunk) {
-    double ca, cb;
-    rows::max_abs_errors(a + first, b + first, g + first, std::min(kMaxChunk, n - first), ca, cb);
-    ma = std::max(ma, ca);
-    mb = std::max(mb, cb);
+    const rows::Maxima m = rows::max_abs_errors(a + first, b + first, g + first, std::min(kMaxChunk, n - first));
+    ma = std::max(ma, m.a);
+    mb = std::max(mb, m.b);
+    mg = std::max(mg, m.golden);
   }
-  return {ma, mb};
+  return {ma, mb, mg};
 }
 
 }  // namespace
 
-std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden) {
+BaselineMaxima max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden) {
   require_same_shape(a, golden);
   require_same_shape(b, golden);
   if (golden.dtype() == DType::f64 && a.dtype() != DType::f64 && b.dtype() != DType::f64) {
@@ -319,6 +358,7 @@ std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const
     return b.dtype() == DType::bf16 ? max_abs_errors_vector(a.data<float>(), b.data<bf16>(), g, n)
                                     : max_abs_errors_vector(a.data<float>(), b.data<float>(), g, n);
   }
+  const double golden_max = max_abs_finite(golden);
   return with_reader(a, [&](auto va) {
     return with_reader(b, [&](auto vb) {
       return with_reader(golden, [&](auto g) {
@@ -330,7 +370,7 @@ std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const
           if (std::isfinite(ai)) ma = std::max(ma, std::fabs(ai - gi));
           if (std::isfinite(bi)) mb = std::max(mb, std::fabs(bi - gi));
         }
-        return std::pair(ma, mb);
+        return BaselineMaxima{ma, mb, golden_max};
       });
     });
   });
@@ -351,13 +391,13 @@ std::string describe_nonfinite(const std::string& name, const Tensor& cand, cons
 
 }  // namespace
 
-TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
+TensorCheck judge(const JudgeInput& in, const Tolerance& tol, std::optional<double> golden_max) {
   if (!in.candidate || !in.golden) fail(ErrorKind::internal, "judge: missing tensor " + in.name);
   TensorCheck check;
   check.name = in.name;
   check.shape = in.golden->shape();
   require_same_shape(*in.candidate, *in.golden);
-  check.ref_max_abs = max_abs_finite(*in.golden);
+  check.ref_max_abs = golden_max ? *golden_max : max_abs_finite(*in.golden);
   const DType dtype = in.candidate->dtype();
   ErrorStats& c = check.candidate;
   const std::int64_t n = std::max<std::int64_t>(in.golden->numel(), 1);
@@ -376,13 +416,23 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
                              scale > 1 ? fmt::format(" x{:.2f} (L={})", scale, in.reduction_length) : "");
     check.elem_tolerance = atol + fixed->rtol * check.ref_max_abs;
     check.row_tolerance = 0;
-    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, Threshold{true, atol, fixed->rtol}, &check.mismatches);
+    StatsJob cand{in.candidate, dtype, Threshold{true, atol, fixed->rtol}, {}, 0};
+    stats_pass({&cand}, *in.golden, check.ref_max_abs);
+    c = std::move(cand.stats);
+    check.mismatches = cand.mismatches;
     ok = check.mismatches == 0;
     reason = fmt::format("{} of {} elements exceed atol+rtol*|golden|; max |err| {:.3e} at {}", check.mismatches, n,
                          c.max_abs, format_index(in.name, c.max_at));
   } else {
     if (!in.baseline) fail(ErrorKind::internal, "judge: the baseline rule needs a baseline for " + in.name);
-    check.baseline = stats_pass(*in.baseline, *in.golden, in.baseline->dtype(), check.ref_max_abs, Threshold{}, nullptr);
+    // Candidate and baseline in one pass. The mismatch count needs the baseline's maximum first; it
+    // is 0 whenever the candidate's maximum is within the tolerance, and counted in a pass of its
+    // own otherwise (failing tensors only).
+    StatsJob cand{in.candidate, dtype, Threshold{}, {}, 0};
+    StatsJob base{in.baseline, in.baseline->dtype(), Threshold{}, {}, 0};
+    stats_pass({&cand, &base}, *in.golden, check.ref_max_abs);
+    c = std::move(cand.stats);
+    check.baseline = std::move(base.stats);
     const ErrorStats& b = *check.baseline;
     // The baseline's maximum is a sample of 2N element errors (two baselines); for a tensor of a
     // handful of elements (dalpha has 3) that maximum is often far below the spread of legitimate
@@ -403,7 +453,11 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol) {
     check.rule = fmt::format("baseline k={:.3g}, floor {:g} ulp", k, tol.floor_ulps);
     check.elem_tolerance = k * b.max_abs + floor;
     check.row_tolerance = in.per_token ? k * b.worst_row_rel_l2 + row_floor : 0;
-    c = stats_pass(*in.candidate, *in.golden, dtype, check.ref_max_abs, Threshold{true, check.elem_tolerance, 0}, &check.mismatches);
+    if (c.max_abs > check.elem_tolerance) {
+      StatsJob count{in.candidate, dtype, Threshold{true, check.elem_tolerance, 0}, {}, 0};
+      stats_pass({&count}, *in.golden, check.ref_max_abs);
+      check.mismatches = count.mismatches;
+    }
     const bool elem_ok = c.max_abs <= check.elem_tolerance;
     const bool row_ok = !in.per_token || c.worst_row_rel_l2 <= check.row_tolerance;
     ok = elem_ok && row_ok;

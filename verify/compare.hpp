@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -19,9 +18,13 @@ enum class TensorRole { output, gradient };
 // `ulp_dtype` (the dtype the candidate stores the tensor in).
 ErrorStats error_stats(const Tensor& candidate, const Tensor& golden, DType ulp_dtype);
 
-// ErrorStats::max_abs (max |c - g| over finite pairs) of a and of b against the same golden, in one
-// cheap pass: the verifier picks the larger of two baselines' errors with it.
-std::pair<double, double> max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden);
+// ErrorStats::max_abs (max |c - g| over finite pairs) of a and of b against the same golden, and
+// max |golden| over its finite elements (judge's ref_max_abs), in one cheap pass: the verifier
+// picks the larger of two baselines' errors with it.
+struct BaselineMaxima {
+  double a = 0, b = 0, golden = 0;
+};
+BaselineMaxima max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden);
 
 // bitwise_equal (core/tensor.hpp) with the bytes compared by all threads: the inputs-unchanged
 // and determinism checks compare ~10^8 bytes per case at DeepSeek sizes.
@@ -40,7 +43,9 @@ struct JudgeInput {
   bool per_token = true;              // the first axis is the token: the per-row rule applies
 };
 
-TensorCheck judge(const JudgeInput& in, const Tolerance& tolerance);
+// golden_max: max |golden| over its finite elements when the caller has it
+// (BaselineMaxima::golden), which spares judge a pass over the golden; computed when absent.
+TensorCheck judge(const JudgeInput& in, const Tolerance& tolerance, std::optional<double> golden_max = {});
 
 // "[t=3, i=1, c=17]" with axis letters chosen from the tensor's name and rank.
 std::string format_index(const std::string& name, const std::vector<std::int64_t>& index);

@@ -125,33 +125,35 @@ namespace {
 constexpr double kMaxFinite = 1.7976931348623157e308;
 
 template <class A, class B>
-[[gnu::always_inline]] inline void max_abs_errors_impl(const A* a, const B* b, const double* g, std::int64_t n,
-                                                       double& max_a, double& max_b) {
-  V ma = {}, mb = {};
+[[gnu::always_inline]] inline Maxima max_abs_errors_impl(const A* a, const B* b, const double* g, std::int64_t n) {
+  V ma = {}, mb = {}, mg = {};
   const std::int64_t body = n - n % 4;
   for (std::int64_t i = 0; i < body; i += 4) {
     __builtin_prefetch(g + i + 256);
     __builtin_prefetch(a + i + 256);
     __builtin_prefetch(b + i + 256);
     const V gi = load(g + i), ai = load(a + i), bi = load(b + i);
-    const VI g_ok = abs_of(gi) <= kMaxFinite;
+    const V ag = abs_of(gi);
+    const VI g_ok = ag <= kMaxFinite;
     const V da = abs_of(ai - gi), db = abs_of(bi - gi);
     ma = (g_ok & (abs_of(ai) <= kMaxFinite) & (da > ma)) ? da : ma;
     mb = (g_ok & (abs_of(bi) <= kMaxFinite) & (db > mb)) ? db : mb;
+    mg = (g_ok & (ag > mg)) ? ag : mg;
   }
-  double sa = 0, sb = 0;
+  Maxima m;
   for (int l = 0; l < 4; ++l) {
-    sa = ma[l] > sa ? ma[l] : sa;
-    sb = mb[l] > sb ? mb[l] : sb;
+    m.a = ma[l] > m.a ? ma[l] : m.a;
+    m.b = mb[l] > m.b ? mb[l] : m.b;
+    m.golden = mg[l] > m.golden ? mg[l] : m.golden;
   }
   for (std::int64_t i = body; i < n; ++i) {
     const double gi = g[i], ai = widen(a[i]), bi = widen(b[i]);
     if (!(std::fabs(gi) <= kMaxFinite)) continue;
-    if (std::fabs(ai) <= kMaxFinite) sa = std::fabs(ai - gi) > sa ? std::fabs(ai - gi) : sa;
-    if (std::fabs(bi) <= kMaxFinite) sb = std::fabs(bi - gi) > sb ? std::fabs(bi - gi) : sb;
+    m.golden = std::fabs(gi) > m.golden ? std::fabs(gi) : m.golden;
+    if (std::fabs(ai) <= kMaxFinite) m.a = std::fabs(ai - gi) > m.a ? std::fabs(ai - gi) : m.a;
+    if (std::fabs(bi) <= kMaxFinite) m.b = std::fabs(bi - gi) > m.b ? std::fabs(bi - gi) : m.b;
   }
-  max_a = sa;
-  max_b = sb;
+  return m;
 }
 
 }  // namespace
@@ -173,21 +175,17 @@ MHC_VERIFY_CLONES double max_abs_finite(const double* g, std::int64_t n) {
   return s;
 }
 
-MHC_VERIFY_CLONES void max_abs_errors(const bf16* a, const bf16* b, const double* g, std::int64_t n, double& max_a,
-                                      double& max_b) {
-  max_abs_errors_impl(a, b, g, n, max_a, max_b);
+MHC_VERIFY_CLONES Maxima max_abs_errors(const bf16* a, const bf16* b, const double* g, std::int64_t n) {
+  return max_abs_errors_impl(a, b, g, n);
 }
-MHC_VERIFY_CLONES void max_abs_errors(const bf16* a, const float* b, const double* g, std::int64_t n, double& max_a,
-                                      double& max_b) {
-  max_abs_errors_impl(a, b, g, n, max_a, max_b);
+MHC_VERIFY_CLONES Maxima max_abs_errors(const bf16* a, const float* b, const double* g, std::int64_t n) {
+  return max_abs_errors_impl(a, b, g, n);
 }
-MHC_VERIFY_CLONES void max_abs_errors(const float* a, const bf16* b, const double* g, std::int64_t n, double& max_a,
-                                      double& max_b) {
-  max_abs_errors_impl(a, b, g, n, max_a, max_b);
+MHC_VERIFY_CLONES Maxima max_abs_errors(const float* a, const bf16* b, const double* g, std::int64_t n) {
+  return max_abs_errors_impl(a, b, g, n);
 }
-MHC_VERIFY_CLONES void max_abs_errors(const float* a, const float* b, const double* g, std::int64_t n, double& max_a,
-                                      double& max_b) {
-  max_abs_errors_impl(a, b, g, n, max_a, max_b);
+MHC_VERIFY_CLONES Maxima max_abs_errors(const float* a, const float* b, const double* g, std::int64_t n) {
+  return max_abs_errors_impl(a, b, g, n);
 }
 
 }  // namespace mhc::verify::rows

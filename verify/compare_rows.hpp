@@ -35,10 +35,14 @@ bool finite_row(const float* c, const double* g, std::int64_t len, const FiniteR
 // max |g[i]| over the finite elements of g[0, n) (0 when none).
 double max_abs_finite(const double* g, std::int64_t n);
 
-// max |a[i] - g[i]| over the i where both are finite, and the same for b (the two baselines).
-void max_abs_errors(const bf16* a, const bf16* b, const double* g, std::int64_t n, double& max_a, double& max_b);
-void max_abs_errors(const bf16* a, const float* b, const double* g, std::int64_t n, double& max_a, double& max_b);
-void max_abs_errors(const float* a, const bf16* b, const double* g, std::int64_t n, double& max_a, double& max_b);
-void max_abs_errors(const float* a, const float* b, const double* g, std::int64_t n, double& max_a, double& max_b);
+// max |a[i] - g[i]| over the i where both are finite, the same for b (the two baselines), and
+// max |g[i]| over finite g[i].
+struct Maxima {
+  double a = 0, b = 0, golden = 0;
+};
+Maxima max_abs_errors(const bf16* a, const bf16* b, const double* g, std::int64_t n);
+Maxima max_abs_errors(const bf16* a, const float* b, const double* g, std::int64_t n);
+Maxima max_abs_errors(const float* a, const bf16* b, const double* g, std::int64_t n);
+Maxima max_abs_errors(const float* a, const float* b, const double* g, std::int64_t n);
 
 }  // namespace mhc::verify::rows

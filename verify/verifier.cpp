@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <new>
 
 #include <fmt/format.h>
@@ -60,14 +61,16 @@ void require_finite_inputs(Op op, const Semantics& s, const TensorMap& tensors) 
 // The baseline rule estimates legitimate rounding variation from a sample; one sample of a
 // maximum is noisy when few independent errors feed a tensor (T = 1, a dozen mix logits), so the
 // verifier draws two (the emulated backend in the candidate's precision with reordered
-// operations, and the plain f32 implementation) and keeps, per tensor, the larger error.
-TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b) {
+// operations, and the plain f32 implementation) and keeps, per tensor, the larger error. The same
+// pass gives max |golden| of each tensor (golden_max), which judge needs too.
+TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b, std::map<std::string, double>& golden_max) {
   for (auto& [name, t] : a) {
     const auto other = b.find(name);
     const auto g = golden.find(name);
     if (other == b.end() || g == golden.end()) continue;
-    const auto [mine, theirs] = max_abs_errors(t, other->second, g->second);
-    if (theirs > mine) t = other->second;
+    const BaselineMaxima m = max_abs_errors(t, other->second, g->second);
+    if (m.b > m.a) t = other->second;
+    golden_max[name] = m.golden;
   }
   return a;
 }
@@ -115,7 +118,10 @@ struct Verifier::Impl {
       }
     }
     // Choosing between the baselines is verification work.
-    if (second_baseline && use_baseline) base.results = larger_error(gold.results, std::move(base.results), second.results);
+    std::map<std::string, double> golden_max;
+    if (second_baseline && use_baseline) {
+      base.results = larger_error(gold.results, std::move(base.results), second.results, golden_max);
+    }
     check_stop(stop);
 
     Findings findings;
@@ -133,7 +139,9 @@ struct Verifier::Impl {
       JudgeInput in{name, role_of(name), &c->second, &gold.results.at(name),
                     use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s),
                     is_per_token(name)};
-      report.tensors.push_back(judge(in, options.tolerance));
+      const auto m = golden_max.find(name);
+      report.tensors.push_back(
+          judge(in, options.tolerance, m != golden_max.end() ? std::optional(m->second) : std::nullopt));
     }
 
     bool failed = !findings.modified_input.empty() || !findings.nondeterministic.empty();

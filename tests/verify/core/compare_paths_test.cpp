@@ -87,7 +87,9 @@ TEST(ComparePaths, SameBitsForAnyThreadCount) {
   const auto maxima_many = max_abs_errors(p.candidate, other, p.golden);
   omp_set_num_threads(saved);
   expect_bitwise_same(one, many);
-  EXPECT_EQ(maxima_one, maxima_many);
+  EXPECT_EQ(maxima_one.a, maxima_many.a);
+  EXPECT_EQ(maxima_one.b, maxima_many.b);
+  EXPECT_EQ(maxima_one.golden, maxima_many.golden);
 }
 
 TEST(ComparePaths, BaselineMaximaOnTheVectorPath) {
@@ -96,9 +98,11 @@ TEST(ComparePaths, BaselineMaximaOnTheVectorPath) {
       Pair p = make_pair(a, {70001}, 5);  // over one parallel chunk, with a tail
       Tensor other = make_pair(b, {70001}, 6).candidate;
       p.candidate.set(17, std::numeric_limits<double>::infinity());  // a non-finite pair is left out
-      const auto [ea, eb] = max_abs_errors(p.candidate, other, p.golden);
+      p.golden.data<double>()[70000] = -1e300;  // the largest |golden|, in the tail
+      const auto [ea, eb, eg] = max_abs_errors(p.candidate, other, p.golden);
       EXPECT_EQ(ea, error_stats(p.candidate, p.golden, a).max_abs);
       EXPECT_EQ(eb, error_stats(other, p.golden, b).max_abs);
+      EXPECT_EQ(eg, 1e300);
     }
   }
 }
@@ -115,6 +119,18 @@ TEST(ComparePaths, JudgeCountsMismatchesInTheStatisticsPass) {
   const TensorCheck c = judge({"y", TensorRole::output, &p.candidate, &p.golden, nullptr, 1, true}, fixed);
   EXPECT_GT(expected, 0);
   EXPECT_EQ(c.mismatches, expected);
+}
+
+TEST(ComparePaths, JudgeTakesTheGoldenMaximumFromTheCaller) {
+  const Pair p = make_pair(DType::bf16, {64, 300}, 8);
+  const Tensor base = make_pair(DType::bf16, {64, 300}, 9).candidate;
+  const JudgeInput in{"y", TensorRole::output, &p.candidate, &p.golden, &base, 1, true};
+  const TensorCheck computed = judge(in, Tolerance{});
+  const Tensor other = make_pair(DType::f32, {64, 300}, 10).candidate;
+  const TensorCheck given = judge(in, Tolerance{}, max_abs_errors(base, other, p.golden).golden);
+  EXPECT_EQ(given.ref_max_abs, computed.ref_max_abs);
+  EXPECT_EQ(given.elem_tolerance, computed.elem_tolerance);
+  EXPECT_EQ(given.reason, computed.reason);
 }
 
 TEST(ComparePaths, SameBytesSplitsLargeTensors) {

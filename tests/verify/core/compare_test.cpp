@@ -116,9 +116,10 @@ TEST(MaxAbsErrors, EqualErrorStatsMaxAbsOverFinitePairs) {
   const Tensor golden = filled(DType::f64, {2, 3}, {1, kNaN, 3, 4, 5, 6});
   const Tensor a = filled(DType::bf16, {2, 3}, {1.5, 2, kInf, 4, 5, 6.25});
   const Tensor b = filled(DType::f32, {2, 3}, {1, 2, 3, 4, 7, kNaN});
-  const auto [ea, eb] = max_abs_errors(a, b, golden);
+  const auto [ea, eb, eg] = max_abs_errors(a, b, golden);
   EXPECT_EQ(ea, 0.5);
   EXPECT_EQ(eb, 2.0);
+  EXPECT_EQ(eg, 6.0);  // max |golden| over finite elements
   EXPECT_EQ(ea, error_stats(a, golden, DType::bf16).max_abs);
   EXPECT_EQ(eb, error_stats(b, golden, DType::f32).max_abs);
   EXPECT_THROW(max_abs_errors(Tensor(DType::f32, {2}), Tensor(DType::f32, {2}), Tensor(DType::f64, {3})), Error);
