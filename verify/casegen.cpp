@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -61,8 +65,77 @@ Tensor fill(DType dtype, std::vector<std::int64_t> shape, const ValueOf& value_o
   return t;
 }
 
-// Elements per batch of normal_chunk: a multiple of 4 (one Philox block gives 4 elements).
+// Elements per batch of normal_chunk: a multiple of 16 (one Philox block gives 4 elements, and
+// philox_words_avx2 computes 4 groups of 4 blocks at a time).
 constexpr std::int64_t kChunk = 1024;
+
+#if defined(__x86_64__) && !defined(MHC_VERIFY_TSAN) && !defined(__SANITIZE_THREAD__)
+#define MHC_CASEGEN_AVX2 1
+// word[4 j + k] = word k of block0 + j, j < blocks (a multiple of 16): rng::philox4x32_10 on 4
+// blocks per 256-bit register (a 32 x 32 -> 64 bit multiply per 64-bit lane), 4 registers in
+// flight to hide the latency of the 10 dependent rounds. Integer arithmetic: the words of
+// TensorRng::block exactly, about twice as fast.
+__attribute__((target("avx2"))) void philox_words_avx2(const rng::TensorRng& r, std::uint64_t block0,
+                                                       std::int64_t blocks, std::uint32_t* word) {
+  constexpr int kGroups = 4;
+  const __m256i low = _mm256_set1_epi64x(0xffffffffll);
+  const __m256i mul0 = _mm256_set1_epi64x(0xD2511F53ll), mul1 = _mm256_set1_epi64x(0xCD9E8D57ll);
+  const __m256i name0 = _mm256_set1_epi64x(static_cast<long long>(r.name & 0xffffffffull));
+  const __m256i name1 = _mm256_set1_epi64x(static_cast<long long>(r.name >> 32));
+  for (std::int64_t q = 0; q < blocks; q += 4 * kGroups) {
+    __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
+    for (int h = 0; h < kGroups; ++h) {
+      const __m256i counter = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block0 + static_cast<std::uint64_t>(q) + 4 * h)),
+                                               _mm256_set_epi64x(3, 2, 1, 0));
+      c0[h] = _mm256_and_si256(counter, low);
+      c1[h] = _mm256_srli_epi64(counter, 32);
+      c2[h] = name0;
+      c3[h] = name1;
+    }
+    std::uint32_t key0 = static_cast<std::uint32_t>(r.seed), key1 = static_cast<std::uint32_t>(r.seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) {
+        key0 += 0x9E3779B9u;
+        key1 += 0xBB67AE85u;
+      }
+      const __m256i k0 = _mm256_set1_epi64x(key0), k1 = _mm256_set1_epi64x(key1);
+      for (int h = 0; h < kGroups; ++h) {
+        const __m256i p0 = _mm256_mul_epu32(c0[h], mul0), p1 = _mm256_mul_epu32(c2[h], mul1);
+        c0[h] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[h]), k0);
+        c1[h] = _mm256_and_si256(p1, low);
+        c2[h] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[h]), k1);
+        c3[h] = _mm256_and_si256(p0, low);
+      }
+    }
+    for (int h = 0; h < kGroups; ++h) {
+      const __m256i w01 = _mm256_or_si256(c0[h], _mm256_slli_epi64(c1[h], 32));  // per block: w0 | w1 << 32
+      const __m256i w23 = _mm256_or_si256(c2[h], _mm256_slli_epi64(c3[h], 32));
+      const __m256i even = _mm256_unpacklo_epi64(w01, w23), odd = _mm256_unpackhi_epi64(w01, w23);  // blocks 0,2 / 1,3
+      std::uint32_t* out = word + 4 * (q + 4 * h);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(even));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4), _mm256_castsi256_si128(odd));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), _mm256_extracti128_si256(even, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 12), _mm256_extracti128_si256(odd, 1));
+    }
+  }
+}
+#endif
+
+// The words of blocks [block0, block0 + blocks) in order, 4 per block.
+void philox_words(const rng::TensorRng& r, std::uint64_t block0, std::int64_t blocks, std::uint32_t* word) {
+  std::int64_t done = 0;
+#ifdef MHC_CASEGEN_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) {
+    done = blocks - blocks % 16;
+    philox_words_avx2(r, block0, done, word);
+  }
+#endif
+  for (std::int64_t b = done; b < blocks; ++b) {
+    const rng::Block blk = r.block(block0 + static_cast<std::uint64_t>(b));
+    for (int k = 0; k < 4; ++k) word[4 * b + k] = blk.v[k];
+  }
+}
 
 // z[e] = r.normal_icdf(first + e) for e < count (first % 4 == 0, count <= kChunk), in passes a
 // compiler vectorises: the blocks, |q| of every element, the center formula for all of them, then
@@ -72,11 +145,7 @@ MHC_VERIFY_CLONES void normal_chunk(const rng::TensorRng& r, std::int64_t first,
   using R = rng::TensorRng;
   std::uint32_t word[kChunk];
   double aq[kChunk];
-  const std::uint64_t block0 = static_cast<std::uint64_t>(first) / 4;
-  for (std::int64_t b = 0; b < (count + 3) / 4; ++b) {
-    const rng::Block blk = r.block(block0 + static_cast<std::uint64_t>(b));
-    for (int k = 0; k < 4; ++k) word[4 * b + k] = blk.v[k];
-  }
+  philox_words(r, static_cast<std::uint64_t>(first) / 4, (count + 3) / 4, word);
   for (std::int64_t e = 0; e < count; ++e) {
     aq[e] = static_cast<double>(static_cast<std::int32_t>(word[e] & 0x7fffffffu)) * 0x1p-32 + 0x1p-33;
   }
@@ -104,15 +173,16 @@ inline std::uint16_t bf16_bits_branchless(float f) {
 }
 
 // fill() for tensors drawn from the distribution's N: value_of(i, z) gets z = N of element i,
-// computed kChunk elements at a time (noise_chunk); chunks split between threads, so any thread
-// count gives the same bytes.
+// computed kChunk elements at a time (noise_chunk). Chunks go to whichever thread is free (a
+// thread preempted by another process does not hold the others up); no element depends on which,
+// so any thread count and schedule give the same bytes.
 template <class NoiseChunk, class ValueOf>
 Tensor fill_noisy(DType dtype, std::vector<std::int64_t> shape, const NoiseChunk& noise_chunk, const ValueOf& value_of) {
   Tensor t(dtype, std::move(shape));
   const std::int64_t count = t.numel();
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
   auto run = [&](auto* out, auto store) {
-#pragma omp parallel for schedule(static) if (count > (1 << 15))
+#pragma omp parallel for schedule(dynamic, 4) if (count > (1 << 15))
     for (std::int64_t c = 0; c < chunks; ++c) {
       double z[kChunk];
       const std::int64_t first = c * kChunk, n = std::min(kChunk, count - first);

@@ -85,7 +85,7 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
     return bitwise_equal(a, b);
   }
   bool same = true;  // an AND is order-free: the result does not depend on the split
-#pragma omp parallel for reduction(&& : same) schedule(static)
+#pragma omp parallel for reduction(&& : same) schedule(dynamic)
   for (std::int64_t first = 0; first < n; first += kChunk) {
     same = same && std::memcmp(a.bytes() + first, b.bytes() + first, static_cast<std::size_t>(std::min(kChunk, n - first))) == 0;
   }
@@ -135,7 +135,8 @@ std::string format_index(const std::string& name, const std::vector<std::int64_t
 namespace {
 
 // Elements per task of the parallel max passes (a max is exact and order-free, so any split gives
-// the same result).
+// the same result). The passes of this file hand out their tasks dynamically: on a shared machine
+// a preempted thread would otherwise hold up the whole pass.
 constexpr std::int64_t kMaxChunk = 1 << 16;
 
 double max_abs_finite(const Tensor& t) {
@@ -143,7 +144,7 @@ double max_abs_finite(const Tensor& t) {
     const double* g = t.data<double>();
     const std::int64_t n = t.numel();
     double m = 0;
-#pragma omp parallel for reduction(max : m) schedule(static) if (n > kMaxChunk)
+#pragma omp parallel for reduction(max : m) schedule(dynamic) if (n > kMaxChunk)
     for (std::int64_t first = 0; first < n; first += kMaxChunk) {
       m = std::max(m, rows::max_abs_finite(g + first, std::min(kMaxChunk, n - first)));
     }
@@ -279,7 +280,7 @@ void stats_pass(std::initializer_list<StatsJob*> jobs, const Tensor& golden, dou
   }
   const std::size_t job_count = jobs.size();
   const StatsJob* const* job_at = jobs.begin();
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
+#pragma omp parallel for schedule(dynamic, 8) if (n > (1 << 16))
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::size_t j = 0; j < job_count; ++j) {
       row_stats(*job_at[j]->candidate, golden, r * row_len, (r + 1) * row_len, ctx[j], per_row[j][static_cast<std::size_t>(r)]);
@@ -333,7 +334,7 @@ namespace {
 template <class A, class B>
 BaselineMaxima max_abs_errors_vector(const A* a, const B* b, const double* g, std::int64_t n) {
   double ma = 0, mb = 0, mg = 0;
-#pragma omp parallel for reduction(max : ma, mb, mg) schedule(static) if (n > kMaxChunk)
+#pragma omp parallel for reduction(max : ma, mb, mg) schedule(dynamic) if (n > kMaxChunk)
   for (std::int64_t first = 0; first < n; first += kMaxChunk) {
     const rows::Maxima m = rows::max_abs_errors(a + first, b + first, g + first, std::min(kMaxChunk, n - first));
     ma = std::max(ma, m.a);
