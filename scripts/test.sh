@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install, build, run every CPU test (GPU tests skip
 # without a device). Then the hardening steps of issue 6 (docs/reliability.md): the CPU suite
-# again under ASan + UBSan (scripts/sanitizers.sh asan), and each libFuzzer target for 20 s over
-# its committed corpus when clang is installed (`fuzz` preset). MHC_SKIP_HARDENING=1 skips both.
+# again under ASan + UBSan (scripts/sanitizers.sh asan), the server/client tests under TSan
+# (scripts/sanitizers.sh tsan), and each libFuzzer target for 20 s over its committed corpus when
+# clang is installed (`fuzz` preset). MHC_SKIP_HARDENING=1 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ccache.env
@@ -11,6 +12,7 @@ ctest --preset release -j"$(nproc)" --timeout 1500 "$@"
 
 if [[ "${MHC_SKIP_HARDENING:-0}" == 1 ]]; then exit 0; fi
 bash scripts/sanitizers.sh asan
+bash scripts/sanitizers.sh tsan
 if command -v clang++ >/dev/null; then
   cmake --preset fuzz >/dev/null
   # Only the fuzz targets (and what they link): the rest of the tree is tested above.
