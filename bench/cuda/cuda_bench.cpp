@@ -106,7 +106,7 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   float* const no_blocks[3] = {nullptr, nullptr, nullptr};
   const std::vector<std::pair<const char*, std::function<void()>>> stages = {
       {"prepare_phi", [&] { cuda::prepare_phi(d, plan, f.phi, f.gamma, folded, split, stream); }},
-      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, split, m_part, s_part, stream); }},
+      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, folded, split, m_part, s_part, stream); }},
       {"mix+resmap", [&] { cuda::launch_mix(mix, stream); }},
       {"apply", [&] { cuda::launch_apply(d, f.x, h_pre, f.y, stream); }},
       {"dh_pre", [&] { cuda::launch_dh_pre(d, b.x, b.dy, const_cast<float*>(cb.dh_pre), stream); }},
@@ -119,14 +119,32 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
                                   b.gamma ? ws.get<float>("dphi_folded", M * K) : nullptr, stream);
        }},
   };
-  out << "#   pre stages at " << d.T << "," << d.n << "," << d.C << " (KS = " << plan.splits_k
-      << ", token splits = " << dd.plan.splits_t << "):";
+  out << "#   pre stages at " << d.T << "," << d.n << "," << d.C << " (KS = " << plan.splits_k << ", cluster = "
+      << plan.cluster << ", token splits = " << dd.plan.splits_t << "):";
   for (const auto& [name, op] : stages) {
     char buf[64];
     std::snprintf(buf, sizeof buf, " %s %.4f", name, time_op(op, o.warmup, o.runs, flush, flush_bytes, stream).median_ms);
     out << buf;
   }
   out << " ms\n";
+  if (plan.cluster == 0) return;
+  // The cluster kernel (projection + h_pre + apply) for every cluster size that fits: the
+  // evidence behind plan_projection's choice of the smallest.
+  out << "#   pre_fused (norm_proj + h_pre + apply), ms by cluster size:";
+  cuda::FusedProjArgs fa;
+  fa.d = d, fa.s = f.s, fa.x = f.x, fa.phi_folded = folded, fa.alpha = f.alpha, fa.bias = f.bias;
+  fa.m = m_part, fa.sumsq = s_part, fa.y = f.y;
+  for (int S = plan.cluster; S <= 8 && (d.C / 32) % S == 0; S *= 2) {
+    cuda::PhiPlan variant = plan;
+    variant.cluster = S;
+    char buf[64];
+    const double ms =
+        time_op([&] { cuda::launch_pre_fused(fa, variant, stream); }, o.warmup, o.runs, flush, flush_bytes, stream)
+            .median_ms;
+    std::snprintf(buf, sizeof buf, " S=%d %.4f", S, ms);
+    out << buf;
+  }
+  out << "\n";
 }
 
 }  // namespace

@@ -281,6 +281,12 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
 
 // ---------------------------------------------------------------------------------------------
 // Step 3-5 of the forward: m_hat = r m, z = alpha_e m_hat + b, h_pre, h_post.
+
+// z_j = alpha_e (r m_j) + b_j: one definition for the mix kernel and the fused projection, which
+// computes h_pre itself and must get the mix kernel's bits.
+__device__ __forceinline__ float mix_logit(float m, float r, float alpha, float bias) { return alpha * (r * m) + bias; }
+__device__ __forceinline__ float pre_gate(float z, const MixSemantics& s) { return sigmoid(z) + s.eps_pre; }
+
 template <int N, int M>
 __device__ __forceinline__ void mix_forward(const float (&m)[M], float r, const float* alpha, const float* bias,
                                             const MixSemantics& s, float (&m_hat)[M], float (&z)[M],
@@ -290,11 +296,11 @@ __device__ __forceinline__ void mix_forward(const float (&m)[M], float r, const 
   for (int j = 0; j < M; ++j) {
     const float a = j < N ? a0 : (j < 2 * N ? a1 : a2);
     m_hat[j] = r * m[j];
-    z[j] = a * m_hat[j] + bias[j];
+    z[j] = mix_logit(m[j], r, a, bias[j]);
   }
 #pragma unroll
   for (int i = 0; i < N; ++i) {
-    h_pre[i] = sigmoid(z[i]) + s.eps_pre;
+    h_pre[i] = pre_gate(z[i], s);
     h_post[i] = s.post_mult * sigmoid(z[N + i]);
   }
 }

@@ -361,7 +361,7 @@ TensorMap CudaBackend::run_stage(const Semantics& s, std::string_view stage, con
       prepare_phi(d, plan, phid, gammad, folded, split, stream_);
       float* m_part = ws_.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
       float* s_part = ws_.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
-      launch_norm_proj(d, plan, xd, split, m_part, s_part, stream_);
+      launch_norm_proj(d, plan, xd, folded, split, m_part, s_part, stream_);
       MixKernelArgs a;
       a.d = d;
       a.s = ms;

@@ -223,6 +223,8 @@ PhiPlan plan_projection(const PreDims& d) {
   // Every split must own at least one chunk.
   const std::int64_t per_split = (chunks + plan.splits_k - 1) / plan.splits_k;
   plan.splits_k = static_cast<int>((chunks + per_split - 1) / per_split);
+  plan.cluster = fused_cluster_size(d);
+  if (plan.cluster > 0) plan.splits_k = 1;
   return plan;
 }
 
@@ -235,9 +237,19 @@ void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const 
   check_launch("prepare_phi_kernel");
 }
 
-void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const std::uint16_t* phi_split,
-                      float* m_part, float* s_part, cudaStream_t stream) {
+void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
+                      const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream) {
   if (d.T == 0) return;
+  if (plan.cluster > 0) {
+    FusedProjArgs f;
+    f.d = d;
+    f.x = x;
+    f.phi_folded = phi_folded;
+    f.m = m_part;
+    f.sumsq = s_part;
+    launch_pre_fused(f, plan, stream);
+    return;
+  }
   switch (plan.M_pad / 8) {
     case 1: launch_tiles<1>(d, plan, x, phi_split, m_part, s_part, stream); break;
     case 2: launch_tiles<2>(d, plan, x, phi_split, m_part, s_part, stream); break;

@@ -34,7 +34,21 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
 
   float* m_part = ws.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
   float* s_part = ws.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
-  launch_norm_proj(d, plan, a.x, phi_split, m_part, s_part, stream);
+  if (plan.cluster > 0) {
+    FusedProjArgs f;
+    f.d = d;
+    f.s = a.s;
+    f.x = a.x;
+    f.phi_folded = phi_folded;
+    f.alpha = a.alpha;
+    f.bias = a.bias;
+    f.m = m_part;
+    f.sumsq = s_part;
+    f.y = a.y;
+    launch_pre_fused(f, plan, stream);
+  } else {
+    launch_norm_proj(d, plan, a.x, phi_folded, phi_split, m_part, s_part, stream);
+  }
 
   MixKernelArgs mix;
   mix.d = d;
@@ -55,7 +69,8 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
   mix.iterates = a.tap_sinkhorn;
   launch_mix(mix, stream);
 
-  launch_apply(d, a.x, mix.h_pre, a.y, stream);
+  // The cluster kernel has written y already (with the h_pre that mix recomputed bitwise).
+  if (plan.cluster == 0) launch_apply(d, a.x, mix.h_pre, a.y, stream);
 }
 
 void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) {
@@ -72,7 +87,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   if (!saved) {
     float* m_parts = ws.get<float>("m_part", plan.splits_k * T * M);
     float* s_parts = ws.get<float>("s_part", plan.splits_k * T);
-    launch_norm_proj(d, plan, a.x, phi_split, m_parts, s_parts, stream);
+    launch_norm_proj(d, plan, a.x, phi_folded, phi_split, m_parts, s_parts, stream);
     m_part = m_parts;
     s_part = s_parts;
   }
