@@ -52,8 +52,8 @@ __device__ __forceinline__ void store_row(std::uint16_t* __restrict__ p, const f
   }
 }
 
-template <int N, bool kTransposed>
-__device__ __forceinline__ float weight(const float* __restrict__ H, int a, int b) {
+template <int N, bool kTransposed, class H_>
+__device__ __forceinline__ float weight(const H_& H, int a, int b) {
   return kTransposed ? H[b * N + a] : H[a * N + b];
 }
 
@@ -100,7 +100,10 @@ __global__ void __launch_bounds__(kPostBwdWarps * 32) post_backward_kernel(const
   const int lane = threadIdx.x & 31;
   const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kPostBwdWarps) + (threadIdx.x >> 5);
   if (t >= p.T) return;
-  const float* H = p.h_res + t * N * N;
+  // H in registers: read from memory inside the loop it would wait behind the stores.
+  float H[N * N];
+#pragma unroll
+  for (int e = 0; e < N * N; ++e) H[e] = p.h_res[t * N * N + e];
   float hp[N];
 #pragma unroll
   for (int a = 0; a < N; ++a) hp[a] = p.h_post[t * N + a];
@@ -109,10 +112,14 @@ __global__ void __launch_bounds__(kPostBwdWarps * 32) post_backward_kernel(const
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
 
   for (std::int64_t c = static_cast<std::int64_t>(lane) * V; c < C; c += 32 * V) {
-    float f[V], dout[N][V];
+    // Every load of the step before the first store: the stores may alias the inputs as far as
+    // the compiler knows, so a load after a store would wait for it (five round trips a step).
+    float f[V], dout[N][V], xs[N][V];
     load_row<V>(p.f + t * C + c, f);
 #pragma unroll
     for (int a = 0; a < N; ++a) load_row<V>(p.dout + (t * N + a) * C + c, dout[a]);
+#pragma unroll
+    for (int b = 0; b < N; ++b) load_row<V>(p.x + (t * N + b) * C + c, xs[b]);
     float df[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) df[v] = 0.0f;
@@ -127,8 +134,8 @@ __global__ void __launch_bounds__(kPostBwdWarps * 32) post_backward_kernel(const
     store_row<V>(p.df + t * C + c, df);
 #pragma unroll
     for (int b = 0; b < N; ++b) {
-      float xb[V], dx[V];
-      load_row<V>(p.x + (t * N + b) * C + c, xb);
+      const float(&xb)[V] = xs[b];
+      float dx[V];
 #pragma unroll
       for (int v = 0; v < V; ++v) dx[v] = 0.0f;
 #pragma unroll
