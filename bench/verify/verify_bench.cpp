@@ -1,8 +1,10 @@
-// Splits a verified case's wall time into backend time (candidate run and its determinism rerun,
-// golden, baselines: CaseReport::backend_seconds) and verification overhead (case generation, the
-// inputs-unchanged check, error statistics, judging). Issue 3 asks for overhead <= 10% at
-// T = 4096, n = 4, C = 1024. Case generation (the inputs any test of the kernel needs) is timed
-// alone as well, so the overhead of judging can be read without it.
+// Splits a verified case's wall time into backend time (the forward and backward calls of the
+// candidate, its determinism rerun, the golden and both baselines, timed around the calls alone:
+// CaseReport::backend_seconds) and verification overhead (everything else: case generation, the
+// copy of the inputs and the inputs-unchanged comparisons, choosing the baseline, the determinism
+// comparison, error statistics and judging, releasing the tensors). Issue 3 asks for overhead
+// <= 10% at T = 4096, n = 4, C = 1024. Case generation (the inputs any test of the kernel needs)
+// is timed alone as well, so the rest of the overhead can be read without it.
 //
 //   mhc_bench_verify --case "pre T=4096 n=4 C=1024 preset=deepseek seed=1" --repeats 3
 //
