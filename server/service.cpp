@@ -284,7 +284,11 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
 class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
-      : service_(service), context_(context), response_(response), assembler_(service.options().max_upload_bytes) {
+      : service_(service),
+        context_(context),
+        response_(response),
+        assembler_(service.options().max_upload_bytes,
+                   [&buffers = service.upload_buffers()](std::size_t size) { return buffers.take(size); }) {
     if (auto status = service.admit(*context, ticket_); !status.ok()) {
       finish(status);
       return;
@@ -317,7 +321,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
     }
     Job job;
     try {
-      job.payload = std::shared_ptr<SharedBuffer>(assembler_.finish());
+      job.payload = service_.upload_buffers().share(assembler_.finish());
     } catch (...) {
       finish(current_exception_status());
       return;

@@ -12,6 +12,7 @@
 #include "mhc_verify.grpc.pb.h"
 #include "server/auth.hpp"
 #include "server/options.hpp"
+#include "server/upload_buffers.hpp"
 #include "server/worker_pool.hpp"
 #include "verify/case.hpp"
 
@@ -69,6 +70,7 @@ class VerifierService final : public VerifierServiceBase {
   const ServeOptions& options() const { return options_; }
   WorkerPool& pool() { return pool_; }
   std::atomic<std::uint64_t>& upload_bytes_in_flight() { return upload_bytes_in_flight_; }
+  UploadBuffers& upload_buffers() { return *upload_buffers_; }
 
  private:
   ServeOptions options_;
@@ -78,6 +80,7 @@ class VerifierService final : public VerifierServiceBase {
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::uint32_t> pending_{0};
   std::atomic<std::uint64_t> upload_bytes_in_flight_{0};
+  std::shared_ptr<UploadBuffers> upload_buffers_ = UploadBuffers::create(std::chrono::seconds(5));
 };
 
 // The CaseResult of a job's result (its strings are moved out).

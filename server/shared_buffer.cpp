@@ -40,6 +40,23 @@ SharedBuffer::SharedBuffer(std::size_t size) : size_(size) {
   }
 }
 
+void SharedBuffer::resize(std::size_t size) {
+  if (size == size_) return;
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) system_error("ftruncate");
+  void* p = nullptr;
+  if (data_ == nullptr) {
+    p = map(fd_, size, PROT_READ | PROT_WRITE, MAP_SHARED);
+  } else if (size == 0) {
+    ::munmap(data_, size_);
+  } else {
+    p = ::mremap(data_, size_, size, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) p = nullptr;
+  }
+  if (p == nullptr && size > 0) system_error("mremap");
+  data_ = static_cast<char*>(p);
+  size_ = size;
+}
+
 SharedBuffer::~SharedBuffer() {
   if (data_ != nullptr) ::munmap(data_, size_);
   ::close(fd_);

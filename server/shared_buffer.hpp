@@ -16,6 +16,10 @@ class SharedBuffer {
   SharedBuffer(const SharedBuffer&) = delete;
   SharedBuffer& operator=(const SharedBuffer&) = delete;
 
+  // Changes the size, keeping the first min(old, new) bytes and their pages (server/upload_buffers.hpp
+  // reuses a file for the next upload this way); Error(environment) when the kernel refuses.
+  void resize(std::size_t size);
+
   char* data() { return data_; }
   const char* data() const { return data_; }
   std::size_t size() const { return size_; }

@@ -37,7 +37,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
                                        header->total_bytes, max_total_bytes_));
     header_ = *header;
     expected_sha256_ = header->sha256;
-    payload_ = std::make_unique<SharedBuffer>(header->total_bytes);
+    payload_ = allocate_ ? allocate_(header->total_bytes) : std::make_unique<SharedBuffer>(header->total_bytes);
     hasher_ = std::thread([this, base = payload_->data()] { hash_loop(base); });
   } else if (!header_) {
     invalid_field(where + ".header", "missing; the first message must carry the header");

@@ -41,7 +41,11 @@ class UploadTooLarge : public std::runtime_error {
 // receiving it instead of adding to it (issue 5: 512 MiB at >= 500 MB/s).
 class ChunkAssembler {
  public:
-  explicit ChunkAssembler(std::uint64_t max_total_bytes) : max_total_bytes_(max_total_bytes) {}
+  // `allocate` makes the payload's buffer once the header gives its size (server/upload_buffers.hpp
+  // reuses one); by default a new memory file.
+  using Allocate = std::function<std::unique_ptr<SharedBuffer>(std::size_t)>;
+  explicit ChunkAssembler(std::uint64_t max_total_bytes, Allocate allocate = {})
+      : max_total_bytes_(max_total_bytes), allocate_(std::move(allocate)) {}
   ~ChunkAssembler();
   ChunkAssembler(const ChunkAssembler&) = delete;
   ChunkAssembler& operator=(const ChunkAssembler&) = delete;
@@ -72,6 +76,7 @@ class ChunkAssembler {
   void stop_hasher(bool drain);
 
   std::uint64_t max_total_bytes_;
+  Allocate allocate_;
   std::optional<UploadHeader> header_;
   std::unique_ptr<SharedBuffer> payload_;  // total_bytes, allocated with the header
   std::uint64_t received_ = 0;

@@ -282,7 +282,8 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
   } catch (const Error&) {
     return crash(reap(slot, SIGKILL));
   }
-  job.payload.reset();  // the worker holds its own descriptor now
+  // job.payload stays held until the worker has answered (it unmaps the file first) or is dead:
+  // only then may server/upload_buffers.hpp reuse the file for another upload.
 
   bool cancel_sent = false;
   Clock::time_point cancel_at;

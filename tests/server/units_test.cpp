@@ -1,8 +1,11 @@
-// The transport pieces on their own: digest, chunk reassembly, CheckChunk wire encoding, framing,
-// auth, exposure rule, status mapping.
+// The transport pieces on their own: digest, chunk reassembly, upload buffer reuse, CheckChunk wire
+// encoding, framing, auth, exposure rule, status mapping.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -17,6 +20,7 @@
 #include "server/sha256.hpp"
 #include "server/status.hpp"
 #include "server/upload.hpp"
+#include "server/upload_buffers.hpp"
 
 namespace mhc::server {
 namespace {
@@ -109,6 +113,43 @@ TEST(ChunkAssembler, RejectsMalformedStreamsNamingTheField) {
     ChunkAssembler a(1024);
     EXPECT_NE(invalid_message([&] { a.finish(); }).find("no messages"), std::string::npos);
   }
+}
+
+TEST(UploadBuffers, AFinishedUploadsFileIsReusedThenGivenBackWhenIdle) {
+  auto buffers = UploadBuffers::create(std::chrono::milliseconds(200));
+  auto first = buffers->take(1 << 20);
+  std::memset(first->data(), 'a', first->size());
+  const int fd = first->fd();
+  {
+    auto held = buffers->share(std::move(first));  // a job holding it
+    EXPECT_EQ(buffers->idle_bytes(), 0u);
+  }
+  EXPECT_EQ(buffers->idle_bytes(), 1u << 20);
+  // A size within a factor of 2 reuses the file, resized: the old pages keep their bytes (the next
+  // upload overwrites them before any worker reads them), the new ones are zero.
+  auto second = buffers->take(3 << 19);
+  EXPECT_EQ(second->fd(), fd);
+  EXPECT_EQ(second->size(), 3u << 19);
+  EXPECT_EQ(second->data()[(1 << 20) - 1], 'a');
+  EXPECT_EQ(second->data()[(3 << 19) - 1], '\0');
+  EXPECT_EQ(buffers->idle_bytes(), 0u);
+  buffers->share(std::move(second)).reset();
+  // Too different a size: a new file; the idle one stays for a better match.
+  auto small = buffers->take(4096);
+  EXPECT_NE(small->fd(), fd);
+  EXPECT_EQ(buffers->idle_bytes(), 3u << 19);
+  // Unused for the idle time: given back to the system.
+  for (int i = 0; i < 100 && buffers->idle_bytes() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(buffers->idle_bytes(), 0u);
+}
+
+TEST(UploadBuffers, ABufferOutlivingItsCacheIsSimplyFreed) {
+  auto buffers = UploadBuffers::create(std::chrono::seconds(5));
+  auto held = buffers->share(buffers->take(4096));
+  const int fd = held->fd();
+  buffers.reset();
+  held.reset();  // no cache to return to: the file is closed
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
 }
 
 // The bytes of a ByteBuffer, joined.
