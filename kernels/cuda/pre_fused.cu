@@ -144,7 +144,10 @@ __global__ void __launch_bounds__(kWarps * 32, 1) pre_fused_kernel(const KernelA
     slot[0] = lo;
     slot[32] = hi;
   }
-  __syncthreads();
+  // A cluster barrier, not just the block's: no CTA may write into another's shared memory
+  // before that CTA has started (compute-sanitizer racecheck caught the first pushes of the
+  // n = 1 kernel, whose short phi' fill let it reach the exchange first).
+  cluster.sync();
 
   const std::int64_t tiles = (T + kTileTokens - 1) / kTileTokens;
   const std::int64_t clusters = gridDim.x / S;
