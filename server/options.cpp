@@ -16,6 +16,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
       ->check(CLI::ExistingFile);
   app.add_option("--workers", o.workers, "worker processes on a CPU host (0: min(2, cores))")
       ->check(CLI::Range(0, 256));
+  app.add_option("--devices", o.devices, "GPUs to serve, one worker each (e.g. 0,1; default: every GPU)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--backend", o.backend, "default candidate backend")->capture_default_str();
   app.add_option("--max-case-elements", o.max_case_elements, "largest T*n*C of one case")
       ->capture_default_str();

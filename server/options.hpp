@@ -28,6 +28,7 @@ struct ServeOptions {
 
   // Workers: one process per GPU; on CPU hosts `workers` processes (0 = min(2, cores)).
   int workers = 0;
+  std::vector<int> devices;  // GPUs to serve (--devices 0,1); empty: every GPU of the host
   std::string backend = "auto";  // default candidate backend when a request names none
   // The worker command: argv prefix re-executed for each worker, followed by the arguments of
   // worker_main. Default: this binary's `worker` subcommand (/proc/self/exe worker).
@@ -50,7 +51,7 @@ struct ServeOptions {
 };
 
 // Registers --listen, --name, --insecure, --token-file, --tls-cert, --tls-key, --tls-client-ca,
-// --workers, --backend, --max-case-elements, --max-upload-bytes, --max-upload-inflight-bytes,
+// --workers, --devices, --backend, --max-case-elements, --max-upload-bytes, --max-upload-inflight-bytes,
 // --max-sweep-cases, --max-pending, --drain-seconds on `app`.
 void add_serve_options(CLI::App& app, ServeOptions& options);
 

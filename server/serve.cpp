@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -44,9 +45,9 @@ WorkerPoolOptions pool_options(const ServeOptions& o, const std::string& name) {
   p.cancel_grace_seconds = o.cancel_grace_seconds;
   // One worker per GPU: a faulting kernel loses only its own device's context. Without a GPU, a
   // small pool of CPU workers (each runs OpenMP across the cores).
-  const int gpus = cuda_device_count();
-  if (gpus > 0) {
-    for (int d = 0; d < gpus; ++d) p.slots.push_back({fmt::format("{}/cuda:{}", name, d), d});
+  const std::vector<int> gpus = served_gpus(o, cuda_device_count());
+  if (!gpus.empty()) {
+    for (int d : gpus) p.slots.push_back({fmt::format("{}/cuda:{}", name, d), d});
   } else {
     const int n = o.workers > 0 ? o.workers : std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
     for (int i = 0; i < n; ++i) p.slots.push_back({fmt::format("{}/cpu/worker-{}", name, i), -1});
@@ -60,9 +61,11 @@ pb::ServerInfo server_info(const ServeOptions& o, const std::string& name, std::
   info.set_tool_version(MHC_VERSION);
   info.set_grpc_version(grpc::Version());
   info.set_hostname(name);
-  const auto gpus = cuda_device_descriptions();
-  if (gpus.empty()) info.add_devices("cpu");
-  for (const auto& d : gpus) info.add_devices(d);
+  const std::vector<int> served = served_gpus(o, cuda_device_count());
+  if (served.empty()) info.add_devices("cpu");
+  for (const auto& line : cuda_device_descriptions()) {  // "<index>: <name>, ..."
+    if (std::find(served.begin(), served.end(), std::atoi(line.c_str())) != served.end()) info.add_devices(line);
+  }
   for (const auto& b : backend_names()) info.add_backends(b);
   for (const auto& p : preset_names()) info.add_presets(p);
   for (const auto& t : verify::tolerance_profile_names()) info.add_tolerance_profiles(t);
@@ -81,6 +84,27 @@ pb::ServerInfo server_info(const ServeOptions& o, const std::string& name, std::
 constexpr const char* kServiceName = "mhcverify.v1.Verifier";
 
 }  // namespace
+
+std::vector<int> served_gpus(const ServeOptions& o, int device_count) {
+  std::vector<int> gpus;
+  if (o.devices.empty()) {
+    for (int d = 0; d < device_count; ++d) gpus.push_back(d);
+    return gpus;
+  }
+  if (device_count == 0) {
+    invalid_input(fmt::format("--devices {}: this host has no CUDA device (leave --devices out to serve with CPU workers)",
+                              o.devices.front()));
+  }
+  for (int d : o.devices) {
+    if (d < 0 || d >= device_count) {
+      invalid_input(fmt::format("--devices: GPU {} does not exist (this host has {}: 0..{})", d, device_count,
+                                device_count - 1));
+    }
+    if (std::find(gpus.begin(), gpus.end(), d) != gpus.end()) invalid_input(fmt::format("--devices: GPU {} listed twice", d));
+    gpus.push_back(d);
+  }
+  return gpus;
+}
 
 struct RunningServer::Impl {
   ServeOptions options;

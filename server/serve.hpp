@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "server/options.hpp"
 
@@ -36,5 +37,10 @@ class RunningServer {
 // cannot start. Must be called before the process starts other threads (it blocks the signals
 // for every thread it creates).
 int serve_main(const ServeOptions& options);
+
+// The GPUs the server runs workers on: options.devices checked against the host's
+// `device_count` GPUs (an unknown or repeated index is an Error(invalid_input) naming it), or
+// every GPU when options.devices is empty.
+std::vector<int> served_gpus(const ServeOptions& options, int device_count);
 
 }  // namespace mhc::server

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -16,6 +17,7 @@
 #include "core/error.hpp"
 #include "server/auth.hpp"
 #include "server/chunk_wire.hpp"
+#include "server/serve.hpp"
 #include "server/frame.hpp"
 #include "server/sha256.hpp"
 #include "server/status.hpp"
@@ -363,6 +365,22 @@ TEST(Exposure, NonLoopbackNeedsTlsOrTokenOrInsecure) {
   EXPECT_NO_THROW(check_exposure(o));
   o.tls_cert = "cert.pem";  // without a key
   EXPECT_NE(invalid_message([&] { check_exposure(o); }).find("--tls-key"), std::string::npos);
+}
+
+TEST(Devices, ServedGpusAreTheHostsOrTheCheckedSelection) {
+  ServeOptions o;
+  EXPECT_EQ(served_gpus(o, 0), std::vector<int>{});
+  EXPECT_EQ(served_gpus(o, 2), (std::vector<int>{0, 1}));
+  o.devices = {1};
+  EXPECT_EQ(served_gpus(o, 2), std::vector<int>{1});
+  o.devices = {1, 0};
+  EXPECT_EQ(served_gpus(o, 8), (std::vector<int>{1, 0}));
+  o.devices = {1};
+  EXPECT_NE(invalid_message([&] { served_gpus(o, 1); }).find("GPU 1 does not exist (this host has 1: 0..0)"),
+            std::string::npos);
+  EXPECT_NE(invalid_message([&] { served_gpus(o, 0); }).find("no CUDA device"), std::string::npos);
+  o.devices = {0, 0};
+  EXPECT_NE(invalid_message([&] { served_gpus(o, 2); }).find("GPU 0 listed twice"), std::string::npos);
 }
 
 TEST(Status, OneMappingFromErrorKinds) {
