@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/semantics.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/ops.hpp"
 
@@ -149,8 +150,26 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
 
 }  // namespace
 
+CudaBenchShape parse_bench_shape(const std::string& text) {
+  CudaBenchShape sh;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%ld,%ld,%ld%c", &sh.T, &sh.n, &sh.C, &tail) != 3) {
+    invalid_input("--shape \"" + text + "\": expected T,n,C (e.g. 65536,4,1024)");
+  }
+  return sh;
+}
+
 int run_cuda_bench(const CudaBenchOptions& o, std::ostream& out) {
   if (o.runs < 1 || o.warmup < 0) invalid_input("bench: runs must be >= 1 and warmup >= 0");
+  const int devices = cuda_device_count();
+  if (devices == 0) {
+    fail(ErrorKind::environment, "bench: no CUDA device here; the benchmark times the CUDA kernels, run it on a GPU host "
+                                 "(docs/cuda.md: scripts/bundle.sh carries the binaries there)");
+  }
+  if (o.device < 0 || o.device >= devices) {
+    invalid_input("bench: --device " + std::to_string(o.device) + " does not exist (this host has " +
+                  std::to_string(devices) + ")");
+  }
   MHC_CUDA_CHECK(cudaSetDevice(o.device));
   cudaDeviceProp prop{};
   MHC_CUDA_CHECK(cudaGetDeviceProperties(&prop, o.device));

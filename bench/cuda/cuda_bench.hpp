@@ -27,6 +27,9 @@ struct CudaBenchOptions {
   std::string json_out;    // write the results as JSON here too; empty: no file
 };
 
+// "T,n,C" -> a shape; anything else is an Error(invalid_input) naming the text.
+CudaBenchShape parse_bench_shape(const std::string& text);
+
 // Prints one aligned line per kernel and shape to `out`; returns 0, or throws mhc::Error.
 int run_cuda_bench(const CudaBenchOptions& options, std::ostream& out);
 

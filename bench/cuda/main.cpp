@@ -3,7 +3,6 @@
 //   mhc_bench_cuda --shape 65536,4,1024 --shape 16384,4,7168 --runs 50
 #include <CLI/CLI.hpp>
 
-#include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,13 +26,7 @@ int main(int argc, char** argv) {
   try {
     if (!shapes.empty()) {
       options.shapes.clear();
-      for (const auto& s : shapes) {
-        mhc::CudaBenchShape sh;
-        if (std::sscanf(s.c_str(), "%ld,%ld,%ld", &sh.T, &sh.n, &sh.C) != 3) {
-          mhc::invalid_input("--shape \"" + s + "\": expected T,n,C");
-        }
-        options.shapes.push_back(sh);
-      }
+      for (const auto& s : shapes) options.shapes.push_back(mhc::parse_bench_shape(s));
     }
     return mhc::run_cuda_bench(options, std::cout);
   } catch (const mhc::Error& e) {
