@@ -48,8 +48,9 @@ constexpr int kWarps = kChunkWarps * kTokenWarps;
 // (H100; the per-tile exchange and barrier grow with S while the work per CTA shrinks).
 constexpr int kMaxCluster = 8;
 constexpr int kMaxTiles = 4;      // n-tiles of 8 mix outputs (M <= 32: n <= 4)
-// One CTA of 16 warps per SM. Measured at 65536 x 4 x 1024 (H100): 0.48 ms with S = 4, against
-// 0.66 ms for two CTAs of 8 warps per SM (S = 8, half the shared memory each).
+// One CTA of 16 warps per SM. Measured at 65536 x 4 x 1024 (H100): 0.48-0.52 ms with S = 4,
+// against 0.66 ms for two CTAs of 8 warps per SM (S = 8, half the shared memory each); other
+// variants tried are in docs/cuda.md.
 constexpr std::size_t kSmemLimit = 227 * 1024;
 
 constexpr int kRowTiles = 2;      // MT: 16-token mma row tiles per warp
