@@ -26,6 +26,10 @@ struct BaselineMaxima {
 };
 BaselineMaxima max_abs_errors(const Tensor& a, const Tensor& b, const Tensor& golden);
 
+// bitwise_equal (core/tensor.hpp) with the bytes compared by all threads: the inputs-unchanged
+// and determinism checks compare ~10^8 bytes per case at DeepSeek sizes.
+bool same_bytes(const Tensor& a, const Tensor& b);
+
 // One ulp of `dtype` at magnitude |x| (bf16: 8 significant bits, f32: 24).
 double ulp(DType dtype, double x);
 

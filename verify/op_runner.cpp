@@ -136,7 +136,7 @@ OpRun run_owned(Backend& backend, Op op, const Semantics& s, TensorMap& owned, b
 // The first input (in input_names order) whose bytes differ between `after` and `before`.
 std::string first_modified(const TensorMap& before, const TensorMap& after, Op op, const Semantics& s) {
   for (const auto& name : input_names(op, s)) {
-    if (!bitwise_equal(before.at(name), after.at(name))) return name;
+    if (!same_bytes(before.at(name), after.at(name))) return name;
   }
   return {};
 }

@@ -32,7 +32,7 @@ void check_stop(const std::stop_token& stop) {
 std::string first_difference(const TensorMap& a, const TensorMap& b) {
   for (const auto& [name, t] : a) {
     const auto it = b.find(name);
-    if (it == b.end() || !bitwise_equal(t, it->second)) return name;
+    if (it == b.end() || !same_bytes(t, it->second)) return name;
   }
   return {};
 }

@@ -1,7 +1,6 @@
-// The fast paths of verify/compare (vector loops of compare_rows, the fused mismatch count, max
-// |golden| from the baseline pass) and run_op_in_place against the plain definitions, at sizes
-// that take them: every statistic but the two sums equal bit for bit, the sums within rounding,
-// and the same bits for any thread count.
+// The fast paths of verify/compare (vector loops of compare_rows, fused mismatch count, parallel
+// byte comparison) against the plain definitions, at sizes that take them: every statistic but the
+// two sums equal bit for bit, the sums within rounding, and the same bits for any thread count.
 #include <omp.h>
 
 #include <cmath>
@@ -132,6 +131,18 @@ TEST(ComparePaths, JudgeTakesTheGoldenMaximumFromTheCaller) {
   EXPECT_EQ(given.ref_max_abs, computed.ref_max_abs);
   EXPECT_EQ(given.elem_tolerance, computed.elem_tolerance);
   EXPECT_EQ(given.reason, computed.reason);
+}
+
+TEST(ComparePaths, SameBytesSplitsLargeTensors) {
+  Tensor a(DType::f32, {3, 1 << 19}), b(DType::f32, {3, 1 << 19});
+  for (std::int64_t i = 0; i < a.numel(); ++i) a.set(i, static_cast<double>(i % 1000));
+  b = a;
+  EXPECT_TRUE(same_bytes(a, b));
+  b.bytes()[b.nbytes() - 1] ^= std::byte{1};  // the last byte of the last chunk
+  EXPECT_FALSE(same_bytes(a, b));
+  EXPECT_FALSE(same_bytes(a, Tensor(DType::f32, {1 << 19, 3})));
+  EXPECT_FALSE(same_bytes(a, a.to(DType::f64)));
+  EXPECT_TRUE(same_bytes(Tensor{}, Tensor{}));
 }
 
 TEST(RunOpInPlace, InputWrittenByTheBackendIsNamedAndRestored) {
