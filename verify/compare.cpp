@@ -437,8 +437,12 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol, std::optional<doub
     const ErrorStats& b = *check.baseline;
     // The baseline's maximum is a sample of 2N element errors (two baselines); for a tensor of a
     // handful of elements (dalpha has 3) that maximum is often far below the spread of legitimate
-    // error, so k grows like sqrt(32 / N) below 32 elements (docs/tolerances.md).
-    const double samples = static_cast<double>(std::max<std::int64_t>(in.golden->numel(), 1));
+    // error, so k grows like sqrt(32 / N) below 32 elements (docs/tolerances.md). A gradient summed
+    // over tokens (dphi, dgamma, dbias, dalpha) adds per-token terms that each end one token's
+    // coefficient backward: with T tokens its element errors are at most T independent draws.
+    std::int64_t draws = std::max<std::int64_t>(in.golden->numel(), 1);
+    if (!in.per_token && in.tokens > 0) draws = std::min(draws, in.tokens);
+    const double samples = static_cast<double>(draws);
     const double small_sample = samples < 32 ? std::sqrt(32.0 / samples) : 1.0;
     const double k = (in.role == TensorRole::output ? tol.k_output : tol.k_gradient) * small_sample;
     // The floor covers a baseline that happens to be exact: one rounding of the output (bf16), or

@@ -41,6 +41,7 @@ struct JudgeInput {
   const Tensor* baseline = nullptr;   // required by the baseline rule
   std::int64_t reduction_length = 1;  // L of the f32 floor and of the fixed rule's sqrt(L / 1024) scaling
   bool per_token = true;              // the first axis is the token: the per-row rule applies
+  std::int64_t tokens = 0;            // T of the case: bounds the error samples of a token-reduced gradient
 };
 
 // golden_max: max |golden| over its finite elements when the caller has it

@@ -445,7 +445,8 @@ class Diagnoser {
     const TensorMap b = run_op(d_.baseline_backend, spec.op, spec.semantics, inputs, false).results;
     for (const auto& name : result_names(spec.op, spec.semantics)) {
       JudgeInput in{name, role_of(name), &c.at(name), &g.at(name), &b.at(name),
-                    reduction_length(spec.op, name, spec.shape, spec.semantics), is_per_token(name)};
+                    reduction_length(spec.op, name, spec.shape, spec.semantics), is_per_token(name),
+                    spec.shape.T};
       if (judge(in, Tolerance{}).verdict != Verdict::pass) return false;
     }
     return true;

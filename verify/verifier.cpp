@@ -138,7 +138,7 @@ struct Verifier::Impl {
       if (c == candidate_results.end()) invalid_input("the candidate provides no \"" + name + "\"");
       JudgeInput in{name, role_of(name), &c->second, &gold.results.at(name),
                     use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s),
-                    is_per_token(name)};
+                    is_per_token(name), shape.T};
       const auto m = golden_max.find(name);
       report.tensors.push_back(
           judge(in, options.tolerance, m != golden_max.end() ? std::optional(m->second) : std::nullopt));

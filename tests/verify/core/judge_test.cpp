@@ -70,6 +70,23 @@ TEST_F(BaselineRule, GradientsGetThreeTimesTheBaseline) {
   EXPECT_EQ(judge_baseline(above_k3, gold, base, TensorRole::gradient).verdict, Verdict::fail);
 }
 
+// A token-reduced gradient (not per token) of a case with T tokens has at most T independent
+// error draws whatever its size: k grows like sqrt(32 / T) below 32 tokens.
+TEST_F(BaselineRule, TokenReducedGradientsOfFewTokensGetTheSmallSampleK) {
+  const Tensor five_times = with_error(ramp(4, 64, DType::f32), 70, 5 * std::ldexp(1.0, -6));
+  auto run = [&](std::int64_t tokens) {
+    return judge(JudgeInput{"dphi", TensorRole::gradient, &five_times, &gold, &base, 1, false, tokens}, Tolerance{});
+  };
+  EXPECT_EQ(run(0).verdict, Verdict::fail);   // T unknown: 256 elements, k = 3
+  EXPECT_EQ(run(64).verdict, Verdict::fail);  // 64 tokens: k = 3
+  const TensorCheck two = run(2);             // 2 tokens: k = 3 sqrt(16) = 12
+  EXPECT_EQ(two.verdict, Verdict::pass) << two.reason;
+  EXPECT_EQ(two.rule, "baseline k=12, floor 2 ulp");
+  // A per-token tensor keeps its element count, whatever T is.
+  EXPECT_EQ(judge(JudgeInput{"dx", TensorRole::gradient, &five_times, &gold, &base, 1, true, 2}, Tolerance{}).verdict,
+            Verdict::fail);
+}
+
 TEST(BaselineFloor, ExactBaselineStillAllowsAFewUlps) {
   const Tensor gold = ramp(2, 64);
   const Tensor exact = ramp(2, 64, DType::f32);
