@@ -27,6 +27,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--max-upload-inflight-bytes", o.max_upload_inflight_bytes,
                  "all CheckTensors payloads in flight together")
       ->capture_default_str();
+  app.add_option("--upload-reserve-bytes", o.upload_reserve_bytes,
+                 "memory file kept ready for uploads from start (costs this much RSS; at most --max-upload-bytes)")
+      ->capture_default_str();
   app.add_option("--max-sweep-cases", o.max_sweep_cases, "most cases in one RunSweep")->capture_default_str();
   app.add_option("--max-pending", o.max_pending_requests, "admitted requests before RESOURCE_EXHAUSTED")
       ->capture_default_str()

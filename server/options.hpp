@@ -38,6 +38,10 @@ struct ServeOptions {
   std::uint64_t max_case_elements = std::uint64_t{1} << 28;  // T*n*C of one case
   std::uint64_t max_upload_bytes = std::uint64_t{1} << 30;   // one CheckTensors payload
   std::uint64_t max_upload_inflight_bytes = std::uint64_t{2} << 30;  // all uploads together
+  // A memory file of this size made and pre-faulted at start and kept for the server's life
+  // (server/upload_buffers.hpp), so a first upload of about this size does not pay for fresh
+  // pages; costs this much resident shared memory. At most max_upload_bytes; 0: none.
+  std::uint64_t upload_reserve_bytes = 0;
   std::uint32_t max_sweep_cases = 100000;
   std::uint32_t max_pending_requests = 256;  // admitted RPCs (running or queued); beyond: RESOURCE_EXHAUSTED
   std::uint32_t max_receive_message_bytes = 4u << 20;  // a 1 MiB chunk plus headers fits
@@ -52,6 +56,7 @@ struct ServeOptions {
 
 // Registers --listen, --name, --insecure, --token-file, --tls-cert, --tls-key, --tls-client-ca,
 // --workers, --devices, --backend, --max-case-elements, --max-upload-bytes, --max-upload-inflight-bytes,
+// --upload-reserve-bytes,
 // --max-sweep-cases, --max-pending, --drain-seconds on `app`.
 void add_serve_options(CLI::App& app, ServeOptions& options);
 

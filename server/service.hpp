@@ -3,6 +3,7 @@
 // results come back on pool threads and finish the RPC from there.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -80,7 +81,8 @@ class VerifierService final : public VerifierServiceBase {
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::uint32_t> pending_{0};
   std::atomic<std::uint64_t> upload_bytes_in_flight_{0};
-  std::shared_ptr<UploadBuffers> upload_buffers_ = UploadBuffers::create(std::chrono::seconds(5));
+  std::shared_ptr<UploadBuffers> upload_buffers_ =
+      UploadBuffers::create(std::chrono::seconds(5), std::min(options_.upload_reserve_bytes, options_.max_upload_bytes));
 };
 
 // The CaseResult of a job's result (its strings are moved out).

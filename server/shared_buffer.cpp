@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -41,7 +42,10 @@ SharedBuffer::SharedBuffer(std::size_t size) : size_(size) {
 }
 
 void SharedBuffer::resize(std::size_t size) {
-  if (size == size_) return;
+  if (size == size_) {
+    resident_ = size_;
+    return;
+  }
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) system_error("ftruncate");
   void* p = nullptr;
   if (data_ == nullptr) {
@@ -54,7 +58,19 @@ void SharedBuffer::resize(std::size_t size) {
   }
   if (p == nullptr && size > 0) system_error("mremap");
   data_ = static_cast<char*>(p);
+  resident_ = std::min(size, size_);
   size_ = size;
+}
+
+bool SharedBuffer::prefault(std::size_t offset, std::size_t length) {
+  // The start must be page-aligned; the kernel rounds the length up to whole pages.
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (offset >= size_ || length == 0) return true;
+  const std::size_t start = offset / page * page;
+  length = std::min(length, size_ - offset) + (offset - start);
+  if (::madvise(data_ + start, length, MADV_POPULATE_WRITE) != 0) return false;
+  if (start <= resident_) resident_ = std::max(resident_, start + length);
+  return true;
 }
 
 SharedBuffer::~SharedBuffer() {

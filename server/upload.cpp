@@ -1,5 +1,6 @@
 #include "server/upload.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -39,6 +40,8 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
     expected_sha256_ = header->sha256;
     payload_ = allocate_ ? allocate_(header->total_bytes) : std::make_unique<SharedBuffer>(header->total_bytes);
     hasher_ = std::thread([this, base = payload_->data()] { hash_loop(base); });
+    if (payload_->resident_bytes() < payload_->size())
+      prefaulter_ = std::thread([this, &buffer = *payload_] { prefault_loop(buffer); });
   } else if (!header_) {
     invalid_field(where + ".header", "missing; the first message must carry the header");
   }
@@ -57,6 +60,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
     invalid_field(where + ".data", fmt::format("payload longer than header.total_bytes = {}", header_->total_bytes));
   if (data_size > 0) write_data(payload_->data() + received_);  // an empty chunk's data() may be null
   received_ += data_size;
+  written_.store(received_, std::memory_order_relaxed);
   ++chunks_;
   if (!sha256.empty()) {
     expected_sha256_ = sha256;
@@ -69,7 +73,27 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
   published_cv_.notify_one();
 }
 
-ChunkAssembler::~ChunkAssembler() { stop_hasher(false); }
+ChunkAssembler::~ChunkAssembler() {
+  stop_prefaulter();
+  stop_hasher(false);
+}
+
+// Populates the file in steps from where its resident pages end, skipping to the writer when it
+// has overtaken (then the writer faults its pages in itself, as without this thread).
+void ChunkAssembler::prefault_loop(SharedBuffer& buffer) {
+  constexpr std::size_t kStep = std::size_t{4} << 20;
+  for (std::size_t at = buffer.resident_bytes(); at < buffer.size(); at += kStep) {
+    if (prefault_stop_.load(std::memory_order_relaxed)) return;
+    at = std::max(at, written_.load(std::memory_order_relaxed));
+    if (!buffer.prefault(at, kStep)) return;
+  }
+}
+
+void ChunkAssembler::stop_prefaulter() {
+  if (!prefaulter_.joinable()) return;
+  prefault_stop_ = true;
+  prefaulter_.join();
+}
 
 void ChunkAssembler::stop_hasher(bool drain) {
   if (!hasher_.joinable()) return;
@@ -105,6 +129,7 @@ std::unique_ptr<SharedBuffer> ChunkAssembler::finish() {
                                                     header_->total_bytes, received_));
   if (expected_sha256_.empty())
     invalid_field("header.sha256", "missing: give the payload's SHA-256 in the header or in the last message");
+  stop_prefaulter();  // before the file changes hands (it may be resized for the next upload)
   stop_hasher(true);
   const std::string actual = digest_.hex_digest();
   if (actual != expected_sha256_)

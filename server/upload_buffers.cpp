@@ -1,9 +1,21 @@
 #include "server/upload_buffers.hpp"
 
+#include "core/error.hpp"
+
 namespace mhc::server {
 
-std::shared_ptr<UploadBuffers> UploadBuffers::create(std::chrono::milliseconds idle) {
-  std::shared_ptr<UploadBuffers> buffers(new UploadBuffers(idle));
+namespace {
+
+bool within_factor_2(std::size_t a, std::size_t b) { return a / 2 <= b && b / 2 <= a; }
+
+}  // namespace
+
+std::shared_ptr<UploadBuffers> UploadBuffers::create(std::chrono::milliseconds idle, std::size_t reserve_bytes) {
+  std::shared_ptr<UploadBuffers> buffers(new UploadBuffers(idle, reserve_bytes));
+  if (reserve_bytes > 0) {
+    buffers->reserve_ = std::make_unique<SharedBuffer>(reserve_bytes);
+    buffers->reserve_->prefault(0, reserve_bytes);  // where the kernel cannot, the first upload faults them
+  }
   buffers->expirer_ = std::jthread([raw = buffers.get()](std::stop_token stop) { raw->expire(stop); });
   return buffers;
 }
@@ -12,7 +24,10 @@ std::unique_ptr<SharedBuffer> UploadBuffers::take(std::size_t size) {
   std::unique_ptr<SharedBuffer> buffer;
   {
     std::lock_guard lock(mutex_);
-    if (kept_ && kept_->size() / 2 <= size && size / 2 <= kept_->size()) buffer = std::move(kept_);
+    if (kept_ && within_factor_2(kept_->size(), size))
+      buffer = std::move(kept_);
+    else if (reserve_ && within_factor_2(reserve_->size(), size))
+      buffer = std::move(reserve_);
   }
   if (!buffer) return std::make_unique<SharedBuffer>(size);
   buffer->resize(size);
@@ -31,9 +46,22 @@ std::size_t UploadBuffers::idle_bytes() {
   return kept_ ? kept_->size() : 0;
 }
 
+std::size_t UploadBuffers::reserve_bytes() {
+  std::lock_guard lock(mutex_);
+  return reserve_ ? reserve_->size() : 0;
+}
+
 void UploadBuffers::give_back(std::unique_ptr<SharedBuffer> buffer) {
   {
     std::lock_guard lock(mutex_);
+    if (!reserve_ && reserve_bytes_ > 0 && within_factor_2(buffer->size(), reserve_bytes_)) {
+      try {
+        buffer->resize(reserve_bytes_);
+        reserve_ = std::move(buffer);
+        return;
+      } catch (const Error&) {  // the kernel refused the new size: keep it as an idle file instead
+      }
+    }
     std::swap(kept_, buffer);  // the newest is kept; the one it replaces is freed below
     kept_since_ = std::chrono::steady_clock::now();
   }

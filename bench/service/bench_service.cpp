@@ -5,7 +5,7 @@
 //   3. one `ipv4:` target naming two servers (1 worker each) vs one server: >= 1.7x throughput
 //   0. latency: one tiny case at a time, in-process vs RunCase (the fixed cost per call)
 // Usage: bench_service [--only latency|sweep|upload|split] [--cases 100] [--rounds 5]
-//                      [--upload-mib 512] [--split-cases 200]
+//                      [--upload-mib 512] [--upload-reserve-mib 0] [--split-cases 200]
 // Prints one line per configuration. Timings depend on the machine: record it beside them.
 #include <algorithm>
 #include <chrono>
@@ -119,9 +119,10 @@ void call_latency(int calls) {
   server->shutdown(10);
 }
 
-void upload_throughput(std::uint64_t mib) {
+void upload_throughput(std::uint64_t mib, std::uint64_t reserve_mib) {
   auto options = serve_options(1);
   options.max_upload_bytes = (mib + 1) << 20;
+  options.upload_reserve_bytes = reserve_mib << 20;
   options.max_upload_inflight_bytes = 2 * options.max_upload_bytes;
   auto server = server::RunningServer::start(options);
   const std::string target = fmt::format("127.0.0.1:{}", server->port());
@@ -179,13 +180,16 @@ int main(int argc, char** argv) {
   std::string only;
   app.add_option("--cases", cases, "cases of the loopback sweep")->capture_default_str();
   app.add_option("--upload-mib", upload_mib, "CheckTensors payload size")->capture_default_str();
+  std::uint64_t upload_reserve_mib = 0;
+  app.add_option("--upload-reserve-mib", upload_reserve_mib, "the server's --upload-reserve-bytes, in MiB")
+      ->capture_default_str();
   app.add_option("--split-cases", split_cases, "cases of the two-server split")->capture_default_str();
   app.add_option("--rounds", rounds, "alternating rounds of the sweep comparison")->capture_default_str();
   app.add_option("--only", only, "latency, sweep, upload or split");
   CLI11_PARSE(app, argc, argv);
   if (only.empty() || only == "latency") call_latency(200);
   if (only.empty() || only == "sweep") sweep_overhead(cases, rounds);
-  if (only.empty() || only == "upload") upload_throughput(upload_mib);
+  if (only.empty() || only == "upload") upload_throughput(upload_mib, upload_reserve_mib);
   if (only.empty() || only == "split") two_servers(split_cases);
   return 0;
 }

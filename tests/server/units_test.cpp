@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -143,6 +144,64 @@ TEST(UploadBuffers, AFinishedUploadsFileIsReusedThenGivenBackWhenIdle) {
   // Unused for the idle time: given back to the system.
   for (int i = 0; i < 100 && buffers->idle_bytes() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(buffers->idle_bytes(), 0u);
+}
+
+TEST(SharedBuffer, PrefaultKeepsTheBytesAndResidencyFollowsResizes) {
+  SharedBuffer buffer(3 << 20);
+  EXPECT_EQ(buffer.resident_bytes(), 0u);  // a new file: nothing in memory yet
+  std::memset(buffer.data(), 'a', 1 << 20);
+  // From an unaligned offset to past the end: clamped, and written bytes stay as they are.
+  EXPECT_TRUE(buffer.prefault(100, 8 << 20));
+  EXPECT_TRUE(buffer.prefault(buffer.size(), 4096));  // nothing to do
+  EXPECT_EQ(buffer.resident_bytes(), 3u << 20);
+  EXPECT_EQ(std::count(buffer.data(), buffer.data() + (1 << 20), 'a'), 1 << 20);
+  EXPECT_EQ(std::count(buffer.data() + (1 << 20), buffer.data() + buffer.size(), '\0'), 2 << 20);
+  buffer.resize(4 << 20);
+  EXPECT_EQ(buffer.resident_bytes(), 3u << 20);  // the kept part
+  buffer.resize(2 << 20);
+  EXPECT_EQ(buffer.resident_bytes(), 2u << 20);
+  buffer.resize(2 << 20);  // reused at the same size: all of it
+  EXPECT_EQ(buffer.resident_bytes(), 2u << 20);
+}
+
+// Several MiB in chunks, with the prefaulter running ahead of (or behind) the appends: the
+// payload is exactly what was sent, into a new file and into the reused one.
+TEST(ChunkAssembler, ReassemblesBesideThePrefaulter) {
+  std::string payload(9 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 131 % 251);
+  auto buffers = UploadBuffers::create(std::chrono::seconds(5));
+  for (int round = 0; round < 2; ++round) {
+    ChunkAssembler a(payload.size(), [&](std::size_t size) { return buffers->take(size); });
+    UploadHeader h;
+    h.total_bytes = payload.size();
+    h.sha256 = sha256_hex(payload);
+    for (std::size_t at = 0; at < payload.size(); at += kMaxChunkBytes)
+      a.add(at == 0 ? &h : nullptr, at, std::string_view(payload).substr(at, kMaxChunkBytes));
+    auto out = a.finish();
+    ASSERT_EQ(out->size(), payload.size());
+    EXPECT_EQ(std::memcmp(out->data(), payload.data(), payload.size()), 0);
+    buffers->share(std::move(out)).reset();  // round 1 reuses this file
+  }
+}
+
+TEST(UploadBuffers, TheReserveIsPrefaultedReusedAndNeverExpires) {
+  auto buffers = UploadBuffers::create(std::chrono::milliseconds(50), 1 << 20);
+  EXPECT_EQ(buffers->reserve_bytes(), 1u << 20);
+  auto upload = buffers->take(3 << 19);  // within a factor of 2: the reserve, resized
+  EXPECT_EQ(buffers->reserve_bytes(), 0u);
+  EXPECT_EQ(upload->size(), 3u << 19);
+  EXPECT_EQ(upload->resident_bytes(), 1u << 20);  // its pages were faulted in at start
+  const int fd = upload->fd();
+  auto other = buffers->take(1 << 20);  // the reserve is in use: a new file
+  EXPECT_NE(other->fd(), fd);
+  buffers->share(std::move(upload)).reset();  // back as the reserve, at its size
+  EXPECT_EQ(buffers->reserve_bytes(), 1u << 20);
+  buffers->share(std::move(other)).reset();  // the reserve is home: an ordinary idle file
+  EXPECT_EQ(buffers->idle_bytes(), 1u << 20);
+  for (int i = 0; i < 100 && buffers->idle_bytes() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(buffers->idle_bytes(), 0u);  // the idle file expired, the reserve did not
+  EXPECT_EQ(buffers->reserve_bytes(), 1u << 20);
+  EXPECT_EQ(buffers->take(1 << 20)->fd(), fd);
 }
 
 TEST(UploadBuffers, ABufferOutlivingItsCacheIsSimplyFreed) {
