@@ -43,6 +43,7 @@ WorkerPoolOptions pool_options(const ServeOptions& o, const std::string& name) {
   WorkerPoolOptions p;
   p.command = o.worker_command.empty() ? std::vector<std::string>{"/proc/self/exe", "worker"} : o.worker_command;
   p.cancel_grace_seconds = o.cancel_grace_seconds;
+  p.heap_reserve_bytes = std::min(o.upload_reserve_bytes, o.max_upload_bytes);
   // One worker per GPU: a faulting kernel loses only its own device's context. Without a GPU, a
   // small pool of CPU workers (each runs OpenMP across the cores).
   const std::vector<int> gpus = served_gpus(o, cuda_device_count());

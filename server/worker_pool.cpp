@@ -143,6 +143,8 @@ void WorkerPool::spawn(std::size_t slot) {
   const auto& s = options_.slots[slot];
   args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--cancel-fd", std::to_string(kCancelFd), "--label",
                            s.label, "--parent-pid", std::to_string(::getpid())});
+  if (options_.heap_reserve_bytes > 0)
+    args.insert(args.end(), {"--heap-reserve", std::to_string(options_.heap_reserve_bytes)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -385,6 +385,26 @@ TEST(RpcQueue, FullQueueIsResourceExhausted) {
   reader->Finish();
 }
 
+// --upload-reserve-bytes: the reserve file serves the uploads and the workers start with the
+// reserved heap (--heap-reserve); the reports are those of a server without it.
+TEST(RpcReserve, AServerWithAnUploadReserveJudgesUploadsAsUsual) {
+  const auto upload = valid_upload(kPre);
+  auto options = test_options(1);
+  options.upload_reserve_bytes = upload.payload.size();  // the reserve fits this upload
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  for (int round = 0; round < 2; ++round) {  // the second reuses what the first gave back
+    pb::CaseResult result;
+    const auto status = send_upload(*stub, upload, &result);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(result.verdict(), "pass") << result.report_json();
+  }
+  pb::ServerInfo info;
+  ASSERT_TRUE(stub->GetInfo(make_context().get(), {}, &info).ok());
+  EXPECT_EQ(info.worker_stats().crashes(), 0u);
+  EXPECT_EQ(info.worker_stats().spawns(), 1u);  // the worker took --heap-reserve and stayed up
+}
+
 TEST(RpcShutdown, DrainFinishesRunningSweepsAndRefusesNewWork) {
   TestServer server;
   auto stub = make_stub(server.target);
