@@ -42,10 +42,7 @@ SharedBuffer::SharedBuffer(std::size_t size) : size_(size) {
 }
 
 void SharedBuffer::resize(std::size_t size) {
-  if (size == size_) {
-    resident_ = size_;
-    return;
-  }
+  if (size == size_) return;
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) system_error("ftruncate");
   void* p = nullptr;
   if (data_ == nullptr) {
@@ -58,7 +55,7 @@ void SharedBuffer::resize(std::size_t size) {
   }
   if (p == nullptr && size > 0) system_error("mremap");
   data_ = static_cast<char*>(p);
-  resident_ = std::min(size, size_);
+  resident_ = std::min(resident_, size);
   size_ = size;
 }
 

@@ -20,10 +20,11 @@ class SharedBuffer {
   // reuses a file for the next upload this way); Error(environment) when the kernel refuses.
   void resize(std::size_t size);
 
-  // Bytes at the start whose pages are already in memory: 0 for a new file, the kept part of a
-  // resized one (an upload writes every byte of its file before it can be reused), extended by
-  // prefault().
+  // Bytes at the start whose pages are known to be in memory: 0 for a new file, extended by
+  // prefault() and mark_resident(), cut by resize() (a file grown by resize() has a fresh tail).
   std::size_t resident_bytes() const { return resident_; }
+  // Every byte has been written (a finished upload): all pages are in memory.
+  void mark_resident() { resident_ = size_; }
   // Allocates, clears and maps the pages of [offset, offset + length) in one system call
   // (MADV_POPULATE_WRITE) instead of one page fault per 4 KiB when they are first written; the
   // bytes are not changed, so it may run beside a writer. Returns false where the kernel cannot

@@ -135,6 +135,7 @@ std::unique_ptr<SharedBuffer> ChunkAssembler::finish() {
   if (actual != expected_sha256_)
     invalid_field("header.sha256", fmt::format("payload digest is {} but the client sent {} (corrupted upload)", actual,
                                                expected_sha256_));
+  payload_->mark_resident();  // every byte was written: a reuse of this file starts warm
   return std::move(payload_);  // (the hasher has been joined: nobody else reads it)
 }
 

@@ -160,8 +160,10 @@ TEST(SharedBuffer, PrefaultKeepsTheBytesAndResidencyFollowsResizes) {
   EXPECT_EQ(buffer.resident_bytes(), 3u << 20);  // the kept part
   buffer.resize(2 << 20);
   EXPECT_EQ(buffer.resident_bytes(), 2u << 20);
-  buffer.resize(2 << 20);  // reused at the same size: all of it
+  buffer.resize(3 << 20);  // grown: the new tail is fresh
   EXPECT_EQ(buffer.resident_bytes(), 2u << 20);
+  buffer.mark_resident();  // as a finished upload does
+  EXPECT_EQ(buffer.resident_bytes(), 3u << 20);
 }
 
 // Several MiB in chunks, with the prefaulter running ahead of (or behind) the appends: the
@@ -180,6 +182,7 @@ TEST(ChunkAssembler, ReassemblesBesideThePrefaulter) {
     auto out = a.finish();
     ASSERT_EQ(out->size(), payload.size());
     EXPECT_EQ(std::memcmp(out->data(), payload.data(), payload.size()), 0);
+    EXPECT_EQ(out->resident_bytes(), payload.size());  // so its reuse needs no prefaulter
     buffers->share(std::move(out)).reset();  // round 1 reuses this file
   }
 }
