@@ -21,4 +21,58 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], std::uint32_t a0, 
 __device__ __forceinline__ float bf16_lo(std::uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16_hi(std::uint32_t w) { return __uint_as_float(w & 0xFFFF0000u); }
 
+__device__ __forceinline__ std::uint32_t word(const uint4& v, int i) {
+  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
+}
+
+// The exact projection's building blocks (norm_proj.cu, pre_fused.cu). A thread holds, per
+// 16-token row tile, 8 consecutive bf16 of rows g and g+8 (a[mt][0], a[mt][1]) and assigns them to
+// the fragments of two k16 steps; b holds the hi, mid and lo bf16 parts of phi' column g at the
+// same 8 k, so A and B stay paired (a dot product does not care about the order of k).
+
+// Σv² of the 8 values of each row, added to ss in element order.
+template <int MT>
+__device__ __forceinline__ void add_squares(const uint4 (&a)[MT][2], float (&ss)[MT][2]) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float v0 = bf16_lo(word(a[mt][h], w)), v1 = bf16_hi(word(a[mt][h], w));
+        ss[mt][h] = fmaf(v0, v0, ss[mt][h]);
+        ss[mt][h] = fmaf(v1, v1, ss[mt][h]);
+      }
+    }
+  }
+}
+
+// One 32-k chunk against one n-tile: the tensor cores' f32 accumulation is not round-to-nearest,
+// so it is kept to the 6 products of the chunk (small parts first) and the chunk sum is added to
+// acc in IEEE f32. part(sp) gives the 16-byte word of phi' part sp (0 hi, 1 mid, 2 lo); it is
+// asked for each part just before its products, so a load there overlaps the previous part's.
+template <int MT, class Part>
+__device__ __forceinline__ void add_chunk(const uint4 (&a)[MT][2], const Part& part, float (&acc)[MT][4]) {
+  float chunk[MT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) chunk[mt][0] = chunk[mt][1] = chunk[mt][2] = chunk[mt][3] = 0.0f;
+#pragma unroll
+  for (int sp = 2; sp >= 0; --sp) {
+    const uint4 b = part(sp);
+#pragma unroll
+    for (int step = 0; step < 2; ++step) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma_bf16_16816(chunk[mt], word(a[mt][0], 2 * step), word(a[mt][1], 2 * step), word(a[mt][0], 2 * step + 1),
+                       word(a[mt][1], 2 * step + 1), word(b, 2 * step), word(b, 2 * step + 1));
+      }
+    }
+  }
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[mt][e] += chunk[mt][e];
+  }
+}
+
 }  // namespace mhc::cuda

@@ -71,10 +71,6 @@ __device__ __forceinline__ uint4 load_x8(const std::uint16_t* __restrict__ x, st
   }
 }
 
-__device__ __forceinline__ std::uint32_t word(const uint4& v, int i) {
-  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
-}
-
 template <int NTILES, int MT, bool kVec>
 __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint16_t* __restrict__ x,
                                                                 const std::uint16_t* __restrict__ phi_split,
@@ -92,14 +88,8 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
   const std::int64_t c_end = min(chunks, c_begin + chunks_per_split);
   const std::int64_t split_stride = static_cast<std::int64_t>(kMPad) * K_pad;
 
-  float acc[MT][NTILES][4];
-  float ss[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-    ss[mt][0] = ss[mt][1] = 0.0f;
-#pragma unroll
-    for (int nt = 0; nt < NTILES; ++nt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
-  }
+  float acc[NTILES][MT][4] = {};
+  float ss[MT][2] = {};
 
 #pragma unroll 2
   for (std::int64_t ch = c_begin; ch < c_end; ++ch) {
@@ -110,45 +100,11 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
 #pragma unroll
       for (int h = 0; h < 2; ++h) a[mt][h] = load_x8<kVec>(x, tok0 + mt * 16 + g + 8 * h, k, T, K);
     }
-    // Sum of squares of the 8 values this thread holds per row (rows g and g+8).
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int w = 0; w < 4; ++w) {
-          const float v0 = bf16_lo(word(a[mt][h], w)), v1 = bf16_hi(word(a[mt][h], w));
-          ss[mt][h] = fmaf(v0, v0, ss[mt][h]);
-          ss[mt][h] = fmaf(v1, v1, ss[mt][h]);
-        }
-      }
-    }
+    add_squares(a, ss);
 #pragma unroll
     for (int nt = 0; nt < NTILES; ++nt) {
-      // The tensor cores' f32 accumulation is not round-to-nearest: keep it to the 6 products of
-      // one chunk (32 k, three parts of phi', small parts first) and add chunk sums in IEEE f32.
-      float chunk[MT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) chunk[mt][0] = chunk[mt][1] = chunk[mt][2] = chunk[mt][3] = 0.0f;
-#pragma unroll
-      for (int sp = 2; sp >= 0; --sp) {
-        const uint4 b = __ldg(reinterpret_cast<const uint4*>(phi_split + sp * split_stride +
-                                                             static_cast<std::int64_t>(nt * 8 + g) * K_pad + k));
-#pragma unroll
-        for (int step = 0; step < 2; ++step) {
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma_bf16_16816(chunk[mt], word(a[mt][0], 2 * step), word(a[mt][1], 2 * step),
-                           word(a[mt][0], 2 * step + 1), word(a[mt][1], 2 * step + 1), word(b, 2 * step),
-                           word(b, 2 * step + 1));
-          }
-        }
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[mt][nt][e] += chunk[mt][e];
-      }
+      const std::uint16_t* column = phi_split + static_cast<std::int64_t>(nt * 8 + g) * K_pad + k;
+      add_chunk(a, [&](int sp) { return __ldg(reinterpret_cast<const uint4*>(column + sp * split_stride)); }, acc[nt]);
     }
   }
 
@@ -169,7 +125,7 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
       for (int e = 0; e < 4; ++e) {
         const std::int64_t row = tok0 + mt * 16 + g + 8 * (e >> 1);
         const int col = nt * 8 + 2 * q + (e & 1);
-        if (row < T && col < M) m_part[(ks * T + row) * M + col] = acc[mt][nt][e];
+        if (row < T && col < M) m_part[(ks * T + row) * M + col] = acc[nt][mt][e];
       }
     }
   }

@@ -78,10 +78,6 @@ __host__ __device__ inline Layout layout_for(int n, std::int64_t C, int S, int n
   return l;
 }
 
-__device__ __forceinline__ std::uint32_t word(const uint4& v, int i) {
-  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
-}
-
 // Two floats rounded to nearest even bf16 by one instruction, f0 in the low half.
 __device__ __forceinline__ std::uint32_t bf16x2(float f0, float f1) {
   std::uint32_t d;
@@ -90,12 +86,20 @@ __device__ __forceinline__ std::uint32_t bf16x2(float f0, float f1) {
 }
 
 // The exact split f = hi + mid + lo of norm_proj.cu's prepare_phi (each difference is exact),
-// two values per 32-bit word.
-__device__ __forceinline__ void split_pair(float f0, float f1, std::uint32_t (&part)[3]) {
-  part[0] = bf16x2(f0, f1);
-  const float r0 = __fsub_rn(f0, bf16_lo(part[0])), r1 = __fsub_rn(f1, bf16_hi(part[0]));
-  part[1] = bf16x2(r0, r1);
-  part[2] = bf16x2(__fsub_rn(r0, bf16_lo(part[1])), __fsub_rn(r1, bf16_hi(part[1])));
+// for 8 consecutive values: b[part] holds the part of each, two per 32-bit word.
+__device__ __forceinline__ void split8(const float4& p0, const float4& p1, uint4 (&b)[3]) {
+  const float f[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+  std::uint32_t part[3][4];
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    const float f0 = f[2 * w], f1 = f[2 * w + 1];
+    part[0][w] = bf16x2(f0, f1);
+    const float r0 = __fsub_rn(f0, bf16_lo(part[0][w])), r1 = __fsub_rn(f1, bf16_hi(part[0][w]));
+    part[1][w] = bf16x2(r0, r1);
+    part[2][w] = bf16x2(__fsub_rn(r0, bf16_lo(part[1][w])), __fsub_rn(r1, bf16_hi(part[1][w])));
+  }
+#pragma unroll
+  for (int sp = 0; sp < 3; ++sp) b[sp] = make_uint4(part[sp][0], part[sp][1], part[sp][2], part[sp][3]);
 }
 
 struct KernelArgs {
@@ -174,62 +178,18 @@ __global__ void __launch_bounds__(kWarps * 32, 1) pre_fused_kernel(const KernelA
       }
     }
 
-    float acc[MT][NT][4];
-    float ss[MT][2];
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-      ss[mt][0] = ss[mt][1] = 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
-    }
+    float acc[NT][MT][4] = {};
+    float ss[MT][2] = {};
 #pragma unroll
     for (int i = 0; i < N && active; ++i) {
       const int cl = i * slice_chunks + cc;
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-#pragma unroll
-          for (int w = 0; w < 4; ++w) {
-            const float v0 = bf16_lo(word(xs[i][mt][h], w)), v1 = bf16_hi(word(xs[i][mt][h], w));
-            ss[mt][h] = fmaf(v0, v0, ss[mt][h]);
-            ss[mt][h] = fmaf(v1, v1, ss[mt][h]);
-          }
-        }
-      }
+      add_squares(xs[i], ss);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         const uint4* slot = smem_u4 + static_cast<std::size_t>(cl * NT + nt) * 64 + lane;
-        const float4 p0 = *reinterpret_cast<const float4*>(slot);
-        const float4 p1 = *reinterpret_cast<const float4*>(slot + 32);
-        std::uint32_t b[4][3];  // [word][part]
-        split_pair(p0.x, p0.y, b[0]);
-        split_pair(p0.z, p0.w, b[1]);
-        split_pair(p1.x, p1.y, b[2]);
-        split_pair(p1.z, p1.w, b[3]);
-        // As in norm_proj.cu: the tensor cores' accumulation stays within one chunk (small
-        // parts first); chunk sums are added in IEEE f32.
-        float chunk[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) chunk[mt][0] = chunk[mt][1] = chunk[mt][2] = chunk[mt][3] = 0.0f;
-#pragma unroll
-        for (int sp = 2; sp >= 0; --sp) {
-#pragma unroll
-          for (int step = 0; step < 2; ++step) {
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              const uint4& lo = xs[i][mt][0];
-              const uint4& hi = xs[i][mt][1];
-              mma_bf16_16816(chunk[mt], word(lo, 2 * step), word(hi, 2 * step), word(lo, 2 * step + 1),
-                             word(hi, 2 * step + 1), b[2 * step][sp], b[2 * step + 1][sp]);
-            }
-          }
-        }
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[mt][nt][e] += chunk[mt][e];
-        }
+        uint4 b[3];
+        split8(*reinterpret_cast<const float4*>(slot), *reinterpret_cast<const float4*>(slot + 32), b);
+        add_chunk(xs[i], [&](int sp) { return b[sp]; }, acc[nt]);
       }
     }
     float* mine = red + static_cast<std::size_t>(wc) * kTileTokens * kCols;
@@ -246,7 +206,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) pre_fused_kernel(const KernelA
       for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          mine[(tok0 + mt * 16 + g + 8 * (e >> 1)) * kCols + nt * 8 + 2 * q + (e & 1)] = acc[mt][nt][e];
+          mine[(tok0 + mt * 16 + g + 8 * (e >> 1)) * kCols + nt * 8 + 2 * q + (e & 1)] = acc[nt][mt][e];
         }
       }
     }
