@@ -6,13 +6,12 @@
 // the standard multipliers and Weyl key increments; checked against Random123's known answers
 // in tests/core/rng_test.cpp.
 //   counter = {i_lo, i_hi, name_hash_lo, name_hash_hi}, key = {seed_lo, seed_hi}
-// One block (4 x 32 bits) per element; every draw below consumes exactly that block.
+// Uniform and integer draws take one block (4 x 32 bits) per element; normals one 32-bit word
+// (normal_icdf: element i is word i mod 4 of block i / 4).
 //
-// Host/device: everything is MHC_HD and uses only integer arithmetic plus ::sqrt/::log/::cos,
-// which CUDA provides in device code. Uniform and integer draws are bit-identical on host and
-// device. normal() goes through libm (glibc) or CUDA's log/cos, which may differ by 1 ulp in
-// f64; once rounded to f32/bf16 the values almost always agree, but callers that need bitwise
-// host/device equality of normals must generate them on one side.
+// Host/device: everything is MHC_HD and uses only integer arithmetic and IEEE +, -, *, /, sqrt,
+// so host and device draw the same bits (device code compiled without FMA contraction;
+// tests/core/rng_device_test.cpp checks it on a GPU).
 #pragma once
 
 #include <math.h>
@@ -96,16 +95,6 @@ struct TensorRng {
   MHC_HD double uniform_pos(std::uint64_t i) const {
     const Block b = block(i);
     return static_cast<double>(bits53(b.v[0], b.v[1]) + 1) * 0x1p-53;
-  }
-
-  // Standard normal by Box-Muller from one block: u1 in (0,1] from words 0-1, u2 in [0,1)
-  // from words 2-3; the cosine branch only, so element i needs no neighbour.
-  MHC_HD double normal(std::uint64_t i) const {
-    const Block b = block(i);
-    const double u1 = static_cast<double>(bits53(b.v[0], b.v[1]) + 1) * 0x1p-53;
-    const double u2 = static_cast<double>(bits53(b.v[2], b.v[3])) * 0x1p-53;
-    constexpr double kTwoPi = 6.283185307179586476925286766559;
-    return ::sqrt(-2.0 * ::log(u1)) * ::cos(kTwoPi * u2);
   }
 
   // Standard normal by inverse CDF from one 32-bit word, four elements per block: element i is

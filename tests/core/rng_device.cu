@@ -16,7 +16,7 @@ __global__ void draw(TensorRng r, std::size_t count, Block* blocks, double* unif
   if (i < count) {
     blocks[i] = r.block(i);
     uniform[i] = r.uniform(i);
-    normal[i] = r.normal(i);
+    normal[i] = r.normal_icdf(i);
     small_int[i] = r.small_int(i, -3, 3);
   }
   if (i < static_cast<std::size_t>(kat_count)) kat_out[i] = philox4x32_10(kats[i].ctr, kats[i].key0, kats[i].key1);

@@ -51,7 +51,7 @@ void expect_rejected(const std::vector<std::byte>& bytes, std::initializer_list<
 Tensor filled(DType dtype, std::vector<std::int64_t> shape, std::uint64_t seed) {
   Tensor t(dtype, std::move(shape));
   const rng::TensorRng r = rng::tensor_rng(seed, "fill");
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.set(i, r.normal(static_cast<std::uint64_t>(i)));
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.set(i, r.normal_icdf(static_cast<std::uint64_t>(i)));
   return t;
 }
 
