@@ -80,7 +80,22 @@ std::string resolve_backend(const VerifierService& service, const pb::RunOptions
 // ---------------------------------------------------------------------------------------------
 // RunCase
 
-class RunCaseReactor final : public grpc::ServerUnaryReactor {
+// The end of every reactor here, with the hand-off annotations of server/tsan_handoff.hpp:
+// finish() starts the final reaction, OnDone deletes the reactor after every reaction.
+template <class Base>
+class HandedOffReactor : public Base {
+ public:
+  void OnDone() override {
+    handoff_acquire(this);
+    delete this;
+  }
+  void finish(const grpc::Status& status) {
+    handoff_release(this);
+    this->Finish(status);
+  }
+};
+
+class RunCaseReactor final : public HandedOffReactor<grpc::ServerUnaryReactor> {
  public:
   RunCaseReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunCaseRequest* request,
                  pb::CaseResult* response)
@@ -110,17 +125,6 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
     cancel_->store(true);
     service_.pool().withdraw_cancelled();
   }
-  void OnDone() override {
-    handoff_acquire(this);
-    delete this;
-  }
-
-  // Every operation that ends in a reaction on another gRPC thread goes through these
-  // (server/tsan_handoff.hpp).
-  void finish(const grpc::Status& status) {
-    handoff_release(this);
-    Finish(status);
-  }
 
  private:
   VerifierService& service_;
@@ -134,7 +138,7 @@ class RunCaseReactor final : public grpc::ServerUnaryReactor {
 // share the workers fairly and a big sweep does not fill the queue; results stream out in
 // completion order, one write outstanding at a time.
 
-class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
+class RunSweepReactor final : public HandedOffReactor<grpc::ServerWriteReactor<pb::CaseResult>> {
  public:
   RunSweepReactor(VerifierService& service, grpc::CallbackServerContext* context, const pb::RunSweepRequest* request)
       : service_(service), window_(std::max<std::size_t>(1, service.pool().size())) {
@@ -186,17 +190,6 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
     pump();
   }
 
-  void OnDone() override {
-    handoff_acquire(this);
-    delete this;
-  }
-
-  // Every operation that ends in a reaction on another gRPC thread goes through these
-  // (server/tsan_handoff.hpp).
-  void finish(const grpc::Status& status) {
-    handoff_release(this);
-    Finish(status);
-  }
 
  private:
   void on_result(std::uint32_t index, JobResult result) {
@@ -281,7 +274,7 @@ class RunSweepReactor final : public grpc::ServerWriteReactor<pb::CaseResult> {
 // hashed as they arrive; the job starts after the stream ends with the announced length and a
 // matching digest.
 
-class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReactor<grpc::ByteBuffer>> {
  public:
   CheckTensorsReactor(VerifierService& service, grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
       : service_(service),
@@ -344,17 +337,7 @@ class CheckTensorsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
     cancel_->store(true);
     service_.pool().withdraw_cancelled();
   }
-  void OnDone() override {
-    handoff_acquire(this);
-    delete this;
-  }
-
-  // Every operation that ends in a reaction on another gRPC thread goes through these
-  // (server/tsan_handoff.hpp).
-  void finish(const grpc::Status& status) {
-    handoff_release(this);
-    Finish(status);
-  }
+  // Like finish(): the read's reaction runs on another gRPC thread (server/tsan_handoff.hpp).
   void start_read() {
     handoff_release(this);
     StartRead(&message_);
