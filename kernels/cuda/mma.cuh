@@ -47,6 +47,12 @@ __device__ __forceinline__ void add_squares(const uint4 (&a)[MT][2], float (&ss)
   }
 }
 
+// A row's Σv² is spread over the 4 lanes of its quad: their sum, in a fixed butterfly order.
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+  return v + __shfl_xor_sync(0xFFFFFFFFu, v, 2);
+}
+
 // One 32-k chunk against one n-tile: the tensor cores' f32 accumulation is not round-to-nearest,
 // so it is kept to the 6 products of the chunk (small parts first) and the chunk sum is added to
 // acc in IEEE f32. part(sp) gives the 16-byte word of phi' part sp (0 hi, 1 mid, 2 lo); it is

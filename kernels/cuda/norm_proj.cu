@@ -108,14 +108,12 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
     }
   }
 
-  // Rows g and g+8 are spread over the 4 lanes of a quad: fixed-order butterfly.
+  // Rows g and g+8: sums over their quads, then the partials.
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float v = ss[mt][h];
-      v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
-      v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
+      const float v = quad_sum(ss[mt][h]);
       const std::int64_t row = tok0 + mt * 16 + g + 8 * h;
       if (q == 0 && row < T) s_part[ks * T + row] = v;
     }

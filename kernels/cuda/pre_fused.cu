@@ -197,9 +197,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) pre_fused_kernel(const KernelA
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float v = ss[mt][h];
-        v += __shfl_xor_sync(0xFFFFFFFFu, v, 1);
-        v += __shfl_xor_sync(0xFFFFFFFFu, v, 2);
+        const float v = quad_sum(ss[mt][h]);
         if (q == 0) mine[(tok0 + mt * 16 + g + 8 * h) * kCols + 8 * NT] = v;
       }
 #pragma unroll
