@@ -53,6 +53,31 @@ Tensor::Tensor(DType dtype, std::vector<std::int64_t> shape)
   storage_.resize(static_cast<std::size_t>(numel_) * dtype_size(dtype_));
 }
 
+Tensor::Tensor(DType dtype, std::vector<std::int64_t> shape, std::shared_ptr<std::byte> storage)
+    : defined_(true), dtype_(dtype), shape_(std::move(shape)) {
+  numel_ = checked_numel(shape_, dtype_size(dtype_));
+  const std::size_t nbytes = static_cast<std::size_t>(numel_) * dtype_size(dtype_);
+  if (nbytes == 0) return;  // nothing to borrow
+  if (storage == nullptr || reinterpret_cast<std::uintptr_t>(storage.get()) % dtype_size(dtype_) != 0) {
+    fail(ErrorKind::internal, "tensor " + describe() + " over null or misaligned storage");
+  }
+  borrowed_ = std::move(storage);
+  borrowed_nbytes_ = nbytes;
+}
+
+Tensor::Tensor(const Tensor& other)
+    : defined_(other.defined_),
+      dtype_(other.dtype_),
+      shape_(other.shape_),
+      numel_(other.numel_),
+      storage_(other.borrowed_ ? std::vector<std::byte>(other.bytes(), other.bytes() + other.nbytes())
+                               : other.storage_) {}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) *this = Tensor(other);
+  return *this;
+}
+
 template <class T>
 static constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
@@ -65,7 +90,7 @@ T* Tensor::data() {
   if (!defined_ || dtype_ != dtype_of<T>()) {
     fail(ErrorKind::internal, "typed access " + std::string(dtype_name(dtype_of<T>())) + " to tensor " + describe());
   }
-  return reinterpret_cast<T*>(storage_.data());
+  return reinterpret_cast<T*>(bytes());
 }
 
 template <class T>
@@ -81,7 +106,7 @@ template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 
 double Tensor::get(std::int64_t i) const {
-  const std::byte* p = storage_.data() + static_cast<std::size_t>(i) * dtype_size(dtype_);
+  const std::byte* p = bytes() + static_cast<std::size_t>(i) * dtype_size(dtype_);
   switch (dtype_) {
     case DType::bf16: {
       std::uint16_t b;
@@ -103,7 +128,7 @@ double Tensor::get(std::int64_t i) const {
 }
 
 void Tensor::set(std::int64_t i, double value) {
-  std::byte* p = storage_.data() + static_cast<std::size_t>(i) * dtype_size(dtype_);
+  std::byte* p = bytes() + static_cast<std::size_t>(i) * dtype_size(dtype_);
   switch (dtype_) {
     case DType::bf16: {
       const std::uint16_t b = bf16_bits_from_f64(value);

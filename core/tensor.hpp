@@ -1,4 +1,5 @@
 // A small owning host tensor: dtype {bf16, f32, f64}, row-major shape, zero-initialised storage.
+// It may instead borrow its bytes (a mapped upload parsed without a copy); copies always own.
 //
 // Deliberately minimal: the math lives in reference/ and kernels/, which view the storage through
 // Eigen maps or raw pointers. Conversions round exactly once (bf16: round to nearest even).
@@ -6,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +33,18 @@ class Tensor {
  public:
   Tensor() = default;  // undefined: no dtype, no shape (an absent optional tensor, e.g. gamma)
   Tensor(DType dtype, std::vector<std::int64_t> shape);
+  // Over bytes owned elsewhere: `storage` points at numel * dtype_size bytes aligned to the
+  // element size and keeps their owner alive (shared_ptr's aliasing constructor). Reads and writes
+  // go to those bytes, so a 512 MiB upload is verified where it was received instead of being
+  // copied first. A copy of such a tensor owns a copy of the bytes (copies stay independent, as
+  // the "inputs unchanged" check needs); a move keeps borrowing. Error(internal) when misaligned.
+  Tensor(DType dtype, std::vector<std::int64_t> shape, std::shared_ptr<std::byte> storage);
+
+  Tensor(const Tensor& other);
+  Tensor& operator=(const Tensor& other);
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(Tensor&&) noexcept = default;
+  ~Tensor() = default;
 
   bool defined() const { return defined_; }
   DType dtype() const { return dtype_; }
@@ -38,10 +52,10 @@ class Tensor {
   std::int64_t dim(std::size_t i) const { return shape_.at(i); }
   std::size_t rank() const { return shape_.size(); }
   std::int64_t numel() const { return numel_; }
-  std::size_t nbytes() const { return storage_.size(); }
+  std::size_t nbytes() const { return borrowed_ ? borrowed_nbytes_ : storage_.size(); }
 
-  std::byte* bytes() { return storage_.data(); }
-  const std::byte* bytes() const { return storage_.data(); }
+  std::byte* bytes() { return borrowed_ ? borrowed_.get() : storage_.data(); }
+  const std::byte* bytes() const { return borrowed_ ? borrowed_.get() : storage_.data(); }
 
   // Typed views; throw Error(internal) when T does not match dtype().
   template <class T> T* data();
@@ -64,7 +78,9 @@ class Tensor {
   DType dtype_ = DType::f32;
   std::vector<std::int64_t> shape_;
   std::int64_t numel_ = 0;
-  std::vector<std::byte> storage_;
+  std::vector<std::byte> storage_;        // owned bytes; empty while borrowing
+  std::shared_ptr<std::byte> borrowed_;   // borrowed bytes (null when owning)
+  std::size_t borrowed_nbytes_ = 0;
 };
 
 // Same dtype, shape and bytes (NaN payloads included): the "inputs unchanged" check.

@@ -76,7 +76,7 @@ SharedBuffer::~SharedBuffer() {
 }
 
 MappedPayload::MappedPayload(int fd, std::size_t size) : fd_(fd), size_(size) {
-  data_ = static_cast<const char*>(map(fd, size, PROT_READ, MAP_SHARED));
+  data_ = static_cast<char*>(map(fd, size, PROT_READ | PROT_WRITE, MAP_PRIVATE));
   if (data_ == nullptr && size > 0) {
     ::close(fd_);
     system_error("mmap of the received payload");
@@ -84,7 +84,7 @@ MappedPayload::MappedPayload(int fd, std::size_t size) : fd_(fd), size_(size) {
 }
 
 MappedPayload::~MappedPayload() {
-  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  if (data_ != nullptr) ::munmap(data_, size_);
   ::close(fd_);
 }
 

@@ -44,7 +44,10 @@ class SharedBuffer {
   std::size_t resident_ = 0;
 };
 
-// A read-only mapping of a memory file received from the server; owns (closes) the descriptor.
+// A copy-on-write mapping of a memory file received from the server; owns (closes) the
+// descriptor. The worker's tensors borrow these pages instead of copying them
+// (verify::parse_safetensors_in_place); a write to one copies that page into the worker's own
+// memory and never reaches the server's file.
 class MappedPayload {
  public:
   MappedPayload(int fd, std::size_t size);  // Error(environment) when it cannot be mapped
@@ -52,12 +55,12 @@ class MappedPayload {
   MappedPayload(const MappedPayload&) = delete;
   MappedPayload& operator=(const MappedPayload&) = delete;
 
-  const char* data() const { return data_; }
+  char* data() const { return data_; }
   std::size_t size() const { return size_; }
 
  private:
   int fd_;
-  const char* data_ = nullptr;
+  char* data_ = nullptr;
   std::size_t size_;
 };
 

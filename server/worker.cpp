@@ -94,13 +94,23 @@ CaseReport run_request(VerifierCache& cache, Frame& request, std::stop_token sto
     for (const auto& [key, value] : h.at("semantics").get<std::map<std::string, std::string>>())
       options.overrides.push_back(key + "=" + value);
     if (request.passed_fd < 0) fail(ErrorKind::internal, "worker: a check request came without its payload");
-    const MappedPayload payload(std::exchange(request.passed_fd, -1),
-                                h.at("payload_bytes").get<std::size_t>());
-    auto file = verify::parse_safetensors(
-        std::span(reinterpret_cast<const std::byte*>(payload.data()), payload.size()));
-    const auto check = verify::check_request(std::move(file), options, h.value("label", std::string("upload")));
     auto& verifier = cache.get("emulated", h.value("tolerance", std::string("baseline")), true, false);
-    return verifier.check(check, stop);
+    // The tensors borrow the mapped upload (no copy of its bytes into fresh heap pages); they all
+    // go with `check`, so the file is unmapped before the answer, after which the server may
+    // overwrite it for the next upload.
+    std::weak_ptr<MappedPayload> mapped;
+    CaseReport report;
+    {
+      const auto payload = std::make_shared<MappedPayload>(std::exchange(request.passed_fd, -1),
+                                                           h.at("payload_bytes").get<std::size_t>());
+      mapped = payload;
+      auto file = verify::parse_safetensors_in_place(
+          std::as_writable_bytes(std::span(payload->data(), payload->size())), payload);
+      const auto check = verify::check_request(std::move(file), options, h.value("label", std::string("upload")));
+      report = verifier.check(check, stop);
+    }
+    if (!mapped.expired()) fail(ErrorKind::internal, "worker: a tensor outlived its check and still maps the upload");
+    return report;
   }
   fail(ErrorKind::internal, "worker: unknown request kind \"" + kind + "\"");
 }

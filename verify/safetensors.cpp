@@ -131,7 +131,8 @@ Tensor widen_f16(const std::vector<std::int64_t>& shape, const std::byte* src) {
   return t;
 }
 
-Tensor load_tensor(const Entry& e, const std::byte* data) {
+// With an `owner`, the tensor borrows its bytes when they are aligned (parse_safetensors_in_place).
+Tensor load_tensor(const Entry& e, const std::byte* data, const std::shared_ptr<void>& owner) {
   DType dtype = DType::f32;
   std::size_t elem = 2;
   if (e.dtype == "F16") {
@@ -157,10 +158,16 @@ Tensor load_tensor(const Entry& e, const std::byte* data) {
                            std::to_string(e.end - e.begin));
   }
   if (e.dtype == "F16") return widen_f16(e.shape, data + e.begin);
+  std::byte* at = const_cast<std::byte*>(data) + e.begin;  // writable whenever `owner` is set
+  if (owner != nullptr && reinterpret_cast<std::uintptr_t>(at) % elem == 0) {
+    return Tensor(dtype, e.shape, std::shared_ptr<std::byte>(owner, at));
+  }
   Tensor t(dtype, e.shape);
   if (t.nbytes() != 0) std::memcpy(t.bytes(), data + e.begin, t.nbytes());
   return t;
 }
+
+SafetensorsFile parse(std::span<const std::byte> bytes, const std::shared_ptr<void>& owner);
 
 }  // namespace
 
@@ -177,7 +184,16 @@ float f32_from_f16_bits(std::uint16_t h) {
   return f32_from_bits(sign | ((exponent + 112) << 23) | (mantissa << 13));          // rebias 15 -> 127
 }
 
-SafetensorsFile parse_safetensors(std::span<const std::byte> bytes) {
+SafetensorsFile parse_safetensors(std::span<const std::byte> bytes) { return parse(bytes, nullptr); }
+
+SafetensorsFile parse_safetensors_in_place(std::span<std::byte> bytes, std::shared_ptr<void> owner) {
+  if (owner == nullptr) fail(ErrorKind::internal, "parse_safetensors_in_place without an owner of the bytes");
+  return parse(bytes, owner);
+}
+
+namespace {
+
+SafetensorsFile parse(std::span<const std::byte> bytes, const std::shared_ptr<void>& owner) {
   if (bytes.size() < 8) bad_file("file is " + std::to_string(bytes.size()) + " bytes, shorter than the 8-byte header length");
   const std::uint64_t header_len = read_u64_le(bytes.data());
   if (header_len > kMaxSafetensorsHeader) {
@@ -217,9 +233,11 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes) {
   if (covered != data.size()) {
     bad_file("data section is " + std::to_string(data.size()) + " bytes but the tensors cover " + std::to_string(covered));
   }
-  for (const Entry& e : entries) file.tensors.emplace(e.name, load_tensor(e, data.data()));
+  for (const Entry& e : entries) file.tensors.emplace(e.name, load_tensor(e, data.data(), owner));
   return file;
 }
+
+}  // namespace
 
 SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   std::error_code ec;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -37,15 +38,32 @@ std::vector<std::byte> file_bytes(std::string header, const std::vector<std::byt
 
 std::vector<std::byte> zeros(std::size_t n) { return std::vector<std::byte>(n); }
 
-// Parses and expects Error(invalid_input) whose message contains every one of `needles`.
+// The bytes in a buffer of their own, for parse_safetensors_in_place.
+std::shared_ptr<std::vector<std::byte>> owned(const std::vector<std::byte>& bytes) {
+  return std::make_shared<std::vector<std::byte>>(bytes);
+}
+
+SafetensorsFile parse_in_place(const std::shared_ptr<std::vector<std::byte>>& buffer) {
+  return parse_safetensors_in_place(*buffer, buffer);
+}
+
+// Parses (copying and in place) and expects Error(invalid_input) whose message contains every one
+// of `needles`.
 void expect_rejected(const std::vector<std::byte>& bytes, std::initializer_list<std::string_view> needles) {
-  try {
-    parse_safetensors(bytes);
-    ADD_FAILURE() << "accepted a corrupt file";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
-    for (std::string_view n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
+  for (const bool in_place : {false, true}) {
+    try {
+      if (in_place) parse_in_place(owned(bytes));
+      else parse_safetensors(bytes);
+      ADD_FAILURE() << "accepted a corrupt file" << (in_place ? " (in place)" : "");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+      for (std::string_view n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
+    }
   }
+}
+
+bool points_into(const Tensor& t, const std::vector<std::byte>& buffer) {
+  return t.bytes() >= buffer.data() && t.bytes() + t.nbytes() <= buffer.data() + buffer.size();
 }
 
 Tensor filled(DType dtype, std::vector<std::int64_t> shape, std::uint64_t seed) {
@@ -174,6 +192,63 @@ TEST(Safetensors, ReadsF16WidenedExactly) {
   }
 }
 
+TEST(SafetensorsInPlace, BorrowsAlignedTensorsAndKeepsTheirBytesAlive) {
+  const std::vector<std::byte> bytes = serialize_safetensors(sample_file());
+  auto buffer = owned(bytes);
+  const SafetensorsFile f = parse_in_place(buffer);
+  expect_same(f, parse_safetensors(bytes));
+  for (const auto& [name, t] : f.tensors) {
+    EXPECT_TRUE(t.nbytes() == 0 || points_into(t, *buffer)) << name << " was copied";
+  }
+  // The tensors hold the buffer: dropping the caller's reference must not free their bytes.
+  const std::byte* x_at = f.tensors.at("x").bytes();
+  buffer.reset();
+  EXPECT_EQ(f.tensors.at("x").bytes(), x_at);
+  expect_same(f, parse_safetensors(bytes));
+}
+
+TEST(SafetensorsInPlace, CopiesOfABorrowedTensorOwnTheirBytes) {
+  auto buffer = owned(serialize_safetensors(sample_file()));
+  SafetensorsFile f = parse_in_place(buffer);
+  Tensor& phi = f.tensors.at("phi");
+  const double before = phi.get(0);
+  ASSERT_NE(before, 3.0);
+  Tensor copy = phi;
+  EXPECT_FALSE(points_into(copy, *buffer));
+  EXPECT_TRUE(bitwise_equal(copy, phi));
+  copy.set(0, 3.0);  // the copy is independent of the borrowed bytes...
+  EXPECT_EQ(phi.get(0), before);
+  phi.set(0, -5.0);  // ...and a write to the borrowing tensor lands in them
+  EXPECT_EQ(copy.get(0), 3.0);
+  EXPECT_EQ(parse_safetensors(*buffer).tensors.at("phi").get(0), -5.0);
+  Tensor assigned;
+  assigned = phi;
+  EXPECT_FALSE(points_into(assigned, *buffer));
+  EXPECT_TRUE(bitwise_equal(assigned, phi));
+  const Tensor moved = std::move(phi);  // a move keeps borrowing
+  EXPECT_TRUE(points_into(moved, *buffer));
+}
+
+TEST(SafetensorsInPlace, CopiesF16AndMisalignedTensors) {
+  // A header of 109 bytes (one trailing space) puts the data section at byte 117 of the buffer,
+  // so "f" (F32) is misaligned; "h" is F16, which is widened to F32 and cannot be borrowed.
+  std::vector<std::byte> d(8 + 4);
+  const float fv[] = {1.5f, -2.25f};
+  const std::uint16_t hv[] = {0x3C00, 0xC000};
+  std::memcpy(d.data(), fv, 8);
+  std::memcpy(d.data() + 8, hv, 4);
+  const std::string header = R"({"f":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"h":{"dtype":"F16","shape":[2],"data_offsets":[8,12]}} )";
+  ASSERT_EQ((8 + header.size()) % 4, 1u);
+  const auto bytes = file_bytes(header, d);
+  auto buffer = owned(bytes);
+  const SafetensorsFile f = parse_in_place(buffer);
+  expect_same(f, parse_safetensors(bytes));
+  EXPECT_FALSE(points_into(f.tensors.at("f"), *buffer));
+  EXPECT_FALSE(points_into(f.tensors.at("h"), *buffer));
+  EXPECT_EQ(f.tensors.at("f").get(1), -2.25);
+  EXPECT_EQ(f.tensors.at("h").get(1), -2.0);
+}
+
 TEST(SafetensorsCorrupt, TooShortForTheLength) {
   expect_rejected(zeros(0), {"shorter than the 8-byte"});
   expect_rejected(zeros(7), {"shorter than the 8-byte"});
@@ -245,6 +320,7 @@ TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
   for (std::size_t len = 0; len < good.size(); ++len) {
     const std::vector<std::byte> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
     EXPECT_THROW(parse_safetensors(cut), Error) << "truncated to " << len;
+    EXPECT_THROW(parse_in_place(owned(cut)), Error) << "truncated to " << len;
   }
   const rng::TensorRng r = rng::tensor_rng(0, "flip");
   for (std::uint64_t i = 0; i < 2000; ++i) {
