@@ -1,9 +1,12 @@
 #include "server/client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <thread>
 
 #include <fmt/format.h>
@@ -48,6 +51,20 @@ void fill_case(pb::RunCaseRequest& request, const verify::CaseSpec& spec, const 
   opts->set_backend(o.backend);
   opts->set_diagnose(o.diagnose);
   opts->set_check_determinism(o.check_determinism);
+}
+
+// The order a sweep's cases go out in: a fixed pseudo-random permutation. round_robin gives the
+// k-th call to address k mod S, so cases sent in sweep order would reach each server by residue
+// class, and a sweep's list (a product of axes) is periodic: with two servers and the op as the
+// innermost axis, every `pre` case went to one server and every `post` case to the other, and the
+// sweep took as long as the costlier half (docs/service.md, "two servers vs one"). Shuffled, each
+// server gets a fair sample of the cases whatever the sweep's structure. Reports still come back
+// in case order.
+std::vector<std::size_t> issue_order(std::size_t cases) {
+  std::vector<std::size_t> order(cases);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(0x6d68632d766572ULL));  // any fixed seed
+  return order;
 }
 
 }  // namespace
@@ -141,16 +158,18 @@ std::vector<verify::CaseReport> Client::run_cases(
     const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options,
     const std::function<void(std::size_t, const verify::CaseReport&)>& progress) {
   std::vector<verify::CaseReport> reports(specs.size());
+  const std::vector<std::size_t> order = issue_order(specs.size());
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr first_error;
   std::mutex mutex;
   auto work = [&] {
     for (;;) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= specs.size() || failed) return;
+      const std::size_t k = next.fetch_add(1);
+      if (k >= specs.size() || failed) return;
+      const std::size_t i = order[k];
       try {
-        auto report = impl_->run_one(specs[i], options, i % impl_->stubs.size());
+        auto report = impl_->run_one(specs[i], options, k % impl_->stubs.size());
         std::lock_guard lock(mutex);
         reports[i] = std::move(report);
         if (progress) progress(i, reports[i]);

@@ -3,13 +3,17 @@
 //      number of workers as in-process threads): ratio <= 1.15 wanted
 //   2. CheckTensors upload of a 512 MiB payload: >= 500 MB/s wanted
 //   3. one `ipv4:` target naming two servers (1 worker each) vs one server: >= 1.7x throughput
+//      (alternating rounds, median)
 //   0. latency: one tiny case at a time, in-process vs RunCase (the fixed cost per call)
 // Usage: bench_service [--only latency|sweep|upload|split] [--cases 100] [--rounds 5]
 //                      [--upload-mib 512] [--upload-reserve-mib 0] [--split-cases 200]
 // Prints one line per configuration. Timings depend on the machine: record it beside them.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
@@ -38,10 +42,10 @@ std::vector<verify::CaseSpec> small_cases(int count) {
   return out;
 }
 
-server::ServeOptions serve_options(int workers) {
+server::ServeOptions serve_options(int workers, const std::string& name = "bench") {
   server::ServeOptions o;
   o.listen = "127.0.0.1:0";
-  o.name = "bench";
+  o.name = name;  // in each report's device, so a report says which server ran it
   o.workers = workers;
   o.backend = "emulated";
   return o;
@@ -57,14 +61,34 @@ double in_process_seconds(const std::vector<verify::CaseSpec>& cases, int jobs) 
   return since(t0);
 }
 
-double remote_seconds(const std::vector<verify::CaseSpec>& cases, const std::string& target, int in_flight) {
+struct RemoteRun {
+  double seconds = 0;
+  std::vector<verify::CaseReport> reports;
+};
+
+RemoteRun remote_run(const std::vector<verify::CaseSpec>& cases, const std::string& target, int in_flight) {
   server::ClientOptions o;
   o.targets = {target};
   o.in_flight = in_flight;
   server::Client client(o);
   const auto t0 = Clock::now();
-  const auto reports = client.run_cases(cases);
-  return since(t0);
+  RemoteRun run;
+  run.reports = client.run_cases(cases);
+  run.seconds = since(t0);
+  return run;
+}
+
+double remote_seconds(const std::vector<verify::CaseSpec>& cases, const std::string& target, int in_flight) {
+  return remote_run(cases, target, in_flight).seconds;
+}
+
+// CPU seconds (user + system) of this process so far: the client and the in-process servers,
+// not their worker processes.
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
 double median(std::vector<double> v) {
@@ -155,17 +179,43 @@ void upload_throughput(std::uint64_t mib, std::uint64_t reserve_mib) {
   server->shutdown(10);
 }
 
-void two_servers(int count) {
+// Rounds alternate one server and two so drifting load hits both alike; the figure is the median
+// speed-up. The servers have different names, so each report's device says which one ran the
+// case, and the line ends with how the work was split: cases and worker seconds (the cases' own
+// wall time in the worker) per server over all rounds. Round-robin hands out calls, not work: an
+// uneven split of the work, not the service's cost, is what a low figure here usually means.
+void two_servers(int count, int rounds) {
   const auto cases = small_cases(count);
-  auto a = server::RunningServer::start(serve_options(1));
-  auto b = server::RunningServer::start(serve_options(1));
+  auto a = server::RunningServer::start(serve_options(1, "bench-a"));
+  auto b = server::RunningServer::start(serve_options(1, "bench-b"));
   const std::string ta = fmt::format("127.0.0.1:{}", a->port()), tb = fmt::format("127.0.0.1:{}", b->port());
-  remote_seconds(small_cases(4), "ipv4:" + ta + "," + tb, 4);  // warm both
-  const double one = remote_seconds(cases, ta, 4);
-  const double two = remote_seconds(cases, "ipv4:" + ta + "," + tb, 4);
+  const std::string both = "ipv4:" + ta + "," + tb;
+  remote_seconds(small_cases(4), both, 4);  // warm both
+  std::vector<double> one, two, speedup;
+  std::map<std::string, std::pair<int, double>> per_server;  // device -> cases, worker seconds
+  double service_cpu = 0;  // of the two-server rounds
+  for (int r = 0; r < rounds; ++r) {
+    one.push_back(remote_seconds(cases, ta, 4));
+    const double cpu0 = process_cpu_seconds();
+    const RemoteRun run = remote_run(cases, both, 4);
+    service_cpu += process_cpu_seconds() - cpu0;
+    two.push_back(run.seconds);
+    speedup.push_back(one.back() / two.back());
+    for (const auto& report : run.reports) {
+      auto& [n, seconds] = per_server[report.device];
+      ++n;
+      seconds += report.seconds;
+    }
+  }
+  std::string split;
+  for (const auto& [device, load] : per_server)
+    split += fmt::format("  {}: {} cases, {:.3f} s", device, load.first, load.second);
   fmt::print("split {:4d} cases  one server {:7.3f} s ({:6.1f} cases/s)  two servers {:7.3f} s ({:6.1f} cases/s)  "
-             "speed-up {:.2f}x\n",
-             count, one, count / one, two, count / two, one / two);
+             "speed-up {:.2f}x (median of {}; min {:.2f}, max {:.2f})\n  two-server rounds: client + servers CPU "
+             "{:.3f} ms per case (workers excluded); work per server:{}\n",
+             count, median(one), count / median(one), median(two), count / median(two), median(speedup), rounds,
+             *std::min_element(speedup.begin(), speedup.end()), *std::max_element(speedup.begin(), speedup.end()),
+             service_cpu / (rounds * count) * 1e3, split);
   a->shutdown(10);
   b->shutdown(10);
 }
@@ -184,12 +234,12 @@ int main(int argc, char** argv) {
   app.add_option("--upload-reserve-mib", upload_reserve_mib, "the server's --upload-reserve-bytes, in MiB")
       ->capture_default_str();
   app.add_option("--split-cases", split_cases, "cases of the two-server split")->capture_default_str();
-  app.add_option("--rounds", rounds, "alternating rounds of the sweep comparison")->capture_default_str();
+  app.add_option("--rounds", rounds, "alternating rounds of the sweep and split comparisons")->capture_default_str();
   app.add_option("--only", only, "latency, sweep, upload or split");
   CLI11_PARSE(app, argc, argv);
   if (only.empty() || only == "latency") call_latency(200);
   if (only.empty() || only == "sweep") sweep_overhead(cases, rounds);
   if (only.empty() || only == "upload") upload_throughput(upload_mib, upload_reserve_mib);
-  if (only.empty() || only == "split") two_servers(split_cases);
+  if (only.empty() || only == "split") two_servers(split_cases, rounds);
   return 0;
 }
