@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Bundles built binaries with the shared libraries they need, so they run on a GPU host that
-# lacks our Debian packages (issue 4). Copies the GPU test binary, the CUDA benchmark and the
-# mhc-verify CLI (whichever exist) from BUILD_DIR into bundle/ (git-ignored), plus every shared
-# library `ldd` lists except the C runtime (glibc, ld-linux) and the driver (libcuda, libnvidia*),
-# which must come from the host. bundle/run sets LD_LIBRARY_PATH and runs a bundled binary:
+# lacks our Debian packages (issue 4). Copies the GPU test binary, the CUDA benchmark, the
+# service benchmark (its workers re-execute the bundled binary, which inherits LD_LIBRARY_PATH
+# from bundle/run) and the mhc-verify CLI (whichever exist) from BUILD_DIR into bundle/
+# (git-ignored), plus every shared library `ldd` lists except the C runtime (glibc, ld-linux) and
+# the driver (libcuda, libnvidia*), which must come from the host. bundle/run sets
+# LD_LIBRARY_PATH and runs a bundled binary:
 #
 #   scripts/bundle.sh [BUILD_DIR]        (default build/release)
 #   bundle/run mhc_cuda_tests --gtest_filter='CudaErrors.*'
+#   OMP_NUM_THREADS=1 bundle/run bench_service --only split
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +17,7 @@ build="${1:-$root/build/release}"
 out="$root/bundle"
 [[ -d "$build" ]] || { echo "bundle.sh: build directory $build does not exist" >&2; exit 2; }
 
-candidates=(tests/cuda/mhc_cuda_tests bench/cuda/mhc_bench_cuda cli/mhc-verify)
+candidates=(tests/cuda/mhc_cuda_tests bench/cuda/mhc_bench_cuda bench/service/bench_service cli/mhc-verify)
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 found=0
