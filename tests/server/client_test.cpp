@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -60,6 +61,27 @@ TEST(Client, TwoServersBehindOneTargetEqualInProcess) {
   expect_equal_to_in_process(cases, reports);
   EXPECT_EQ(devices.size(), 1u);  // both servers are named "test" with one worker: same label
   EXPECT_EQ(client.info().workers(), 1u);
+}
+
+TEST(Client, EachServerGetsAMixOfAPeriodicSweep) {
+  // round_robin gives the k-th call to address k mod 2, exactly so with one call in flight: cases
+  // sent in sweep order would give one server every pre case and the other every post case, and
+  // the sweep would take as long as the costlier op's half.
+  ServeOptions oa = test_options(1), ob = test_options(1);
+  oa.name = "a";
+  ob.name = "b";
+  TestServer a(oa), b(ob);
+  ClientOptions o;
+  o.targets = {"ipv4:" + a.target + "," + b.target};
+  o.in_flight = 1;
+  Client client(o);
+  const auto cases = specs(16);  // pre, post, pre, post, ...
+  const auto reports = client.run_cases(cases);
+  std::map<std::string, std::set<verify::Op>> ops;  // device -> the ops it ran
+  for (const auto& r : reports) ops[r.device].insert(r.spec.op);
+  ASSERT_EQ(ops.size(), 2u);
+  for (const auto& [device, seen] : ops) EXPECT_EQ(seen.size(), 2u) << device << " ran one op only";
+  expect_equal_to_in_process(cases, reports);
 }
 
 TEST(Client, ServerKilledMidSweepHasItsCasesRetriedOnTheOther) {
