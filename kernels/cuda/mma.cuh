@@ -25,6 +25,22 @@ __device__ __forceinline__ std::uint32_t word(const uint4& v, int i) {
   return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
 }
 
+// Two floats rounded to nearest even bf16 by one instruction, f0 in the low half.
+__device__ __forceinline__ std::uint32_t bf16x2(float f0, float f1) {
+  std::uint32_t d;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(f1), "f"(f0));
+  return d;
+}
+
+// The exact split f = hi + mid + lo of norm_proj.cu's prepare_phi (each difference is exact) of
+// two floats: parts[0] = hi, [1] = mid, [2] = lo, f0's part in the low half of each word.
+__device__ __forceinline__ void split2(float f0, float f1, std::uint32_t (&parts)[3]) {
+  parts[0] = bf16x2(f0, f1);
+  const float r0 = __fsub_rn(f0, bf16_lo(parts[0])), r1 = __fsub_rn(f1, bf16_hi(parts[0]));
+  parts[1] = bf16x2(r0, r1);
+  parts[2] = bf16x2(__fsub_rn(r0, bf16_lo(parts[1])), __fsub_rn(r1, bf16_hi(parts[1])));
+}
+
 // The exact projection's building blocks (norm_proj.cu, pre_fused.cu). A thread holds, per
 // 16-token row tile, 8 consecutive bf16 of rows g and g+8 (a[mt][0], a[mt][1]) and assigns them to
 // the fragments of two k16 steps; b holds the hi, mid and lo bf16 parts of phi' column g at the

@@ -124,6 +124,7 @@ void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float
 
 // dx (bf16) and the per-split partials of dphi' ([S, M, K]) in one pass over x and dy.
 struct DxDphiPlan {
+  bool tensor_cores = false;  // dx_dphi_mma.cu (n <= 4, M <= 32, C % 128 == 0), else the CUDA-core kernel
   int splits_t = 1;
   std::int64_t tokens_per_split = 0;
 };
@@ -146,6 +147,11 @@ struct DxDphiArgs {
   float* part_dx_norm = nullptr;
 };
 void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream);
+// The tensor-core kernel behind launch_dx_dphi (dx_dphi_mma.cu): where it applies, and the
+// columns of K each of its CTAs owns.
+bool dx_dphi_mma_applies(const PreDims& d);
+std::int64_t dx_dphi_mma_columns();
+void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream);
 
 // dphi = (sum_s dphi_part) (.) gamma; dgamma = sum_j dphi'[j] phi[j] (per block, then summed).
 // dphi_folded ([M, K]) receives dphi' when gamma is given.

@@ -282,7 +282,8 @@ static int dx_columns_per_thread(const PreDims& d) { return d.C % 2 == 0 && d.M 
 
 DxDphiPlan plan_dx_dphi(const PreDims& d) {
   DxDphiPlan plan;
-  const std::int64_t per_cta = kDxThreads * dx_columns_per_thread(d);
+  plan.tensor_cores = dx_dphi_mma_applies(d);
+  const std::int64_t per_cta = plan.tensor_cores ? dx_dphi_mma_columns() : kDxThreads * dx_columns_per_thread(d);
   const std::int64_t column_ctas = (d.K() + per_cta - 1) / per_cta;
   const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
   // 1 to 4 waves of 264 CTAs (2 per SM of a 132-SM H100), choosing the split count whose last
@@ -305,6 +306,7 @@ DxDphiPlan plan_dx_dphi(const PreDims& d) {
 }
 
 void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream) {
+  if (a.plan.tensor_cores) return launch_dx_dphi_mma(a, stream);
   const int V = dx_columns_per_thread(a.d);
   const std::int64_t per_cta = kDxThreads * V;
   const dim3 grid(static_cast<unsigned>((a.d.K() + per_cta - 1) / per_cta), static_cast<unsigned>(a.plan.splits_t));

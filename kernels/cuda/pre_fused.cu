@@ -78,28 +78,15 @@ __host__ __device__ inline Layout layout_for(int n, std::int64_t C, int S, int n
   return l;
 }
 
-// Two floats rounded to nearest even bf16 by one instruction, f0 in the low half.
-__device__ __forceinline__ std::uint32_t bf16x2(float f0, float f1) {
-  std::uint32_t d;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(f1), "f"(f0));
-  return d;
-}
-
-// The exact split f = hi + mid + lo of norm_proj.cu's prepare_phi (each difference is exact),
-// for 8 consecutive values: b[part] holds the part of each, two per 32-bit word.
+// The exact split f = hi + mid + lo of norm_proj.cu's prepare_phi (mma.cuh split2), for 8
+// consecutive values: b[part] holds the part of each, two per 32-bit word.
 __device__ __forceinline__ void split8(const float4& p0, const float4& p1, uint4 (&b)[3]) {
   const float f[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-  std::uint32_t part[3][4];
+  std::uint32_t part[4][3];
 #pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    const float f0 = f[2 * w], f1 = f[2 * w + 1];
-    part[0][w] = bf16x2(f0, f1);
-    const float r0 = __fsub_rn(f0, bf16_lo(part[0][w])), r1 = __fsub_rn(f1, bf16_hi(part[0][w]));
-    part[1][w] = bf16x2(r0, r1);
-    part[2][w] = bf16x2(__fsub_rn(r0, bf16_lo(part[1][w])), __fsub_rn(r1, bf16_hi(part[1][w])));
-  }
+  for (int w = 0; w < 4; ++w) split2(f[2 * w], f[2 * w + 1], part[w]);
 #pragma unroll
-  for (int sp = 0; sp < 3; ++sp) b[sp] = make_uint4(part[sp][0], part[sp][1], part[sp][2], part[sp][3]);
+  for (int sp = 0; sp < 3; ++sp) b[sp] = make_uint4(part[0][sp], part[1][sp], part[2][sp], part[3][sp]);
 }
 
 struct KernelArgs {

@@ -72,36 +72,48 @@ TEST_P(CudaStages, PostStageEqualsPostForward) {
   EXPECT_TRUE(bitwise_equal(st.at("out"), out.out));
 }
 
+// C = 129 runs the CUDA-core dx/dphi kernel, C = 128 the tensor-core one (dx_dphi_mma.cu).
 TEST_P(CudaStages, BackwardComponentsAddUpToTotals) {
   MHC_REQUIRE_GPU();
   const std::string preset = GetParam();
-  const auto spec = case_spec(verify::Op::pre, preset, 137, preset == "lite" ? 3 : 4, 129);
-  const auto& s = spec.semantics;
-  const verify::PreCase c = verify::make_pre_case(spec);
-  auto cuda = make_backend("cuda");
-  TensorMap parts;
-  const PreGrads g = cuda->pre_backward(s, c.in, c.up, &parts);
-  const Tensor& apply = parts.at(std::string(taps::dx_apply));
-  const Tensor& mm = parts.at(std::string(taps::dx_mm));
-  const Tensor& norm = parts.at(std::string(taps::dx_norm));
-  double max_dx = 0;
-  for (std::int64_t e = 0; e < g.dx.numel(); ++e) max_dx = std::max(max_dx, std::fabs(g.dx.get(e)));
-  ASSERT_GT(max_dx, 0);
-  for (std::int64_t e = 0; e < g.dx.numel(); ++e) {
-    // dx is the bf16 rounding of the f32 sum of its components: within half a bf16 ulp.
-    const double sum = (apply.get(e) + mm.get(e)) + norm.get(e);
-    ASSERT_LE(std::fabs(sum - g.dx.get(e)), std::ldexp(std::fabs(sum), -8) + 1e-30) << "element " << e;
-    // dx_mm is (pre + post) + res in f32, exactly as the kernel adds its block sums.
-    const float pre = parts.at(taps::dx_mm_block("pre")).data<float>()[e];
-    const float post = parts.at(taps::dx_mm_block("post")).data<float>()[e];
-    const float res = parts.at(taps::dx_mm_block("res")).data<float>()[e];
-    const volatile float pre_post = pre + post;  // keep the f32 rounding of the partial sum
-    ASSERT_EQ(pre_post + res, mm.data<float>()[e]) << "element " << e;
+  for (const std::int64_t C : {129, 128}) {
+    SCOPED_TRACE("C = " + std::to_string(C));
+    const auto spec = case_spec(verify::Op::pre, preset, 137, preset == "lite" ? 3 : 4, C);
+    const auto& s = spec.semantics;
+    const verify::PreCase c = verify::make_pre_case(spec);
+    auto cuda = make_backend("cuda");
+    TensorMap parts;
+    const PreGrads g = cuda->pre_backward(s, c.in, c.up, &parts);
+    const Tensor& apply = parts.at(std::string(taps::dx_apply));
+    const Tensor& mm = parts.at(std::string(taps::dx_mm));
+    const Tensor& norm = parts.at(std::string(taps::dx_norm));
+    double max_dx = 0;
+    for (std::int64_t e = 0; e < g.dx.numel(); ++e) max_dx = std::max(max_dx, std::fabs(g.dx.get(e)));
+    ASSERT_GT(max_dx, 0);
+    for (std::int64_t e = 0; e < g.dx.numel(); ++e) {
+      // dx is the bf16 rounding of the f32 sum of its components: within half a bf16 ulp.
+      const double sum = (apply.get(e) + mm.get(e)) + norm.get(e);
+      ASSERT_LE(std::fabs(sum - g.dx.get(e)), std::ldexp(std::fabs(sum), -8) + 1e-30) << "element " << e;
+      const float pre = parts.at(taps::dx_mm_block("pre")).data<float>()[e];
+      const float post = parts.at(taps::dx_mm_block("post")).data<float>()[e];
+      const float res = parts.at(taps::dx_mm_block("res")).data<float>()[e];
+      const volatile float pre_post = pre + post;  // keep the f32 rounding of the partial sum
+      if (C % 128 != 0) {
+        // The CUDA-core kernel adds its block sums as (pre + post) + res in f32.
+        ASSERT_EQ(pre_post + res, mm.data<float>()[e]) << "element " << e;
+      } else {
+        // The tensor-core kernel sums pre and post in one k slot (the tap takes them apart with
+        // extra products), so the identity holds to f32 rounding of the terms.
+        const double bound = std::ldexp(std::fabs(pre) + std::fabs(post) + std::fabs(res), -18) + 1e-30;
+        ASSERT_LE(std::fabs((static_cast<double>(pre) + post + res) - mm.data<float>()[e]), bound)
+            << "element " << e;
+      }
+    }
+    // Row blocks of dphi and dbias are slices of the totals.
+    EXPECT_EQ(parts.at(taps::dphi_block("pre")).dim(0), spec.shape.n);
+    EXPECT_EQ(parts.at(taps::dbias_block("res")).dim(0), g.dbias.dim(0) - 2 * spec.shape.n);
+    EXPECT_EQ(parts.at(std::string(taps::dz)).dim(1), g.dbias.dim(0));
   }
-  // Row blocks of dphi and dbias are slices of the totals.
-  EXPECT_EQ(parts.at(taps::dphi_block("pre")).dim(0), spec.shape.n);
-  EXPECT_EQ(parts.at(taps::dbias_block("res")).dim(0), g.dbias.dim(0) - 2 * spec.shape.n);
-  EXPECT_EQ(parts.at(std::string(taps::dz)).dim(1), g.dbias.dim(0));
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, CudaStages, ::testing::Values("deepseek", "mhc_ops", "lite", "paper"),

@@ -1,0 +1,377 @@
+// dx and dphi' of the pre backward on the tensor cores (MATH.md "Backward pre" steps 7-8):
+//   dx[t, k]    = h_pre[t, i] dy[t, c] + ((mm_pre + mm_post) + mm_res)[t, k] + cn[t] x[t, k]
+//   mm_b[t, k]  = sum_{j in block b} dm[t, j] phi'[j, k]
+//   dphi'[j, k] = sum_t dm[t, j] x[t, k]
+// for n <= 4, M <= 32 and C % 128 == 0 (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel
+// covers the rest. Same products as that kernel, exact on the tensor cores: x is bf16 already, and
+// dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts (norm_proj.cu's prepare_phi).
+// dphi' takes the three products dm part x x; dx_mm the six that reach f32 precision (the three
+// dropped ones are below 2^-24 of the product). Each mix block gets its own 16-wide k slots, so the
+// block sums, and the order (pre + post) + res, are those of the CUDA-core kernel.
+//
+// A CTA owns 128 columns of K (16 per warp; inside one stream because C % 128 == 0) and a token
+// split; tiles of 32 tokens of x, dy, dm, h_pre and cn stream through shared memory with cp.async,
+// three stages deep, so the next tiles' bytes are in flight while one is computed. The tensor
+// cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm and each tile's
+// contribution to dphi' starts from zero and is added in IEEE f32, like the projection's chunks.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "core/bf16.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/switch.hpp"
+
+namespace mhc::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kCols = 16 * kWarps;  // columns of K per CTA
+constexpr int kTile = 64;           // tokens per stage (kDxTokens of the CUDA-core kernel)
+constexpr int kStages = 2;
+// x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
+// half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
+constexpr int kRow = kCols + 16;
+
+// Shared memory of one CTA. dm's parts are laid out by k slot, [part][t][slot position]: slot 0
+// holds the pre and post columns (2n <= 8 of its 16 positions), slots 1.. the res columns, 16 each.
+// dx_mm reads them as the A operand (tokens x slot positions) and dphi' as the B operand (tokens x
+// positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
+template <int N, int M>
+struct Layout {
+  static constexpr int kRes = M - 2 * N;
+  static constexpr int kSlots = 1 + (kRes + 15) / 16;
+  static constexpr int kSlotRow = 16 * kSlots + 8;  // bf16; odd number of 16-byte units
+  static constexpr int kJTiles = 1 + (kRes + 7) / 8;  // groups of 8 positions holding columns
+  // Bytes, each region 16-byte aligned.
+  static constexpr int kXBytes = kTile * kRow * 2;
+  static constexpr int kDmBytes = (kTile * M * 4 + 15) / 16 * 16;
+  static constexpr int kHpBytes = (kTile * N * 4 + 15) / 16 * 16;
+  static constexpr int kStageBytes = 2 * kXBytes + kDmBytes + kHpBytes + kTile * 4;
+  static constexpr int kSlotBytes = 3 * kTile * kSlotRow * 2;
+  static constexpr int kBytes = kStages * kStageBytes + kSlotBytes;
+  static __device__ __forceinline__ int slot_pos(int j) { return j < 2 * N ? j : 16 + (j - 2 * N); }
+  // The dm column at slot position pos, or -1 for padding.
+  static __device__ __forceinline__ int column(int pos) {
+    if (pos < 16) return pos < 2 * N ? pos : -1;
+    const int j = 2 * N + pos - 16;
+    return j < M ? j : -1;
+  }
+  static constexpr int tile_pos(int jt) { return jt == 0 ? 0 : 16 + 8 * (jt - 1); }
+};
+
+__device__ __forceinline__ void cp_async16(void* shared, const void* global, int src_bytes) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int Pending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* shared) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* shared) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x2_trans(std::uint32_t (&r)[2], const void* shared) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(s));
+}
+
+// Copies `bytes` of a contiguous f32 range into shared memory, zero-filling the rest of `cap`.
+__device__ __forceinline__ void stage_floats(float* shared, const float* global, int bytes, int cap,
+                                             const float* any_valid) {
+  for (int off = threadIdx.x * 16; off < cap; off += kWarps * 32 * 16) {
+    const int n = min(16, max(0, bytes - off));
+    cp_async16(reinterpret_cast<char*>(shared) + off, n > 0 ? reinterpret_cast<const char*>(global) + off
+                                                            : reinterpret_cast<const char*>(any_valid), n);
+  }
+}
+
+// The six products (dm part, phi' part) of a slot down to 2^-24 of the largest, smallest first,
+// for both n-tiles, interleaved so that two independent accumulations are in flight.
+__device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], const std::uint32_t (&am)[3][4],
+                                              const uint2 (&b0)[3], const uint2 (&b1)[3], std::uint32_t mask) {
+  constexpr int kOrder[6][2] = {{2, 0}, {0, 2}, {1, 1}, {1, 0}, {0, 1}, {0, 0}};
+#pragma unroll
+  for (int o = 0; o < 6; ++o) {
+    const int pa = kOrder[o][0], pb = kOrder[o][1];
+    mma_bf16_16816(d0, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b0[pb].x & mask, b0[pb].y & mask);
+    mma_bf16_16816(d1, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b1[pb].x & mask, b1[pb].y & mask);
+  }
+}
+
+template <int N, int M, bool kTaps>
+__global__ void __launch_bounds__(kWarps * 32, 2) dx_dphi_mma_kernel(const DxDphiArgs a) {
+  using L = Layout<N, M>;
+  constexpr int S = L::kSlots, JT = L::kJTiles;
+  extern __shared__ __align__(16) unsigned char smem[];
+  std::uint16_t* const slotted = reinterpret_cast<std::uint16_t*>(smem + kStages * L::kStageBytes);
+  const auto x_tile = [&](int st) { return reinterpret_cast<std::uint16_t*>(smem + st * L::kStageBytes); };
+  const auto dy_tile = [&](int st) { return x_tile(st) + kTile * kRow; };
+  const auto dm_tile = [&](int st) { return reinterpret_cast<float*>(smem + st * L::kStageBytes + 2 * L::kXBytes); };
+  const auto hp_tile = [&](int st) { return dm_tile(st) + L::kDmBytes / 4; };
+  const auto cn_tile = [&](int st) { return hp_tile(st) + L::kHpBytes / 4; };
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
+  const std::int64_t T = a.d.T, C = a.d.C, K = a.d.K();
+  const std::int64_t k0 = static_cast<std::int64_t>(blockIdx.x) * kCols;
+  const int i = static_cast<int>(k0 / C);  // the stream of every column of this CTA
+  const std::int64_t c0 = k0 - i * C;
+  const int wc = 16 * warp;  // this warp's first column within the CTA
+  const std::int64_t t_begin = blockIdx.y * a.plan.tokens_per_split;
+  const std::int64_t t_end = std::min<std::int64_t>(T, t_begin + a.plan.tokens_per_split);
+  const int tiles = static_cast<int>((t_end - t_begin + kTile - 1) / kTile);
+
+  for (int e = threadIdx.x; e < L::kSlotBytes / 4; e += kWarps * 32) {
+    reinterpret_cast<std::uint32_t*>(slotted)[e] = 0u;  // padding stays zero
+  }
+
+  // Each thread copies the same 16-byte column u0 of rows r0, r0 + 16, ... of every tile.
+  constexpr int kRowStep = kWarps * 32 / (kCols / 8);
+  const int r0 = threadIdx.x / (kCols / 8), u0 = 8 * (threadIdx.x % (kCols / 8));
+  const std::int64_t x_off = r0 * K + u0, dy_off = r0 * C + u0;
+  const auto load = [&](int tile) {
+    const int st = tile % kStages;
+    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
+    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    const std::uint16_t* x = a.x + tb * K + k0;
+    const std::uint16_t* dy = a.dy + tb * C + c0;
+#pragma unroll
+    for (int it = 0; it < kTile / kRowStep; ++it) {
+      const int r = r0 + it * kRowStep;
+      const bool in = r < count;  // rows past the split read nothing and are zero-filled
+      cp_async16(x_tile(st) + r * kRow + u0, in ? x + x_off + it * kRowStep * K : x, in ? 16 : 0);
+      cp_async16(dy_tile(st) + r * kRow + u0, in ? dy + dy_off + it * kRowStep * C : dy, in ? 16 : 0);
+    }
+    stage_floats(dm_tile(st), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
+    stage_floats(hp_tile(st), a.h_pre + tb * N, count * N * 4, L::kHpBytes, a.h_pre);
+    stage_floats(cn_tile(st), a.cn + tb, count * 4, kTile * 4, a.cn);
+  };
+
+  // phi' of this warp's columns as the B operand of dx_mm, split once: b[nt][s][part]. The
+  // n index of the products is free to choose: n-tile nt's column n is the warp's column
+  // 4 (n / 2) + 2 nt + n % 2, so that a lane's outputs (n = 2q, 2q + 1 of both n-tiles) are the
+  // 4 adjacent columns 4q..4q+3.
+  uint2 b[2][S][3];
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt) {
+    const float* column = a.phi_folded + k0 + wc + 4 * (g >> 1) + 2 * nt + (g & 1);
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float f[2];
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+          const int j = L::column(16 * s + 8 * h + 2 * q + u);
+          f[u] = j >= 0 ? column[j * K] : 0.0f;
+        }
+        std::uint32_t p3[3];
+        split2(f[0], f[1], p3);
+#pragma unroll
+        for (int p = 0; p < 3; ++p) (h == 0 ? b[nt][s][p].x : b[nt][s][p].y) = p3[p];
+      }
+    }
+  }
+  // With taps, slot 0's products are also taken for the pre and the post columns alone: the
+  // bf16 halves of this lane's B words that hold a pre (post) column.
+  std::uint32_t pre_mask = 0u;
+#pragma unroll
+  for (int u = 0; u < 2; ++u) pre_mask |= (2 * q + u < N ? 0xFFFFu : 0u) << (16 * u);
+  const std::uint32_t post_mask = ~pre_mask;
+
+  float dphi[JT][4];
+#pragma unroll
+  for (int jt = 0; jt < JT; ++jt) dphi[jt][0] = dphi[jt][1] = dphi[jt][2] = dphi[jt][3] = 0.0f;
+
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < tiles) load(st);
+    cp_async_commit();
+  }
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int st = tile % kStages;
+    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
+    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // this tile's bytes are visible; every warp is done with the previous tile
+    if (tile + kStages - 1 < tiles) load(tile + kStages - 1);
+    cp_async_commit();
+    // dm's exact split into the slotted layout, two adjacent columns per word (2n is even, so a
+    // pair never straddles the pre/post and res slots).
+    const float* dm = dm_tile(st);
+    constexpr int kPairs = (M + 1) / 2;
+    for (int e = threadIdx.x; e < kTile * kPairs; e += kWarps * 32) {
+      const int t = e / kPairs, j = 2 * (e % kPairs);
+      std::uint32_t p3[3];
+      split2(dm[t * M + j], j + 1 < M ? dm[t * M + j + 1] : 0.0f, p3);
+#pragma unroll
+      for (int p = 0; p < 3; ++p) {
+        *reinterpret_cast<std::uint32_t*>(slotted + (p * kTile + t) * L::kSlotRow + L::slot_pos(j)) = p3[p];
+      }
+    }
+    __syncthreads();
+
+    std::uint16_t* xs = x_tile(st);
+    // dphi'^T[col, j] += sum_t x[t, col] dm[t, j]: A = x^T by ldmatrix.trans, B = dm parts.
+    {
+      float chunk[JT][4];
+#pragma unroll
+      for (int jt = 0; jt < JT; ++jt) chunk[jt][0] = chunk[jt][1] = chunk[jt][2] = chunk[jt][3] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < kTile / 16; ++ks) {
+        std::uint32_t xa[4];
+        ldmatrix_x4_trans(xa, xs + (16 * ks + ((lane >> 4) << 3) + (lane & 7)) * kRow + wc + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int p = 2; p >= 0; --p) {
+#pragma unroll
+          for (int jt = 0; jt < JT; ++jt) {
+            std::uint32_t bm[2];
+            ldmatrix_x2_trans(bm, slotted + (p * kTile + 16 * ks + (lane & 15)) * L::kSlotRow + L::tile_pos(jt));
+            mma_bf16_16816(chunk[jt], xa[0], xa[1], xa[2], xa[3], bm[0], bm[1]);
+          }
+        }
+      }
+#pragma unroll
+      for (int jt = 0; jt < JT; ++jt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dphi[jt][e] += chunk[jt][e];
+      }
+    }
+    __syncwarp();  // the ldmatrix reads of x are done before dx overwrites it below
+
+    // dx per 16-token row tile: dm phi' by slot (pre + post in slot 0, res in the others), then
+    // the elementwise terms; dx is written over x in shared memory and stored in 16-byte rows.
+    const std::uint16_t* dys = dy_tile(st);
+    const float* hp = hp_tile(st);
+    const float* cn = cn_tile(st);
+#pragma unroll
+    for (int mt = 0; mt < kTile / 16; ++mt) {
+      float mm[2][2][4], split_pp[2][2][4];  // [nt][pre+post, res]; with taps [nt][pre, post]
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) mm[nt][0][e] = mm[nt][1][e] = split_pp[nt][0][e] = split_pp[nt][1][e] = 0.0f;
+      }
+      // All slots' A fragments first: the loads are in flight together, then the products.
+      std::uint32_t am[S][3][4];
+#pragma unroll
+      for (int s = 0; s < S; ++s) {
+#pragma unroll
+        for (int p = 0; p < 3; ++p) {
+          ldmatrix_x4(am[s][p], slotted + (p * kTile + 16 * mt + ((lane >> 3) & 1) * 8 + (lane & 7)) * L::kSlotRow +
+                                    16 * s + (lane >> 4) * 8);
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < S; ++s) {
+        const int blk = s == 0 ? 0 : 1;
+        slot_products(mm[0][blk], mm[1][blk], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
+      }
+      if constexpr (kTaps) {
+        slot_products(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
+        slot_products(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
+      }
+      const int col = wc + 4 * q;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int t = 16 * mt + g + 8 * h;
+        const uint2 xv = *reinterpret_cast<const uint2*>(xs + t * kRow + col);
+        const uint2 gv = *reinterpret_cast<const uint2*>(dys + t * kRow + col);
+        const float v[4] = {bf16_lo(xv.x), bf16_hi(xv.x), bf16_lo(xv.y), bf16_hi(xv.y)};
+        const float gg[4] = {bf16_lo(gv.x), bf16_hi(gv.x), bf16_lo(gv.y), bf16_hi(gv.y)};
+        const float hpt = hp[t * N + i], cnt = cn[t];
+        float dxv[4];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {  // column col + c: n-tile c / 2, output 2 h + c % 2
+          const int nt = c >> 1, e = 2 * h + (c & 1);
+          const float dx_apply = hpt * gg[c];
+          const float dx_mm = mm[nt][0][e] + mm[nt][1][e];
+          const float dx_norm = cnt * v[c];
+          dxv[c] = (dx_apply + dx_mm) + dx_norm;
+          if (kTaps && t < count) {
+            const std::int64_t at = (tb + t) * K + k0 + col + c;
+            a.part_dx_apply[at] = dx_apply;
+            a.part_dx_mm[at] = dx_mm;
+            a.part_dx_norm[at] = dx_norm;
+            a.part_dx_mm_block[0][at] = split_pp[nt][0][e];
+            a.part_dx_mm_block[1][at] = split_pp[nt][1][e];
+            a.part_dx_mm_block[2][at] = mm[nt][1][e];
+          }
+        }
+        *reinterpret_cast<uint2*>(xs + t * kRow + col) = make_uint2(bf16x2(dxv[0], dxv[1]), bf16x2(dxv[2], dxv[3]));
+      }
+    }
+    __syncwarp();
+    // The warp's 16 columns of a row are one 32-byte sector: two lanes store it whole.
+    std::uint16_t* dx = a.dx + tb * K + k0 + wc + 8 * (lane & 1) + (lane >> 1) * K;
+    const std::uint16_t* dx_shared = xs + (lane >> 1) * kRow + wc + 8 * (lane & 1);
+#pragma unroll
+    for (int it = 0; it < kTile / 16; ++it) {
+      if ((lane >> 1) + 16 * it < count) {
+        *reinterpret_cast<uint4*>(dx + 16 * it * K) = *reinterpret_cast<const uint4*>(dx_shared + 16 * it * kRow);
+      }
+    }
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int jt = 0; jt < JT; ++jt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int j = L::column(L::tile_pos(jt) + 2 * q + (e & 1));
+      const std::int64_t col = k0 + wc + g + 8 * (e >> 1);
+      if (j >= 0) a.dphi_part[(blockIdx.y * static_cast<std::int64_t>(M) + j) * K + col] = dphi[jt][e];
+    }
+  }
+}
+
+template <class F>
+void n4_kind_switch(int n, int kind, F&& f) {
+  n_kind_switch(n, kind, [&](auto nc, auto kc) {
+    if constexpr (decltype(nc)::value <= 4) f(nc, kc);
+  });
+}
+
+}  // namespace
+
+bool dx_dphi_mma_applies(const PreDims& d) { return d.n <= 4 && d.M <= 32 && d.C % kCols == 0; }
+
+std::int64_t dx_dphi_mma_columns() { return kCols; }
+
+void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(a.d.K() / kCols), static_cast<unsigned>(a.plan.splits_t));
+  n4_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
+    constexpr int N = decltype(nc)::value;
+    constexpr int M = MixShape<N, decltype(kc)::value>::kM;
+    if constexpr (M <= 32) {
+      constexpr int bytes = Layout<N, M>::kBytes;
+      const auto run = [&](auto kernel) {
+        MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        kernel<<<grid, kWarps * 32, bytes, stream>>>(a);
+      };
+      if (a.part_dx_apply) {
+        run(dx_dphi_mma_kernel<N, M, true>);
+      } else {
+        run(dx_dphi_mma_kernel<N, M, false>);
+      }
+    }
+  });
+  check_launch("dx_dphi_mma_kernel");
+}
+
+}  // namespace mhc::cuda
