@@ -96,6 +96,7 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   cb.d = d, cb.s = b.s, cb.splits_k = plan.splits_k, cb.m_part = m_part, cb.s_part = s_part;
   cb.alpha = b.alpha, cb.bias = b.bias, cb.dh_pre = ws.get<float>("dh_pre", T * d.n), cb.dh_post = b.dh_post;
   cb.dh_res = b.dh_res, cb.dm = ws.get<float>("dm", T * M), cb.cn = ws.get<float>("cn", T), cb.h_pre = h_pre;
+  cb.dz_all = ws.get<float>("dz", T * M);
   cb.sums = ws.get<float>("sums", (T + cuda::kCoeffTokens - 1) / cuda::kCoeffTokens * (M + 3));
   if (b.s.resmap == cuda::kSinkhorn || b.s.resmap == cuda::kSinkhornExp) {
     cb.sinkhorn_scratch = ws.get<float>("sinkhorn_scratch", (b.s.repeats + 1) * static_cast<std::size_t>(d.n) * d.n * T);
@@ -111,7 +112,8 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
       {"mix+resmap", [&] { cuda::launch_mix(mix, stream); }},
       {"apply", [&] { cuda::launch_apply(d, f.x, h_pre, f.y, stream); }},
       {"dh_pre", [&] { cuda::launch_dh_pre(d, b.x, b.dy, const_cast<float*>(cb.dh_pre), stream); }},
-      {"coeff_bwd", [&] { cuda::launch_coeff_backward(cb, stream); }},
+      {"coeff_post_res (beside dh_pre)", [&] { cuda::launch_coeff_post_res(cb, stream); }},
+      {"coeff_pre", [&] { cuda::launch_coeff_pre(cb, stream); }},
       {"reduce_sums", [&] { cuda::launch_reduce_sums(d, cb.sums, b.dbias, b.dalpha, stream); }},
       {"dx_dphi", [&] { cuda::launch_dx_dphi(dd, stream); }},
       {"reduce_dphi",

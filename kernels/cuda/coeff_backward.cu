@@ -3,7 +3,10 @@
 //   dz_pre = dh_pre sigma'(z_pre), dz_post = dh_post p sigma'(z_post), dz_res = resmap'(Z)^T dH,
 //   dm_hat = dz alpha_e, dm = r dm_hat, dr = sum_j dm_hat m, cn = -dr r^3 / K,
 // and per block of tokens the fixed-order sums of dz (-> dbias) and dz m_hat per mix block
-// (-> dalpha). lite's merged H adds its terms to dh_pre and dh_post first.
+// (-> dalpha). lite's merged H adds its terms to dh_pre and dh_post first. Two kernels, split
+// where dh_pre enters, so that the Sinkhorn backward (long per-token chains, few warps) runs
+// beside launch_dh_pre (memory-bound) instead of after it; every value is computed by the same
+// expressions in the same order as in one kernel.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/coeffs.cuh"
@@ -13,20 +16,15 @@
 namespace mhc::cuda {
 namespace {
 
-template <int N, int KIND>
-__global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const CoeffBackwardArgs a) {
-  constexpr int M = MixShape<N, KIND>::kM;
-  constexpr int S = M + 3;
-  extern __shared__ float block_sums[];  // [kCoeffTokens, S]
-  const std::int64_t T = a.d.T;
-  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + threadIdx.x;
-  float* mine = block_sums + threadIdx.x * S;
-
-  if (t < T) {
-    float m[M];
+// The forward coefficients of token t, recomputed from the projection partials (or m and r
+// given), with the same code as the mix kernel.
+template <int N, int M>
+struct Recomputed {
+  float m[M], r, m_hat[M], z[M], h_pre[N], h_post[N];
+  __device__ __forceinline__ Recomputed(const CoeffBackwardArgs& a, std::int64_t t) {
+    const std::int64_t T = a.d.T;
 #pragma unroll
     for (int j = 0; j < M; ++j) m[j] = a.m_part[t * M + j];
-    float r;
     if (a.r_in != nullptr) {
       r = a.r_in[t];
     } else {
@@ -38,38 +36,74 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const Coef
       }
       r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
     }
-    float m_hat[M], z[M], h_pre[N], h_post[N];
     mix_forward<N, M>(m, r, a.alpha, a.bias, a.s, m_hat, z, h_pre, h_post);
+  }
+};
 
-    float dh_pre[N], dh_post[N], dH[N * N];
+// Steps 2-4 for the post and res blocks: everything that does not need dh_pre (and so may run
+// beside launch_dh_pre): dz[t, N..M) and h_pre.
+template <int N, int KIND>
+__global__ void __launch_bounds__(kCoeffTokens) coeff_post_res_kernel(const CoeffBackwardArgs a) {
+  constexpr int M = MixShape<N, KIND>::kM;
+  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + threadIdx.x;
+  if (t >= a.d.T) return;
+  const Recomputed<N, M> f(a, t);
+  float dh_post[N], dH[N * N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) dh_post[i] = a.dh_post[t * N + i];
+#pragma unroll
+  for (int e = 0; e < N * N; ++e) dH[e] = a.dh_res[t * N * N + e];
+  if (a.s.merged) {
+    // H_out[i, j] = H[i, j] - h_post[i] h_pre[j].
 #pragma unroll
     for (int i = 0; i < N; ++i) {
-      dh_pre[i] = a.dh_pre[t * N + i];
-      dh_post[i] = a.dh_post[t * N + i];
-    }
 #pragma unroll
-    for (int e = 0; e < N * N; ++e) dH[e] = a.dh_res[t * N * N + e];
+      for (int j = 0; j < N; ++j) dh_post[i] -= dH[i * N + j] * f.h_pre[j];
+    }
+  }
+  float dz[M];
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const float so = sigmoid(f.z[N + i]);
+    dz[N + i] = dh_post[i] * (a.s.post_mult * (so * (1.0f - so)));
+  }
+  resmap_backward<N, KIND>(f.z + 2 * N, a.s, dH, dz + 2 * N, a.sinkhorn_scratch, t, a.d.T);
+#pragma unroll
+  for (int j = N; j < M; ++j) a.dz_all[t * M + j] = dz[j];
+#pragma unroll
+  for (int i = 0; i < N; ++i) a.h_pre[t * N + i] = f.h_pre[i];
+}
+
+// Steps 2 and 5-6 once dh_pre is known: dz for the pre block, then dm, cn and the block sums.
+template <int N, int KIND>
+__global__ void __launch_bounds__(kCoeffTokens) coeff_pre_kernel(const CoeffBackwardArgs a) {
+  constexpr int M = MixShape<N, KIND>::kM;
+  constexpr int S = M + 3;
+  extern __shared__ float block_sums[];  // [kCoeffTokens, S]
+  const std::int64_t T = a.d.T;
+  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + threadIdx.x;
+  float* mine = block_sums + threadIdx.x * S;
+
+  if (t < T) {
+    const Recomputed<N, M> f(a, t);
+    float dh_pre[N];
+#pragma unroll
+    for (int i = 0; i < N; ++i) dh_pre[i] = a.dh_pre[t * N + i];
     if (a.s.merged) {
-      // H_out[i, j] = H[i, j] - h_post[i] h_pre[j].
 #pragma unroll
       for (int i = 0; i < N; ++i) {
 #pragma unroll
-        for (int j = 0; j < N; ++j) {
-          dh_post[i] -= dH[i * N + j] * h_pre[j];
-          dh_pre[j] -= dH[i * N + j] * h_post[i];
-        }
+        for (int j = 0; j < N; ++j) dh_pre[j] -= a.dh_res[t * N * N + i * N + j] * f.h_post[i];
       }
     }
-
     float dz[M];
 #pragma unroll
     for (int i = 0; i < N; ++i) {
-      const float sp = sigmoid(z[i]);
+      const float sp = sigmoid(f.z[i]);
       dz[i] = dh_pre[i] * (sp * (1.0f - sp));
-      const float so = sigmoid(z[N + i]);
-      dz[N + i] = dh_post[i] * (a.s.post_mult * (so * (1.0f - so)));
     }
-    resmap_backward<N, KIND>(z + 2 * N, a.s, dH, dz + 2 * N, a.sinkhorn_scratch, t, T);
+#pragma unroll
+    for (int j = N; j < M; ++j) dz[j] = a.dz_all[t * M + j];
 
     const float a0 = a.alpha[0], a1 = a.alpha[1], a2 = a.alpha[2];
     float dr = 0.0f;
@@ -79,16 +113,14 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const Coef
       const int blk = block_of<N>(j);
       const float alpha_e = blk == 0 ? a0 : (blk == 1 ? a1 : a2);
       const float dm_hat = dz[j] * alpha_e;
-      dr += dm_hat * m[j];
-      a.dm[t * M + j] = r * dm_hat;
-      da[blk] += dz[j] * m_hat[j];
+      dr += dm_hat * f.m[j];
+      a.dm[t * M + j] = f.r * dm_hat;
+      da[blk] += dz[j] * f.m_hat[j];
       mine[j] = dz[j];
-      if (a.dz) a.dz[t * M + j] = dz[j];
+      if (j < N) a.dz_all[t * M + j] = dz[j];
     }
-    a.cn[t] = -(dr * (r * r * r) / static_cast<float>(a.d.K()));
+    a.cn[t] = -(dr * (f.r * f.r * f.r) / static_cast<float>(a.d.K()));
     if (a.dinv_rms) a.dinv_rms[t] = dr;
-#pragma unroll
-    for (int i = 0; i < N; ++i) a.h_pre[t * N + i] = h_pre[i];
 #pragma unroll
     for (int b = 0; b < 3; ++b) mine[M + b] = da[b];
   } else {
@@ -102,20 +134,36 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_backward_kernel(const Coef
   }
 }
 
+template <class F>
+void coeff_switch(const CoeffBackwardArgs& a, F&& f) {
+  n_kind_switch(a.d.n, a.s.resmap, [&](auto nc, auto kc) {
+    constexpr int M = MixShape<decltype(nc)::value, decltype(kc)::value>::kM;
+    if (M != a.d.M) fail(ErrorKind::internal, "coeff_backward: M does not match n and the map");
+    f(nc, kc);
+  });
+}
+
+unsigned coeff_blocks(const CoeffBackwardArgs& a) {
+  return static_cast<unsigned>((a.d.T + kCoeffTokens - 1) / kCoeffTokens);
+}
+
 }  // namespace
 
-void launch_coeff_backward(const CoeffBackwardArgs& a, cudaStream_t stream) {
+void launch_coeff_post_res(const CoeffBackwardArgs& a, cudaStream_t stream) {
   if (a.d.T == 0) return;
-  const unsigned blocks = static_cast<unsigned>((a.d.T + kCoeffTokens - 1) / kCoeffTokens);
-  n_kind_switch(a.d.n, a.s.resmap, [&](auto nc, auto kc) {
-    constexpr int N = decltype(nc)::value;
-    constexpr int KIND = decltype(kc)::value;
-    constexpr int M = MixShape<N, KIND>::kM;
-    if (M != a.d.M) fail(ErrorKind::internal, "coeff_backward: M does not match n and the map");
-    const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (M + 3) * sizeof(float);
-    coeff_backward_kernel<N, KIND><<<blocks, kCoeffTokens, smem, stream>>>(a);
+  coeff_switch(a, [&](auto nc, auto kc) {
+    coeff_post_res_kernel<decltype(nc)::value, decltype(kc)::value><<<coeff_blocks(a), kCoeffTokens, 0, stream>>>(a);
   });
-  check_launch("coeff_backward_kernel");
+  check_launch("coeff_post_res_kernel");
+}
+
+void launch_coeff_pre(const CoeffBackwardArgs& a, cudaStream_t stream) {
+  if (a.d.T == 0) return;
+  coeff_switch(a, [&](auto nc, auto kc) {
+    const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (a.d.M + 3) * sizeof(float);
+    coeff_pre_kernel<decltype(nc)::value, decltype(kc)::value><<<coeff_blocks(a), kCoeffTokens, smem, stream>>>(a);
+  });
+  check_launch("coeff_pre_kernel");
 }
 
 }  // namespace mhc::cuda

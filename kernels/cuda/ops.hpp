@@ -95,7 +95,9 @@ void launch_dh_pre(const PreDims& d, const std::uint16_t* x, const std::uint16_t
 
 // Per token: recompute the coefficients, then dz, dm = r alpha_e dz and the inverse-RMS path
 // coefficient cn = -dr r^3 / K; per block of kCoeffTokens tokens, the sums of dz (M) and of the
-// per-block dalpha terms (3) in `sums` [blocks, M + 3].
+// per-block dalpha terms (3) in `sums` [blocks, M + 3]. Two kernels: launch_coeff_post_res
+// (dz of the post and res blocks and h_pre; it does not need dh_pre, so the pipeline runs it beside
+// launch_dh_pre) and then launch_coeff_pre (dz of the pre block, dm, cn, sums).
 inline constexpr int kCoeffTokens = 64;
 struct CoeffBackwardArgs {
   PreDims d;
@@ -109,15 +111,16 @@ struct CoeffBackwardArgs {
   const float* dh_pre = nullptr;   // [T, n] (from launch_dh_pre)
   const float* dh_post = nullptr;  // [T, n]
   const float* dh_res = nullptr;   // [T, n, n]
+  float* dz_all = nullptr;         // [T, M]: dz of every block (post/res from the first kernel)
   float* dm = nullptr;             // [T, M]
   float* cn = nullptr;             // [T]
   float* h_pre = nullptr;          // [T, n]
   float* sums = nullptr;           // [ceil(T / kCoeffTokens), M + 3]
-  float* dz = nullptr;             // [T, M], optional
   float* dinv_rms = nullptr;       // [T], optional
   float* sinkhorn_scratch = nullptr;  // [R+1, n*n, T] saved iterates; nullptr: recompute them
 };
-void launch_coeff_backward(const CoeffBackwardArgs& a, cudaStream_t stream);
+void launch_coeff_post_res(const CoeffBackwardArgs& a, cudaStream_t stream);
+void launch_coeff_pre(const CoeffBackwardArgs& a, cudaStream_t stream);
 
 // dbias[j] = sum over blocks of sums[., j]; dalpha[b] = sum of sums[., M + b] (fixed order).
 void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float* dalpha, cudaStream_t stream);

@@ -93,8 +93,6 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   }
 
   float* dh_pre = a.part_dh_pre ? a.part_dh_pre : ws.get<float>("dh_pre", T * d.n);
-  launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
-
   CoeffBackwardArgs cb;
   cb.d = d;
   cb.s = a.s;
@@ -107,6 +105,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   cb.dh_pre = dh_pre;
   cb.dh_post = a.dh_post;
   cb.dh_res = a.dh_res;
+  cb.dz_all = a.part_dz ? a.part_dz : ws.get<float>("dz", T * M);
   cb.dm = ws.get<float>("dm", T * M);
   cb.cn = ws.get<float>("cn", T);
   cb.h_pre = ws.get<float>("h_pre", T * d.n);
@@ -117,9 +116,17 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
     const std::size_t bytes = sizeof(float) * (a.s.repeats + 1) * static_cast<std::size_t>(d.n) * d.n * T;
     if (bytes <= (std::size_t{1} << 30)) cb.sinkhorn_scratch = ws.get<float>("sinkhorn_scratch", bytes / sizeof(float));
   }
-  cb.dz = a.part_dz;
   cb.dinv_rms = a.part_dinv_rms;
-  launch_coeff_backward(cb, stream);
+  // The post/res coefficient gradients (the Sinkhorn backward: per-token latency, few warps) do
+  // not need dh_pre: they run on the side stream while dh_pre streams x and dy.
+  const Workspace::Side& side = ws.side();
+  MHC_CUDA_CHECK(cudaEventRecord(side.fork, stream));
+  MHC_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
+  launch_coeff_post_res(cb, side.stream);
+  MHC_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
+  launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
+  MHC_CUDA_CHECK(cudaStreamWaitEvent(stream, side.join, 0));
+  launch_coeff_pre(cb, stream);
   launch_reduce_sums(d, cb.sums, a.dbias, a.dalpha, stream);
 
   DxDphiArgs dd;

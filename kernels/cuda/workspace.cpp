@@ -6,7 +6,24 @@
 
 namespace mhc::cuda {
 
-Workspace::~Workspace() { release(); }
+Workspace::~Workspace() {
+  release();
+  // Errors here have nowhere to go.
+  if (side_.stream) cudaStreamDestroy(side_.stream);
+  if (side_.fork) cudaEventDestroy(side_.fork);
+  if (side_.join) cudaEventDestroy(side_.join);
+}
+
+const Workspace::Side& Workspace::side() {
+  if (side_.stream == nullptr) {
+    int least = 0, greatest = 0;
+    MHC_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    MHC_CUDA_CHECK(cudaStreamCreateWithPriority(&side_.stream, cudaStreamNonBlocking, greatest));
+    MHC_CUDA_CHECK(cudaEventCreateWithFlags(&side_.fork, cudaEventDisableTiming));
+    MHC_CUDA_CHECK(cudaEventCreateWithFlags(&side_.join, cudaEventDisableTiming));
+  }
+  return side_;
+}
 
 void Workspace::release() {
   for (auto& [name, buffer] : buffers_) cudaFree(buffer.ptr);  // errors here have nowhere to go

@@ -1,6 +1,8 @@
-// Device buffers cached across calls: a backend keeps one Workspace per device, so repeated calls
+// Device buffers (and a side stream) cached across calls: a backend keeps one Workspace per device, so repeated calls
 // on the same shape allocate nothing (allocation would dominate small cases and the benchmark).
 #pragma once
+
+#include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <map>
@@ -23,7 +25,16 @@ class Workspace {
   }
   void release();
 
+  // A second stream, of the highest priority, and two events, for kernels that run beside the
+  // caller's stream (created on first use, on the current device).
+  struct Side {
+    cudaStream_t stream = nullptr;
+    cudaEvent_t fork = nullptr, join = nullptr;
+  };
+  const Side& side();
+
  private:
+  Side side_;
   struct Buffer {
     void* ptr = nullptr;
     std::size_t bytes = 0;
