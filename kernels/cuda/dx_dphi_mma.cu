@@ -91,13 +91,29 @@ __device__ __forceinline__ void ldmatrix_x2_trans(std::uint32_t (&r)[2], const v
                : "r"(s));
 }
 
-// Copies `bytes` of a contiguous f32 range into shared memory, zero-filling the rest of `cap`.
+__device__ __forceinline__ void cp_async4(void* shared, const void* global, int src_bytes) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(global), "r"(src_bytes));
+}
+
+// Copies `bytes` (a multiple of 4) of a contiguous f32 range into shared memory, zero-filling the
+// rest of `cap`. A 16-byte copy may not start in the range and end past it (the range may end
+// there), so the last partial chunk goes float by float.
 __device__ __forceinline__ void stage_floats(float* shared, const float* global, int bytes, int cap,
                                              const float* any_valid) {
   for (int off = threadIdx.x * 16; off < cap; off += kWarps * 32 * 16) {
-    const int n = min(16, max(0, bytes - off));
-    cp_async16(reinterpret_cast<char*>(shared) + off, n > 0 ? reinterpret_cast<const char*>(global) + off
-                                                            : reinterpret_cast<const char*>(any_valid), n);
+    char* dst = reinterpret_cast<char*>(shared) + off;
+    const char* src = reinterpret_cast<const char*>(global) + off;
+    const int n = bytes - off;
+    if (n >= 16) {
+      cp_async16(dst, src, 16);
+    } else {
+#pragma unroll
+      for (int w = 0; w < 16; w += 4) {
+        const bool in = w < n;
+        cp_async4(dst + w, in ? src + w : reinterpret_cast<const char*>(any_valid), in ? 4 : 0);
+      }
+    }
   }
 }
 
