@@ -103,6 +103,16 @@ void sweep_overhead(int count, int rounds) {
   for (int workers : {1, 2}) {
     auto server = server::RunningServer::start(serve_options(workers));
     const std::string target = fmt::format("127.0.0.1:{}", server->port());
+    server::ClientOptions info_options;
+    info_options.targets = {target};
+    const auto served = server::Client(info_options).info().workers();
+    if (served != static_cast<std::uint32_t>(workers)) {
+      // A GPU host runs one worker per GPU whatever --workers says: no like-for-like comparison.
+      fmt::print("sweep {:4d} cases  workers={}  skipped: the server runs {} (one per GPU on this host)\n", count,
+                 workers, served);
+      server->shutdown(10);
+      continue;
+    }
     // Warm both sides (verifier construction, first-touch memory) before timing.
     remote_seconds(small_cases(4), target, 2 * workers);
     in_process_seconds(small_cases(4), workers);
