@@ -46,13 +46,20 @@ WorkerPoolOptions pool_options(const ServeOptions& o, const std::string& name) {
   p.heap_reserve_bytes = std::min(o.upload_reserve_bytes, o.max_upload_bytes);
   // One worker per GPU: a faulting kernel loses only its own device's context. Without a GPU, a
   // small pool of CPU workers (each runs OpenMP across the cores).
-  const std::vector<int> gpus = served_gpus(o, cuda_device_count());
+  const int host_gpus = cuda_device_count();
+  const std::vector<int> gpus = served_gpus(o, host_gpus);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   if (!gpus.empty()) {
     for (int d : gpus) p.slots.push_back({fmt::format("{}/cuda:{}", name, d), d});
+    // The golden and the baselines of a case run on the CPU. Each GPU's worker gets the host's
+    // cores divided by the host's GPUs, whether one server serves them all or one server runs
+    // per GPU (--devices i): a GPU comes with the same CPU share either way, and OpenMP teams of
+    // several workers on every core would thrash.
+    p.omp_threads = std::max(1, cores / host_gpus);
   } else {
-    const int n = o.workers > 0 ? o.workers : std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
+    const int n = o.workers > 0 ? o.workers : std::clamp<int>(cores, 1, 2);
     for (int i = 0; i < n; ++i) p.slots.push_back({fmt::format("{}/cpu/worker-{}", name, i), -1});
-    p.omp_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / n);
+    p.omp_threads = std::max(1, cores / n);
   }
   return p;
 }
