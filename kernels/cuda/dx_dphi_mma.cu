@@ -1,19 +1,20 @@
 // dx and dphi' of the pre backward on the tensor cores (MATH.md "Backward pre" steps 7-8):
-//   dx[t, k]    = h_pre[t, i] dy[t, c] + ((mm_pre + mm_post) + mm_res)[t, k] + cn[t] x[t, k]
+//   dx[t, k]    = h_pre[t, i] dy[t, c] + (mm_pre+post + mm_res)[t, k] + cn[t] x[t, k]
 //   mm_b[t, k]  = sum_{j in block b} dm[t, j] phi'[j, k]
 //   dphi'[j, k] = sum_t dm[t, j] x[t, k]
 // for n <= 4, M <= 32 and C % 128 == 0 (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel
 // covers the rest. Same products as that kernel, exact on the tensor cores: x is bf16 already, and
-// dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts (norm_proj.cu's prepare_phi).
-// dphi' takes the three products dm part x x; dx_mm the six that reach f32 precision (the three
-// dropped ones are below 2^-24 of the product). Each mix block gets its own 16-wide k slots, so the
-// block sums, and the order (pre + post) + res, are those of the CUDA-core kernel.
+// dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts (mma.cuh split2, as
+// norm_proj.cu's prepare_phi). dphi' takes the three products dm part x x; dx_mm the six that
+// reach f32 precision (the three dropped ones are below 2^-24 of the product). The pre and post
+// columns share one 16-wide k slot and the res columns have their own, so dx_mm is
+// mm_pre+post + mm_res in f32; with taps the pre and post blocks are also taken apart.
 //
 // A CTA owns 128 columns of K (16 per warp; inside one stream because C % 128 == 0) and a token
-// split; tiles of 32 tokens of x, dy, dm, h_pre and cn stream through shared memory with cp.async,
-// three stages deep, so the next tiles' bytes are in flight while one is computed. The tensor
-// cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm and each tile's
-// contribution to dphi' starts from zero and is added in IEEE f32, like the projection's chunks.
+// split; tiles of 64 tokens of x, dy, dm, h_pre and cn arrive by cp.async one tile ahead, so the
+// next tile's bytes are in flight while one is computed. The tensor cores' f32 accumulation is
+// not round-to-nearest, so each block sum of dx_mm and each tile's contribution to dphi' starts
+// from zero and is added in IEEE f32, like the projection's chunks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,7 +30,7 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kCols = 16 * kWarps;  // columns of K per CTA
-constexpr int kTile = 64;           // tokens per stage (kDxTokens of the CUDA-core kernel)
+constexpr int kTile = 64;           // tokens per stage; a split (a multiple of 32 tokens) may end half way
 constexpr int kStages = 2;
 // x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
 // half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
