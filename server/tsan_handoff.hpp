@@ -7,7 +7,9 @@
 //   * an operation a reactor starts (StartRead, StartWrite, Finish) happens before the reaction
 //     it causes: handoff_release() right before the call;
 //   * every reaction happens before OnDone: each reaction is a Reaction scope (acquire on entry,
-//     release on exit).
+//     release on exit);
+//   * the service's construction happens before every method call (release at the end of its
+//     constructor, acquire at the start of each method).
 // Nothing else is ordered by them, so a race between reactions gRPC may run concurrently, or
 // between a reactor and the worker pool's threads, is still reported. No-ops without TSan.
 #pragma once
