@@ -131,22 +131,15 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   }
   out << " ms\n";
   if (plan.cluster == 0) return;
-  // The cluster kernel (projection + h_pre + apply) for every cluster size that fits: the
-  // evidence behind plan_projection's choice of the smallest.
-  out << "#   pre_fused (norm_proj + h_pre + apply), ms by cluster size:";
+  // The cluster kernel with the apply (the fused forward's projection pass).
   cuda::FusedProjArgs fa;
   fa.d = d, fa.s = f.s, fa.x = f.x, fa.phi_folded = folded, fa.alpha = f.alpha, fa.bias = f.bias;
-  fa.m = m_part, fa.sumsq = s_part, fa.y = f.y;
-  for (int S = plan.cluster; S <= 8 && (d.C / 32) % S == 0; S *= 2) {
-    cuda::PhiPlan variant = plan;
-    variant.cluster = S;
-    char buf[64];
-    const double ms =
-        time_op([&] { cuda::launch_pre_fused(fa, variant, stream); }, o.warmup, o.runs, flush, flush_bytes, stream)
-            .median_ms;
-    std::snprintf(buf, sizeof buf, " S=%d %.4f", S, ms);
-    out << buf;
-  }
+  fa.m_part = m_part, fa.sumsq_part = s_part, fa.y = f.y;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "#   pre_fused (norm_proj + h_pre + apply), cluster of %d: %.4f ms", plan.cluster,
+                time_op([&] { cuda::launch_pre_fused(fa, plan, stream); }, o.warmup, o.runs, flush, flush_bytes, stream)
+                    .median_ms);
+  out << buf;
   out << "\n";
 }
 

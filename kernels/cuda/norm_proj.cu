@@ -178,7 +178,7 @@ PhiPlan plan_projection(const PreDims& d) {
   const std::int64_t per_split = (chunks + plan.splits_k - 1) / plan.splits_k;
   plan.splits_k = static_cast<int>((chunks + per_split - 1) / per_split);
   plan.cluster = fused_cluster_size(d);
-  if (plan.cluster > 0) plan.splits_k = 1;
+  if (plan.cluster > 0) plan.splits_k = plan.cluster;
   return plan;
 }
 
@@ -199,8 +199,8 @@ void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t
     f.d = d;
     f.x = x;
     f.phi_folded = phi_folded;
-    f.m = m_part;
-    f.sumsq = s_part;
+    f.m_part = m_part;
+    f.sumsq_part = s_part;
     launch_pre_fused(f, plan, stream);
     return;
   }

@@ -27,8 +27,9 @@ struct PhiPlan {
   int M_pad = 0;
   std::int64_t K_pad = 0;
   int splits_k = 1;  // KS: fixed-order split of the K reduction (depends on the shape only)
-  // cluster > 0: the projection runs in pre_fused.cu on clusters of that many blocks (KS = 1),
-  // and the fused forward applies h_pre in the same pass. 0: norm_proj.cu's split kernel.
+  // cluster > 0: the projection runs in pre_fused.cu on clusters of that many blocks (KS = the
+  // cluster size: each CTA's channel slice is a split), and the fused forward applies h_pre in
+  // the same pass. 0: norm_proj.cu's split kernel.
   int cluster = 0;
 };
 PhiPlan plan_projection(const PreDims& d);
@@ -40,8 +41,9 @@ void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const 
 void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
                       const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream);
 
-// The cluster kernel (pre_fused.cu), used when plan.cluster > 0: m [T, M] and Σv² [T] from one
-// read of x and, when y is set, h_pre and y = sum_i h_pre[i] x[i] from the same read.
+// The cluster kernel (pre_fused.cu), used when plan.cluster > 0: the partials m_part [KS, T, M]
+// and s_part [KS, T] (KS = cluster) from one read of x and, when y is set, h_pre and
+// y = sum_i h_pre[i] x[i] from the same read.
 struct FusedProjArgs {
   PreDims d;
   MixSemantics s;
@@ -49,8 +51,8 @@ struct FusedProjArgs {
   const float* phi_folded = nullptr;  // [M, K]
   const float* alpha = nullptr;       // [3], with y
   const float* bias = nullptr;        // [M], with y
-  float* m = nullptr;                 // [T, M]
-  float* sumsq = nullptr;             // [T]
+  float* m_part = nullptr;            // [KS, T, M]
+  float* sumsq_part = nullptr;        // [KS, T]
   std::uint16_t* y = nullptr;         // [T, C] bf16, optional
 };
 int fused_cluster_size(const PreDims& d);  // 0 where the cluster kernel does not apply

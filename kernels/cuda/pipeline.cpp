@@ -42,8 +42,8 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
     f.phi_folded = phi_folded;
     f.alpha = a.alpha;
     f.bias = a.bias;
-    f.m = m_part;
-    f.sumsq = s_part;
+    f.m_part = m_part;
+    f.sumsq_part = s_part;
     f.y = a.y;
     launch_pre_fused(f, plan, stream);
   } else {

@@ -3,26 +3,31 @@
 //
 // y needs h_pre, h_pre needs the whole K reduction of m, and a token row (n C bf16) is too long
 // to keep on one SM at the sizes that matter. So the K reduction is split over the S CTAs of a
-// cluster by channel slice: CTA j owns channels [j C/S, (j+1) C/S) of every stream and keeps its
-// slice of phi' (f32) in shared memory for the whole (persistent) kernel. Per token tile:
-//   1. every thread loads its part of the tile's x slice into registers at once (16-byte loads,
-//      all in flight together) and feeds the tensor cores (exact three-way bf16 split of phi'
-//      done on the fly, as norm_proj.cu does it beforehand) and Σv²; warp (wc, wt) takes
-//      32-channel chunk wc of the slice, of all n streams, for the tile's token half wt;
-//   2. the CTA pushes its partial sums into the other CTAs' shared memory (distributed shared
-//      memory: stores, no remote round trips); after one cluster barrier every CTA sums the S
-//      partials in rank order, computes h_pre with the mix kernel's formula, and CTA j writes
-//      m and Σv² of tokens j, j+S, ... for the mix kernel;
-//   3. each thread applies h_pre to the x it still holds (all n streams of its channels) and
-//      writes y: x is read from memory once.
+// cluster by channel slice: CTA j owns channels [j C/S, (j+1) C/S) of every stream (its "row" of
+// Kc = n C/S values per token). Each of its W warps owns 16 KW16 consecutive k of that row and
+// holds the matching phi' columns in registers for the whole persistent kernel, already split
+// into their exact hi + mid + lo bf16 parts (mma.cuh split2). Per 16-token tile j:
+//   * the tile's slice (16 tokens x n streams x C/S channels, 32 KB at the benchmark shape)
+//     arrives in a ring of shared-memory stages by one TMA tensor copy, issued stages - 3
+//     tiles ahead, so HBM never waits for compute;
+//   * each warp runs its k range through the tensor cores (ldmatrix of x, the three phi' parts,
+//     IEEE f32 sums per 32-k chunk) and Σv², and leaves its partials in shared memory; the CTA
+//     sums them in warp order and writes them as split `rank` of m and Σv² (the mix kernel adds
+//     the S splits in rank order); the pre-block ones (n values and Σv² per token) also go to
+//     every CTA of the cluster by asynchronous stores into its shared memory (st.async, counted
+//     by the receiver's barrier: no fence, no cluster barrier);
+//   * two tiles later (so the other CTAs' sums have had a whole tile's work to arrive) the CTA
+//     adds the S sums in rank order, computes h_pre with the mix kernel's own functions
+//     (coeffs.cuh) and y from the stage, which is then refilled. x is read from memory once.
 //
-// Bits: every sum has an order fixed by the shape (chunks of 32 k in IEEE f32, streams, warps
-// and ranks in order), so results repeat bitwise and do not depend on the SM count.
-// The norm_proj stage and the backward's recompute run this same kernel without step 3, and the
-// mix kernel recomputes h_pre from the written m and Σv² with the same functions (coeffs.cuh;
-// this file is compiled with -fmad=false like mix.cu): fused == chain of stages, bitwise.
-// Products and accumulations that must fuse use fmaf explicitly.
+// Bits: every sum has an order fixed by the shape (chunks of 32 k in IEEE f32, warps and ranks in
+// order), so results repeat bitwise and do not depend on the SM count. The norm_proj stage and the
+// backward's recompute run this same kernel without the apply, and the mix kernel recomputes h_pre
+// from the written splits with the same sums and functions (this file is compiled with
+// -fmad=false like mix.cu): fused == chain of stages, bitwise. Products that must fuse use fmaf explicitly.
 #include <cooperative_groups.h>
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
 #include <map>
@@ -30,6 +35,7 @@
 #include <tuple>
 
 #include "core/bf16.hpp"
+#include "kernels/cuda/bulk.cuh"
 #include "kernels/cuda/coeffs.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
@@ -40,258 +46,391 @@ namespace {
 
 namespace cg = cooperative_groups;
 
-constexpr int kChunk = 32;        // k per 16-byte load of a thread quad
-constexpr int kChunkWarps = 8;    // WC: warps splitting a slice's chunks
-constexpr int kTokenWarps = 2;    // WT: warps splitting a tile's tokens
-constexpr int kWarps = kChunkWarps * kTokenWarps;
-// Portable cluster sizes only: at 65536 x 4 x 1024 a cluster of 16 took 3x the time of one of 4
-// (H100; the per-tile exchange and barrier grow with S while the work per CTA shrinks).
-constexpr int kMaxCluster = 8;
-constexpr int kMaxTiles = 4;      // n-tiles of 8 mix outputs (M <= 32: n <= 4)
-// One CTA of 16 warps per SM. Measured at 65536 x 4 x 1024 (H100): 0.48-0.52 ms with S = 4,
-// against 0.66 ms for two CTAs of 8 warps per SM (S = 8, half the shared memory each); other
-// variants tried are in docs/cuda.md.
+constexpr int kTile = 16;        // tokens per tile: one mma row tile
+// Up to 16 warps (128 registers each) where a warp's phi' parts take at most 72 registers, else
+// 8: more warps hide more of the MMA and shared-memory latency.
+constexpr int max_warps(int KW16, int NT) { return KW16 * NT <= 12 ? 16 : 8; }
+constexpr int kMaxCluster = 8;   // portable cluster sizes
+constexpr int kMaxTiles = 4;     // n-tiles of 8 mix outputs (M <= 32: n <= 4)
+// phi' parts held per thread: KW16 NT 6 registers; 144 (KW16 = 8, NT = 3) leaves room for the
+// rest of the kernel at 255 registers per thread (8 warps; one CTA per SM in any case).
+constexpr int kMaxPhiSteps = 24;  // KW16 NT
+// A stage holds the tile as [channel block of 64][stream][token][64 channels], each 128-byte
+// line of 64 channels stored with the TMA's 128-byte swizzle (16-byte unit u of token t's line
+// at u ^ (t % 8)), so the 8 token rows an ldmatrix reads lie in different banks.
+constexpr int kBlock = 64;
+constexpr int kSwizzleAlign = 1024;
+// A CTA applies tile j - 2 after projecting tile j, so the other CTAs' sums of a tile have two
+// tiles' work to arrive. (Measured at 65536 x 4 x 1024 on the H100, a lag of 0, 1, 2 or 3 tiles:
+// 0.403, 0.398, 0.396, 0.387 ms; 3 would leave too few stages loading ahead at other shapes.)
+constexpr int kLag = 2;
+// Pre-block sums of tile j go to slot buffer j % 8. A CTA pushes tile j after it has read every
+// CTA's sums of tile j - 3, which each CTA sent after it had read its buffer of tile j - 6, so
+// the other CTAs may still read only the buffers of tiles j - 5 .. j - 1: with six or more
+// buffers no other handshake is needed.
+constexpr int kSlotBuffers = 8;
+constexpr int kMinStages = kLag + 2, kMaxStages = 8;
 constexpr std::size_t kSmemLimit = 227 * 1024;
 
-constexpr int kRowTiles = 2;      // MT: 16-token mma row tiles per warp
-constexpr int kTileTokens = kTokenWarps * 16 * kRowTiles;
-// A warp holds one chunk of every stream: n x MT x 2 16-byte words of x per thread (64
-// registers at n = 4), so a CTA's slice is at most 8 chunks (C / S <= 256).
-constexpr int kMaxSliceChunks = kChunkWarps;
-
-struct Layout {
-  int local_chunks;  // 32-k chunks of one CTA's slice: n (C/S)/32
-  int cols;          // 8 NT + 1: m columns and Σv²
-  std::size_t phi, red, pre_slots, own_slots, h_pre, bytes;  // offsets in words, total in bytes
+// Where everything sits in the dynamic shared memory (bytes from a 1024-byte aligned base), for
+// one shape. Partial sums are rows of cols = 8 NT + 4 floats (m columns, Σv² at 8 NT, zeros) so
+// they move as float4.
+struct Config {
+  int S = 0, W = 0, KW16 = 0, NT = 0, stages = 0, stage_bytes = 0;
+  int red = 0, pre_slots = 0, h_pre = 0, bars = 0, bytes = 0;
 };
 
-__host__ __device__ inline Layout layout_for(int n, std::int64_t C, int S, int ntiles) {
-  Layout l{};
-  l.local_chunks = static_cast<int>(n * (C / S) / kChunk);
-  l.cols = 8 * ntiles + 1;
-  l.phi = 0;
-  l.red = l.phi + static_cast<std::size_t>(l.local_chunks) * ntiles * 256;  // 8 f32 per lane
-  l.pre_slots = l.red + static_cast<std::size_t>(kChunkWarps) * kTileTokens * l.cols;
-  l.own_slots = l.pre_slots + 2 * static_cast<std::size_t>(S) * kTileTokens * (n + 1);
-  l.h_pre = l.own_slots + 2 * static_cast<std::size_t>(kTileTokens) * l.cols;
-  l.bytes = sizeof(float) * (l.h_pre + static_cast<std::size_t>(kTileTokens) * n);
-  return l;
+Config config_for(const PreDims& d, int S, int KW16) {
+  Config c;
+  c.S = S;
+  c.KW16 = KW16;
+  c.NT = (d.M + 7) / 8;
+  const std::int64_t Kc = d.n * (d.C / S);
+  c.W = static_cast<int>(Kc / (16 * KW16));
+  c.stage_bytes = static_cast<int>(kTile * 2 * Kc);
+  const int red = 4 * c.W * kTile * (8 * c.NT + 4);    // [W][tile][cols]: per-warp partials
+  const int pre = 4 * kSlotBuffers * S * kTile * 8;    // [buffer][sender][tile][8]: pre m, Σv²
+  const int h_pre = 4 * kTile * d.n;
+  const int bars = 8 * (kMaxStages + kSlotBuffers);
+  const int room = static_cast<int>(kSmemLimit) - kSwizzleAlign - red - pre - h_pre - bars;
+  c.stages = std::min(kMaxStages, room / c.stage_bytes);
+  c.red = c.stages * c.stage_bytes;
+  c.pre_slots = c.red + red;
+  c.h_pre = c.pre_slots + pre;
+  c.bars = (c.h_pre + h_pre + 7) / 8 * 8;
+  c.bytes = c.bars + 8 * (c.stages + kSlotBuffers) + kSwizzleAlign;  // with the alignment slack
+  return c;
 }
 
-// The exact split f = hi + mid + lo of norm_proj.cu's prepare_phi (mma.cuh split2), for 8
-// consecutive values: b[part] holds the part of each, two per 32-bit word.
-__device__ __forceinline__ void split8(const float4& p0, const float4& p1, uint4 (&b)[3]) {
-  const float f[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-  std::uint32_t part[4][3];
-#pragma unroll
-  for (int w = 0; w < 4; ++w) split2(f[2 * w], f[2 * w + 1], part[w]);
-#pragma unroll
-  for (int sp = 0; sp < 3; ++sp) b[sp] = make_uint4(part[0][sp], part[1][sp], part[2][sp], part[3][sp]);
+// The smallest cluster whose slices fit: whole 64-channel blocks, the slice's k split over 2 to
+// 16 warps (the last two compute h_pre) in ranges of 32, 64 or 128 k whose phi' parts fit the
+// registers (the shortest range that does: the most warps), and kLag + 2 stages or more.
+Config plan_for(const PreDims& d) {
+  if (d.n > 4 || d.M > 8 * kMaxTiles) return {};
+  const int NT = (d.M + 7) / 8;
+  for (int S = 1; S <= kMaxCluster; S *= 2) {
+    if (d.C % (S * kBlock) != 0 || kTile % S != 0) continue;
+    const std::int64_t k16 = d.n * (d.C / S) / 16;
+    for (int KW16 : {2, 4, 8}) {
+      if (KW16 * NT > kMaxPhiSteps || k16 % KW16 != 0) continue;
+      if (k16 / KW16 < 2 || k16 / KW16 > max_warps(KW16, NT)) continue;
+      const Config c = config_for(d, S, KW16);
+      if (c.stages >= kMinStages) return c;
+    }
+  }
+  return {};
 }
 
 struct KernelArgs {
-  const std::uint16_t* x;
+  CUtensorMap x_map;  // x as [C / 64][n][T][64] (dims innermost first), boxes of one tile's slice
   const float* phi_folded;
   const float* alpha;
   const float* bias;
   MixSemantics s;
   std::int64_t T, C;
   int M;
-  float* m;
-  float* sumsq;
-  std::uint16_t* y;  // nullptr: projection only (the norm_proj stage)
+  Config c;
+  float* m_part;      // [S, T, M]: the CTAs' partial m, summed in rank order by the mix kernel
+  float* sumsq_part;  // [S, T]
+  std::uint16_t* y;   // nullptr: projection only (the norm_proj stage)
 };
 
-template <int N, int NT>
-__global__ void __launch_bounds__(kWarps * 32, 1) pre_fused_kernel(const KernelArgs a) {
-  constexpr int MT = kRowTiles;
-  constexpr int kCols = 8 * NT + 1;  // m columns (padded) and Σv²
-  extern __shared__ uint4 smem_u4[];
-  float* smem = reinterpret_cast<float*>(smem_u4);
-  const cg::cluster_group cluster = cg::this_cluster();
-  const int S = static_cast<int>(cluster.num_blocks());
-  const int rank = static_cast<int>(cluster.block_rank());
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const int wc = warp % kChunkWarps, wt = warp / kChunkWarps;
-  const std::int64_t T = a.T, C = a.C, K = N * C;
-  const std::int64_t Cs = C / S, c0 = rank * Cs;
-  const int slice_chunks = static_cast<int>(Cs / kChunk);
-  const Layout L = layout_for(N, C, S, NT);
-  float* red = smem + L.red;
-  float* h_pre = smem + L.h_pre;
+// Byte offset in a stage of channels 8 u .. 8 u + 7 (u within a 64-channel block) of block line
+// `line` = (block n + stream) 16 + token.
+__device__ __forceinline__ int swizzled(int line, int u) { return line * 128 + ((u ^ (line & 7)) << 4); }
 
-  // phi' slice in fragment order, [stream chunk][n-tile][lane] with the lane's 8 values (two
-  // 16-byte words), so every 16-byte shared load of a warp reads 512 contiguous bytes (no bank
-  // conflicts). Split into bf16 parts at every use: the parts would need 1.5x the space.
-  for (int e = threadIdx.x; e < L.local_chunks * NT * 32; e += blockDim.x) {
-    const int ln = e & 31, nt = (e >> 5) % NT, cl = (e >> 5) / NT;
-    const int col = nt * 8 + (ln >> 2);
-    const std::int64_t k = (cl / slice_chunks) * C + c0 + (cl % slice_chunks) * kChunk + 8 * (ln & 3);
-    uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
-    if (col < a.M) {
-      lo = *reinterpret_cast<const uint4*>(a.phi_folded + col * K + k);
-      hi = *reinterpret_cast<const uint4*>(a.phi_folded + col * K + k + 4);
-    }
-    uint4* slot = smem_u4 + static_cast<std::size_t>(cl * NT + nt) * 64 + ln;
-    slot[0] = lo;
-    slot[32] = hi;
+template <int N, int NT, int KW16>
+__global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(const __grid_constant__ KernelArgs a) {
+  constexpr int kCols = 8 * NT + 4;  // m columns (padded), Σv² at 8 NT, zeros
+  constexpr int kGroups = kCols / 4;
+  extern __shared__ unsigned char smem_raw[];
+  // The TMA's 128-byte swizzle repeats every 1024 bytes and needs stages aligned to it.
+  unsigned char* smem = smem_raw + ((kSwizzleAlign - shared_address(smem_raw) % kSwizzleAlign) % kSwizzleAlign);
+  const cg::cluster_group cluster = cg::this_cluster();
+  const Config& c = a.c;
+  const int S = c.S, rank = static_cast<int>(cluster.block_rank());
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
+  const int threads = static_cast<int>(blockDim.x);
+  const std::int64_t T = a.T, C = a.C, K = N * C, Cs = C / S, c0 = rank * Cs;
+  const int M = a.M;
+  float* red = reinterpret_cast<float*>(smem + c.red);
+  float* pre_slots = reinterpret_cast<float*>(smem + c.pre_slots);
+  float* h_pre = reinterpret_cast<float*>(smem + c.h_pre);
+  auto* full = reinterpret_cast<std::uint64_t*>(smem + c.bars);  // [stages]: the tile landed
+  std::uint64_t* recv = full + c.stages;                         // [8]: the other CTAs' sums landed
+  // Bytes a slot buffer receives per tile: the pre-block m and Σv² of 16 tokens from each other CTA.
+  const unsigned recv_bytes = (S - 1) * 16u * 2 * kTile;
+
+  if (tid == 0) {
+    for (int s = 0; s < c.stages; ++s) mbarrier_init(&full[s], 1);
+    for (int b = 0; b < kSlotBuffers; ++b) mbarrier_init(&recv[b], 1);
+    mbarrier_init_fence();
+    tensormap_prefetch(&a.x_map);
   }
-  // A cluster barrier, not just the block's: no CTA may write into another's shared memory
-  // before that CTA has started (compute-sanitizer racecheck caught the first pushes of the
-  // n = 1 kernel, whose short phi' fill let it reach the exchange first).
+  // This warp's k range of the slice row (stream-major: k = i C/S + channel), and its phi'
+  // columns as B fragments: word h of (step ks, n-tile nt, part sp) holds k 16 ks + 2q + 8h and
+  // the next, column 8 nt + g.
+  const int k_first = warp * 16 * KW16;
+  std::uint32_t phi[KW16][NT][3][2];
+#pragma unroll
+  for (int ks = 0; ks < KW16; ++ks) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int col = nt * 8 + g;
+        const std::int64_t kl = k_first + 16 * ks + 2 * q + 8 * h;
+        const std::int64_t k = (kl / Cs) * C + c0 + kl % Cs;  // kl and kl + 1 share a stream
+        float f0 = 0.0f, f1 = 0.0f;
+        if (col < M) {
+          f0 = a.phi_folded[col * K + k];
+          f1 = a.phi_folded[col * K + k + 1];
+        }
+        std::uint32_t parts[3];
+        split2(f0, f1, parts);
+#pragma unroll
+        for (int sp = 0; sp < 3; ++sp) phi[ks][nt][sp][h] = parts[sp];
+      }
+    }
+  }
+  // h_pre of a tile is 16 n values: the last two warps (the first ones send the sums) compute
+  // one each.
+  const int hp_pair = (c.W - 1 - warp) * 32 + lane, hp_tok = hp_pair / N, hp_i = hp_pair % N;
+  const bool hp_mine = a.y && hp_pair < kTile * N;
+  const float hp_alpha = hp_mine ? a.alpha[0] : 0.0f, hp_bias = hp_mine ? a.bias[hp_i] : 0.0f;
+  // The apply: Cs / 8 channel groups per row divide the CTA's threads (threads = 16 N / KW16
+  // groups); every thread keeps its group and takes rows ap_tok, ap_tok + ap_step, ...
+  const int groups = static_cast<int>(Cs / 8), ap_group = tid % groups, ap_tok = tid / groups;
+  const int ap_step = threads / groups, ap_line = (ap_group / 8) * N * kTile, ap_unit = ap_group % 8;
+  // Every CTA's barriers are initialised before any copy or push reaches them.
   cluster.sync();
 
-  const std::int64_t tiles = (T + kTileTokens - 1) / kTileTokens;
-  const std::int64_t clusters = gridDim.x / S;
-  int parity = 0;
-  for (std::int64_t tile = blockIdx.x / S; tile < tiles; tile += clusters, parity ^= 1) {
-    const std::int64_t t0 = tile * kTileTokens;
-    const int tok0 = wt * MT * 16;  // this warp's first token in the tile
-    // ---- 1. x of this warp's chunk of every stream, all loads in flight together.
-    const int cc = wc;  // the warp's chunk of the slice
-    const bool active = cc < slice_chunks;
-    uint4 xs[N][MT][2];
+  const std::int64_t tiles = (T + kTile - 1) / kTile;
+  const std::int64_t cid = blockIdx.x / S, clusters = gridDim.x / S;
+  const int J = static_cast<int>((tiles - cid + clusters - 1) / clusters);  // this cluster's tiles
+  const auto first_token = [&](int j) { return (cid + j * clusters) * kTile; };
+  // Thread 0 loads local tile j's slice into stage s: one tensor copy (rows past T arrive as
+  // zeros and still count their bytes).
+  const int block0 = static_cast<int>(c0 / kBlock);
+  const auto issue = [&](int j, int s) {
+    if (tid != 0 || j >= J) return;
+    mbarrier_arrive_expect_tx(&full[s], c.stage_bytes);
+    tensor_load_4d(smem + s * c.stage_bytes, &a.x_map, 0, static_cast<int>(first_token(j)), 0, block0, &full[s]);
+  };
+  for (int j = 0; j < c.stages; ++j) issue(j, j);
+  // Stages go round in tile order: the projected tile's stage and barrier parity, and the
+  // applied tile's stage (kLag behind), advanced by counting instead of dividing.
+  int s_proj = 0, parity = 0, s_apply = 0;
+  const auto next = [&](int s) { return s + 1 == c.stages ? 0 : s + 1; };
+
+  // ldmatrix: lane l addresses token (l & 7) + 8 ((l >> 3) & 1), channels 8 (l >> 4).. of a
+  // 16 x 16 A tile, so the four matrices come back as the mma's a0..a3. The warp's 16 KW16 k
+  // lie in one 64-channel block (KW16 <= 4) or in two (KW16 = 8, starting on a block).
+  const int a_tok = (lane & 7) + 8 * ((lane >> 3) & 1), a_half = lane >> 4;
+  const auto block_line = [&](int k) {  // first line of the 64-channel block holding slice k
+    const int i = static_cast<int>(k / Cs), ch = static_cast<int>(k % Cs);
+    return ((ch / kBlock) * N + i) * kTile;
+  };
+  const int a_line0 = block_line(k_first) + a_tok;
+  const int a_line1 = KW16 == 8 ? block_line(k_first + kBlock) + a_tok : a_line0;
+  const int a_unit0 = (k_first % kBlock) / 8;
+
+  for (int j = 0; j < J + kLag; ++j) {
+    // ---- projection of tile j: this warp's partial m and Σv² of the 16 tokens.
+    if (j < J) {
+      mbarrier_wait(&full[s_proj], parity);
+      const unsigned char* stage = smem + s_proj * c.stage_bytes;
+      s_proj = next(s_proj);
+      parity ^= s_proj == 0;
+      float acc[NT][4] = {};
+      float ss[4] = {};  // Σv² of row g (registers a0, a2) and g + 8 (a1, a3), two chains each
 #pragma unroll
-    for (int i = 0; i < N; ++i) {
+      for (int ks0 = 0; ks0 < KW16; ks0 += 2) {
+        std::uint32_t x16[2][4];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
+        for (int st = 0; st < 2; ++st) {
+          const int ks = ks0 + st;
+          ldmatrix_x4(x16[st], stage + swizzled(ks < 4 ? a_line0 : a_line1, a_unit0 + 2 * (ks % 4) + a_half));
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const std::int64_t row = t0 + tok0 + mt * 16 + g + 8 * h;
-          xs[i][mt][h] = active && row < T
-                             ? __ldg(reinterpret_cast<const uint4*>(a.x + row * K + i * C + c0 + cc * kChunk + 8 * q))
-                             : make_uint4(0, 0, 0, 0);
+          for (int r = 0; r < 4; ++r) {
+            const float v0 = bf16_lo(x16[st][r]), v1 = bf16_hi(x16[st][r]);
+            ss[r] = fmaf(v0, v0, ss[r]);
+            ss[r] = fmaf(v1, v1, ss[r]);
+          }
+        }
+        // One 32-k chunk: the tensor cores' f32 accumulation is not round-to-nearest, so it is
+        // kept to the chunk's 6 products per n-tile (small parts first) and added in IEEE f32.
+        float chunk[NT][4];
+#pragma unroll
+        for (int sp = 2; sp >= 0; --sp) {
+#pragma unroll
+          for (int st = 0; st < 2; ++st) {
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) {
+              const std::uint32_t b0 = phi[ks0 + st][nt][sp][0], b1 = phi[ks0 + st][nt][sp][1];
+              if (sp == 2 && st == 0) {
+                mma_bf16_16816_zero(chunk[nt], x16[st][0], x16[st][1], x16[st][2], x16[st][3], b0, b1);
+              } else {
+                mma_bf16_16816(chunk[nt], x16[st][0], x16[st][1], x16[st][2], x16[st][3], b0, b1);
+              }
+            }
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[nt][e] += chunk[nt][e];
         }
       }
-    }
-
-    float acc[NT][MT][4] = {};
-    float ss[MT][2] = {};
-#pragma unroll
-    for (int i = 0; i < N && active; ++i) {
-      const int cl = i * slice_chunks + cc;
-      add_squares(xs[i], ss);
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const uint4* slot = smem_u4 + static_cast<std::size_t>(cl * NT + nt) * 64 + lane;
-        uint4 b[3];
-        split8(*reinterpret_cast<const float4*>(slot), *reinterpret_cast<const float4*>(slot + 32), b);
-        add_chunk(xs[i], [&](int sp) { return b[sp]; }, acc[nt]);
-      }
-    }
-    float* mine = red + static_cast<std::size_t>(wc) * kTileTokens * kCols;
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
+      float* mine = red + warp * kTile * kCols;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const float v = quad_sum(ss[mt][h]);
-        if (q == 0) mine[(tok0 + mt * 16 + g + 8 * h) * kCols + 8 * NT] = v;
+        const float v = quad_sum(ss[h] + ss[h + 2]);
+        mine[(g + 8 * h) * kCols + 8 * NT + q] = q == 0 ? v : 0.0f;  // Σv², then the padding
       }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          mine[(tok0 + mt * 16 + g + 8 * (e >> 1)) * kCols + nt * 8 + 2 * q + (e & 1)] = acc[nt][mt][e];
-        }
+        for (int e = 0; e < 4; ++e) mine[(g + 8 * (e >> 1)) * kCols + nt * 8 + 2 * q + (e & 1)] = acc[nt][e];
       }
     }
     __syncthreads();
-
-    // ---- 2. the CTA's partial sums (chunk warps in order) are pushed into the cluster's shared
-    // memory: pre-block m and Σv² of every token to every CTA (for h_pre), all M + 1 sums of
-    // token tok to CTA tok % S (for m). Slots are double-buffered by tile parity: a CTA reads
-    // tile k's slots before it arrives at tile k+1's barrier, the earliest point at which others
-    // can write tile k+2's.
-    float* pre_slots = smem + L.pre_slots + static_cast<std::size_t>(parity) * S * kTileTokens * (N + 1);
-    float* own_slots = smem + L.own_slots + static_cast<std::size_t>(parity) * kTileTokens * kCols;
-    for (int e = threadIdx.x; e < kTileTokens * kCols; e += blockDim.x) {
-      const int tok = e / kCols, j = e % kCols;
-      const bool ss_col = j == 8 * NT;
-      if (j >= a.M && !ss_col) continue;
-      float v = red[e];
-      for (int w = 1; w < kChunkWarps; ++w) v += red[static_cast<std::size_t>(w) * kTileTokens * kCols + e];
-      if (a.y && (j < N || ss_col)) {
-        const int slot = (rank * kTileTokens + tok) * (N + 1) + (ss_col ? N : j);
-        for (int r = 0; r < S; ++r) cluster.map_shared_rank(pre_slots, r)[slot] = v;
-      }
-      const int owner_slot = (rank * (kTileTokens / S) + tok / S) * kCols + (ss_col ? a.M : j);
-      cluster.map_shared_rank(own_slots, tok % S)[owner_slot] = v;
+    // Tile j - 1 - kLag's stage was applied in the previous iteration: refill it.
+    if (j > kLag) {
+      issue(j - 1 - kLag + c.stages, s_apply);
+      s_apply = next(s_apply);
     }
-    cluster.sync();
 
-    // Whole-K sums in rank order. m and Σv² of this CTA's tokens rank, rank + S, ...
-    for (int e = threadIdx.x; e < (kTileTokens / S) * kCols; e += blockDim.x) {
-      const int u = e / kCols, j = e % kCols;
-      const std::int64_t row = t0 + rank + S * u;
-      if (row >= T || j > a.M) continue;
-      float v = own_slots[u * kCols + j];
-      for (int r = 1; r < S; ++r) v += own_slots[(r * (kTileTokens / S) + u) * kCols + j];
-      if (j < a.M) {
-        a.m[row * a.M + j] = v;
-      } else {
-        a.sumsq[row] = v;
-      }
-    }
-    if (!a.y) continue;
-    if (threadIdx.x < kTileTokens) {
-      const int tok = threadIdx.x;
-      float ps[N + 1];
-#pragma unroll
-      for (int j = 0; j <= N; ++j) {
-        ps[j] = pre_slots[tok * (N + 1) + j];
-        for (int r = 1; r < S; ++r) ps[j] += pre_slots[(r * kTileTokens + tok) * (N + 1) + j];
-      }
-      const float r = inv_rms(ps[N], static_cast<float>(K), a.s.eps_rms);
-#pragma unroll
-      for (int i = 0; i < N; ++i) h_pre[tok * N + i] = pre_gate(mix_logit(ps[i], r, a.alpha[0], a.bias[i]), a.s);
-    }
-    __syncthreads();
-
-    // ---- 3. y = sum_i h_pre[i] x[i] from the registers (f32 FMA in stream order, one rounding).
-    if (!active) continue;
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int tok = tok0 + mt * 16 + g + 8 * h;
+    // ---- tile j: the CTA's sums (warps in order) are its partial m and Σv² for the mix kernel;
+    // the pre-block ones also go to slot buffer j % 8 of every CTA of the cluster (for h_pre).
+    if (j < J) {
+      const int b = j % kSlotBuffers;
+      const std::int64_t t0 = first_token(j);
+      const float4* red4 = reinterpret_cast<const float4*>(red);
+      for (int e = tid; e < kTile * kGroups; e += threads) {
+        const int tok = e / kGroups, grp = e % kGroups;
+        const bool ss_grp = grp == kGroups - 1;
+        if (4 * grp >= M && !ss_grp) continue;
+        float4 v = red4[e];
+        for (int w = 1; w < c.W; ++w) {
+          const float4 p = red4[w * kTile * kGroups + e];
+          v.x += p.x, v.y += p.y, v.z += p.z, v.w += p.w;
+        }
+        if (a.y && (grp == 0 || ss_grp)) {
+          const float* slot = pre_slots + ((b * S + rank) * kTile + tok) * 8 + (ss_grp ? 4 : 0);
+          for (int r = 0; r < S; ++r) {
+            if (r == rank) {  // st.async needs another CTA; the block barrier orders this one
+              *reinterpret_cast<float4*>(const_cast<float*>(slot)) = v;
+            } else {
+              store_async(cluster_address(slot, r), v, cluster_address(&recv[b], r));
+            }
+          }
+        }
         const std::int64_t row = t0 + tok;
         if (row >= T) continue;
-        float y8[8];
+        if (ss_grp) {
+          a.sumsq_part[rank * T + row] = v.x;
+        } else {
+          float* out = a.m_part + (rank * T + row) * M + 4 * grp;
+          const float vs[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-        for (int v = 0; v < 8; ++v) y8[v] = 0.0f;
+          for (int u = 0; u < 4; ++u) {
+            if (4 * grp + u < M) out[u] = vs[u];
+          }
+        }
+      }
+    }
+    // ---- tile j - kLag: h_pre from the whole-K sums in rank order, then y.
+    const int ja = j - kLag;
+    if (ja >= 0 && a.y) {
+      const int b = ja % kSlotBuffers;
+      if (tid == 0) mbarrier_arrive_expect_tx(&recv[b], recv_bytes);
+      mbarrier_wait(&recv[b], (ja / kSlotBuffers) & 1);
+      if (hp_mine) {
+        const float* slot = pre_slots + (b * S * kTile + hp_tok) * 8;
+        float m = slot[hp_i], ss = slot[4];
+        for (int r = 1; r < S; ++r) {
+          m += slot[r * kTile * 8 + hp_i];
+          ss += slot[r * kTile * 8 + 4];
+        }
+        const float r = inv_rms(ss, static_cast<float>(K), a.s.eps_rms);
+        h_pre[hp_pair] = pre_gate(mix_logit(m, r, hp_alpha, hp_bias), a.s);
+      }
+    }
+    __syncthreads();
+
+    // y = sum_i h_pre[i] x[i] from the stage (f32 FMA in stream order, one rounding); 8 channels
+    // per step, 16-byte shared reads and global stores.
+    if (ja >= 0 && a.y) {
+      const std::int64_t t0 = first_token(ja);
+      const unsigned char* stage = smem + s_apply * c.stage_bytes;
+      for (int tok = ap_tok; tok < kTile; tok += ap_step) {
+        const std::int64_t row = t0 + tok;
+        if (row >= T) break;
+        // Stream i's line is 16 i lines further: same swizzle, 2048 bytes on.
+        const unsigned char* px = stage + swizzled(ap_line + tok, ap_unit);
+        float y8[8] = {};
 #pragma unroll
         for (int i = 0; i < N; ++i) {
           const float hp = h_pre[tok * N + i];
+          const uint4 v = *reinterpret_cast<const uint4*>(px + i * kTile * 128);
 #pragma unroll
           for (int p = 0; p < 4; ++p) {
-            y8[2 * p] = fmaf(hp, bf16_lo(word(xs[i][mt][h], p)), y8[2 * p]);
-            y8[2 * p + 1] = fmaf(hp, bf16_hi(word(xs[i][mt][h], p)), y8[2 * p + 1]);
+            y8[2 * p] = fmaf(hp, bf16_lo(word(v, p)), y8[2 * p]);
+            y8[2 * p + 1] = fmaf(hp, bf16_hi(word(v, p)), y8[2 * p + 1]);
           }
         }
         std::uint32_t o[4];
 #pragma unroll
         for (int p = 0; p < 4; ++p) o[p] = bf16x2(y8[2 * p], y8[2 * p + 1]);
-        *reinterpret_cast<uint4*>(a.y + row * C + c0 + cc * kChunk + 8 * q) = make_uint4(o[0], o[1], o[2], o[3]);
+        *reinterpret_cast<uint4*>(a.y + row * C + c0 + 8 * ap_group) = make_uint4(o[0], o[1], o[2], o[3]);
       }
     }
   }
-  // No final barrier: every push into another CTA's shared memory precedes a barrier that the
-  // receiver passes before it can exit.
+  // No final barrier: a CTA exits only after it has received every push addressed to it, and
+  // nothing else reaches another CTA's shared memory.
 }
 
-template <int N, int NT>
-void launch_kernel(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t stream) {
-  const Layout L = layout_for(N, f.d.C, plan.cluster, NT);
-  auto* kernel = pre_fused_kernel<N, NT>;
-  MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L.bytes)));
+// x [T, n, C] as the 4-d tensor [C / 64][n][T][64] (innermost first) for the TMA: a box of
+// {64, 16, n, C/S / 64} at (0, t0, 0, c0 / 64) is one tile's slice for the CTA owning channels
+// c0.., laid out as the stage expects (128-byte swizzle; rows past T read as zeros).
+CUtensorMap make_x_map(const std::uint16_t* x, const PreDims& d, int S) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    MHC_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
+      fail(ErrorKind::environment, "cuda backend: the driver has no cuTensorMapEncodeTiled (CUDA 12 driver or newer needed)");
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  const auto n = static_cast<cuuint64_t>(d.n), C = static_cast<cuuint64_t>(d.C);
+  const cuuint64_t dims[4] = {kBlock, static_cast<cuuint64_t>(d.T), n, C / kBlock};
+  const cuuint64_t strides[3] = {2 * n * C, 2 * C, 2 * kBlock};  // bytes, dims 1..3
+  const cuuint32_t box[4] = {kBlock, kTile, static_cast<cuuint32_t>(d.n), static_cast<cuuint32_t>(d.C / S / kBlock)};
+  const cuuint32_t unit[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<std::uint16_t*>(x), dims, strides, box,
+                            unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    fail(ErrorKind::environment, "cuda backend: cuTensorMapEncodeTiled failed for x (CUresult " + std::to_string(r) + ")");
+  }
+  return map;
+}
+
+template <int N, int NT, int KW16>
+void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
+  auto* kernel = pre_fused_kernel<N, NT, KW16>;
+  MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, c.bytes));
 
   cudaLaunchConfig_t config{};
   cudaLaunchAttribute attr{};
   attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = static_cast<unsigned>(plan.cluster);
+  attr.val.clusterDim.x = static_cast<unsigned>(c.S);
   attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-  config.blockDim = dim3(kWarps * 32);
-  config.dynamicSmemBytes = L.bytes;
+  config.blockDim = dim3(static_cast<unsigned>(32 * c.W));
+  config.dynamicSmemBytes = static_cast<std::size_t>(c.bytes);
   config.stream = stream;
   config.attrs = &attr;
   config.numAttrs = 1;
@@ -300,58 +439,61 @@ void launch_kernel(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t str
   int device = 0;
   MHC_CUDA_CHECK(cudaGetDevice(&device));
   static std::mutex mutex;
-  static std::map<std::tuple<int, int, int, int, std::size_t>, int> fitting;
+  static std::map<std::tuple<int, int, int, int, int, int>, int> fitting;
   int clusters = 0;
   {
     const std::lock_guard lock(mutex);
-    const auto key = std::make_tuple(device, N, NT, plan.cluster, L.bytes);
+    const auto key = std::make_tuple(device, N, NT, KW16, c.S, c.bytes);
     if (const auto it = fitting.find(key); it != fitting.end()) {
       clusters = it->second;
     } else {
-      config.gridDim = dim3(static_cast<unsigned>(plan.cluster));
+      config.gridDim = dim3(static_cast<unsigned>(c.S));
       MHC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
       fitting.emplace(key, clusters);
     }
   }
   if (clusters < 1) {
-    fail(ErrorKind::environment, "cuda backend: this device cannot run clusters of " + std::to_string(plan.cluster) +
-                                     " blocks with " + std::to_string(L.bytes) +
+    fail(ErrorKind::environment, "cuda backend: this device cannot run clusters of " + std::to_string(c.S) +
+                                     " blocks with " + std::to_string(c.bytes) +
                                      " bytes of shared memory each (the fused pre projection needs them)");
   }
-  const std::int64_t tiles = (f.d.T + kTileTokens - 1) / kTileTokens;
-  config.gridDim = dim3(static_cast<unsigned>(std::min<std::int64_t>(tiles, clusters) * plan.cluster));
+  const std::int64_t tiles = (f.d.T + kTile - 1) / kTile;
+  config.gridDim = dim3(static_cast<unsigned>(std::min<std::int64_t>(tiles, clusters) * c.S));
 
-  KernelArgs k{f.x,  f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M,
-               f.m, f.sumsq,      f.y};
+  KernelArgs k{make_x_map(f.x, f.d, c.S), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part, f.sumsq_part, f.y};
   MHC_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, k));
+}
+
+template <int N, int NT>
+void launch_steps(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
+  switch (c.KW16) {
+    case 2: launch_kernel<N, NT, 2>(f, c, stream); break;
+    case 4: launch_kernel<N, NT, 4>(f, c, stream); break;
+    case 8:
+      if constexpr (8 * NT <= kMaxPhiSteps) {
+        launch_kernel<N, NT, 8>(f, c, stream);
+        break;
+      }
+      [[fallthrough]];
+    default: fail(ErrorKind::internal, "launch_pre_fused: no instantiation for this k range");
+  }
 }
 
 }  // namespace
 
-bool fits(const PreDims& d, int S) {
-  return (d.C / kChunk) % S == 0 && d.C / S / kChunk <= kMaxSliceChunks &&
-         layout_for(d.n, d.C, S, (d.M + 7) / 8).bytes <= kSmemLimit;
-}
-
-int fused_cluster_size(const PreDims& d) {
-  if (d.n > 4 || d.M > 8 * kMaxTiles || d.C % kChunk != 0) return 0;
-  // The smallest cluster whose slices fit the registers and whose phi' slices fit in shared
-  // memory next to the exchange buffers.
-  for (int S = 1; S <= kMaxCluster; S *= 2) {
-    if (fits(d, S)) return S;
-  }
-  return 0;
-}
+int fused_cluster_size(const PreDims& d) { return plan_for(d).S; }
 
 void launch_pre_fused(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t stream) {
   if (f.d.T == 0) return;
-  if (plan.cluster < 1 || !fits(f.d, plan.cluster)) fail(ErrorKind::internal, "launch_pre_fused: no cluster plan");
-  switch (f.d.n * 8 + (f.d.M + 7) / 8) {
-    case 1 * 8 + 1: launch_kernel<1, 1>(f, plan, stream); break;
-    case 2 * 8 + 1: launch_kernel<2, 1>(f, plan, stream); break;
-    case 3 * 8 + 2: launch_kernel<3, 2>(f, plan, stream); break;
-    case 4 * 8 + 3: launch_kernel<4, 3>(f, plan, stream); break;
-    case 4 * 8 + 4: launch_kernel<4, 4>(f, plan, stream); break;
+  const Config c = plan_for(f.d);
+  if (c.S < 1 || c.S != plan.cluster) fail(ErrorKind::internal, "launch_pre_fused: no cluster plan");
+  if (reinterpret_cast<std::uintptr_t>(f.x) % 16 != 0) fail(ErrorKind::internal, "launch_pre_fused: x is not 16-byte aligned");
+  switch (f.d.n * 8 + c.NT) {
+    case 1 * 8 + 1: launch_steps<1, 1>(f, c, stream); break;
+    case 2 * 8 + 1: launch_steps<2, 1>(f, c, stream); break;
+    case 3 * 8 + 2: launch_steps<3, 2>(f, c, stream); break;
+    case 4 * 8 + 3: launch_steps<4, 3>(f, c, stream); break;
+    case 4 * 8 + 4: launch_steps<4, 4>(f, c, stream); break;
     default: fail(ErrorKind::internal, "launch_pre_fused: no instantiation for this n and M");
   }
   check_launch("pre_fused_kernel");
