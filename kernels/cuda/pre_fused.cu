@@ -236,6 +236,11 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
   const int a_unit0 = (k_first % kBlock) / 8;
 
   for (int j = 0; j < J + kLag; ++j) {
+    // Tile j - kLag's slot buffer is free since tile j - kLag - 8 was read: announce its bytes
+    // now, so the wait below depends on the other CTAs alone. (Announced just before the wait,
+    // after thread 0's share of sending the sums, it cost 0.05 ms at 65536 x 4 x 1024: the
+    // other warps waited for warp 0.)
+    if (tid == 0 && a.y && j >= kLag) mbarrier_arrive_expect_tx(&recv[(j - kLag) % kSlotBuffers], recv_bytes);
     // ---- projection of tile j: this warp's partial m and Σv² of the 16 tokens.
     if (j < J) {
       mbarrier_wait(&full[s_proj], parity);
@@ -312,6 +317,8 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
         const bool ss_grp = grp == kGroups - 1;
         if (4 * grp >= M && !ss_grp) continue;
         float4 v = red4[e];
+        // Unrolled so the loads of several warps' partials are in flight together.
+#pragma unroll 4
         for (int w = 1; w < c.W; ++w) {
           const float4 p = red4[w * kTile * kGroups + e];
           v.x += p.x, v.y += p.y, v.z += p.z, v.w += p.w;
@@ -344,7 +351,6 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
     const int ja = j - kLag;
     if (ja >= 0 && a.y) {
       const int b = ja % kSlotBuffers;
-      if (tid == 0) mbarrier_arrive_expect_tx(&recv[b], recv_bytes);
       mbarrier_wait(&recv[b], (ja / kSlotBuffers) & 1);
       if (hp_mine) {
         const float* slot = pre_slots + (b * S * kTile + hp_tok) * 8;
