@@ -79,12 +79,11 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   const PhiPlan plan = plan_projection(d);
   float* phi_folded = ws.get<float>("phi_folded", M * K);
   auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
-  prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
-
   const bool saved = a.saved_m != nullptr && a.saved_inv_rms != nullptr;
   const float* m_part = a.saved_m;
   const float* s_part = nullptr;
   if (!saved) {
+    prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
     float* m_parts = ws.get<float>("m_part", plan.splits_k * T * M);
     float* s_parts = ws.get<float>("s_part", plan.splits_k * T);
     launch_norm_proj(d, plan, a.x, phi_folded, phi_split, m_parts, s_parts, stream);
@@ -118,10 +117,12 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   }
   cb.dinv_rms = a.part_dinv_rms;
   // The post/res coefficient gradients (the Sinkhorn backward: per-token latency, few warps) do
-  // not need dh_pre: they run on the side stream while dh_pre streams x and dy.
+  // not need dh_pre: they run on the side stream while dh_pre streams x and dy. With m and r
+  // given, so does phi' (first read by dx_dphi, after the join).
   const Workspace::Side& side = ws.side();
   MHC_CUDA_CHECK(cudaEventRecord(side.fork, stream));
   MHC_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
+  if (saved) prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, side.stream);
   launch_coeff_post_res(cb, side.stream);
   MHC_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
   launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
