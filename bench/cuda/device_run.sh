@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-host run of everything docs/cuda.md records (issue 4), for a device lease that allows
 # a single call: the GPU tests (full sweep, determinism, stages, errors), the benchmark,
-# compute-sanitizer memcheck on the reduced sweep and an Nsight Compute profile of norm_proj.
+# compute-sanitizer memcheck on the reduced sweep and an Nsight Compute profile of the fused pre
+# forward.
 # Full logs go to $OUT (the device tool's result folder) or ./device-out; a summary is printed
 # last. Exit status 1 if any step failed.
 #
@@ -37,14 +38,14 @@ MHC_CUDA_SWEEP=reduced LD_LIBRARY_PATH="$bundle/lib" "$sanitizer" --tool memchec
   failed+=("memcheck (rc $?)")
 memcheck_s=$((SECONDS - start))
 
-# One profile of the projection kernel (the pre-forward bottleneck, docs/cuda.md) at the first
-# benchmark shape: occupancy, stall reasons, memory throughput. NCU=0 skips it.
+# One profile of the fused pre-forward kernel (docs/cuda.md) at the first benchmark shape:
+# occupancy, stall reasons, memory throughput. NCU=0 skips it.
 if [[ "${NCU:-1}" != 0 ]]; then
   ncu_bin="$(command -v ncu || echo /usr/local/cuda/bin/ncu)"
-  LD_LIBRARY_PATH="$bundle/lib" "$ncu_bin" --clock-control none --kernel-name regex:norm_proj --launch-count 1 \
+  LD_LIBRARY_PATH="$bundle/lib" "$ncu_bin" --clock-control none --kernel-name regex:pre_fused --launch-count 1 \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section MemoryWorkloadAnalysis "$bundle/bin/mhc_bench_cuda" --shape 65536,4,1024 --runs 1 --warmup 0 \
-    >"$out/ncu_norm_proj.log" 2>&1 || failed+=("ncu (rc $?)")
+    >"$out/ncu_pre_fused.log" 2>&1 || failed+=("ncu (rc $?)")
 fi
 
 echo "== device: $(cat "$out/gpu.txt")"
@@ -54,10 +55,10 @@ echo "== bench:"
 cat "$out/bench.log"
 echo "== memcheck, reduced sweep (${memcheck_s} s):"
 tail -n 3 "$out/memcheck.log"
-if [[ -f "$out/ncu_norm_proj.log" ]]; then
-  echo "== ncu, norm_proj at 65536,4,1024:"
+if [[ -f "$out/ncu_pre_fused.log" ]]; then
+  echo "== ncu, pre_fused at 65536,4,1024:"
   grep -E "Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Waves Per SM|Stall" \
-    "$out/ncu_norm_proj.log" | head -n 20
+    "$out/ncu_pre_fused.log" | head -n 20
 fi
 if ((${#failed[@]})); then
   echo "== FAILED: ${failed[*]}"
