@@ -12,6 +12,7 @@
 #include "kernels/cuda/coeffs.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 
 namespace mhc::cuda {
 namespace {
@@ -77,6 +78,7 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_post_res_kernel(const Coef
 // Steps 2 and 5-6 once dh_pre is known: dz for the pre block, then dm, cn and the block sums.
 template <int N, int KIND>
 __global__ void __launch_bounds__(kCoeffTokens) coeff_pre_kernel(const CoeffBackwardArgs a) {
+  wait_for_prior_kernel();
   constexpr int M = MixShape<N, KIND>::kM;
   constexpr int S = M + 3;
   extern __shared__ float block_sums[];  // [kCoeffTokens, S]
@@ -161,7 +163,8 @@ void launch_coeff_pre(const CoeffBackwardArgs& a, cudaStream_t stream) {
   if (a.d.T == 0) return;
   coeff_switch(a, [&](auto nc, auto kc) {
     const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (a.d.M + 3) * sizeof(float);
-    coeff_pre_kernel<decltype(nc)::value, decltype(kc)::value><<<coeff_blocks(a), kCoeffTokens, smem, stream>>>(a);
+    launch_after(coeff_pre_kernel<decltype(nc)::value, decltype(kc)::value>, dim3(coeff_blocks(a)), dim3(kCoeffTokens),
+                 smem, stream, a);
   });
   check_launch("coeff_pre_kernel");
 }

@@ -23,6 +23,7 @@
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/switch.hpp"
 
 namespace mhc::cuda {
@@ -127,6 +128,7 @@ __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], co
 
 template <int N, int M, bool kTaps>
 __global__ void __launch_bounds__(kWarps * 32, 2) dx_dphi_mma_kernel(const DxDphiArgs a) {
+  wait_for_prior_kernel();
   using L = Layout<N, M>;
   constexpr int S = L::kSlots, JT = L::kJTiles;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -373,7 +375,7 @@ void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
       constexpr int bytes = Layout<N, M>::kBytes;
       const auto run = [&](auto kernel) {
         MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-        kernel<<<grid, kWarps * 32, bytes, stream>>>(a);
+        launch_after(kernel, grid, dim3(kWarps * 32), bytes, stream, a);
       };
       if (a.part_dx_apply) {
         run(dx_dphi_mma_kernel<N, M, true>);

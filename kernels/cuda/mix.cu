@@ -7,12 +7,14 @@
 #include "kernels/cuda/coeffs.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 
 namespace mhc::cuda {
 namespace {
 
 template <int N, int KIND>
 __global__ void __launch_bounds__(128) mix_kernel(const MixKernelArgs a) {
+  wait_for_prior_kernel();
   constexpr int M = MixShape<N, KIND>::kM;
   const std::int64_t T = a.d.T;
   const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
@@ -82,7 +84,7 @@ void launch_mix(const MixKernelArgs& a, cudaStream_t stream) {
     constexpr int N = decltype(nc)::value;
     constexpr int KIND = decltype(kc)::value;
     if (MixShape<N, KIND>::kM != a.d.M) fail(ErrorKind::internal, "mix: M does not match n and the map");
-    mix_kernel<N, KIND><<<blocks, 128, 0, stream>>>(a);
+    launch_after(mix_kernel<N, KIND>, dim3(blocks), dim3(128), 0, stream, a);
   });
   check_launch("mix_kernel");
 }

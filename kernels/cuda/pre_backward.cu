@@ -13,6 +13,7 @@
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/switch.hpp"
 
 namespace mhc::cuda {
@@ -76,6 +77,7 @@ __global__ void __launch_bounds__(kReduceThreads) reduce_sums_kernel(const float
                                                                     std::int64_t blocks, int M,
                                                                     float* __restrict__ dbias,
                                                                     float* __restrict__ dalpha) {
+  wait_for_prior_kernel();
   __shared__ float shared[kReduceThreads];
   const int S = M + 3;
   const int j = blockIdx.x;
@@ -95,6 +97,7 @@ constexpr int kDxTokens = 32;    // tokens staged in shared memory at a time
 // shared-memory read of dm feeds 2V FMAs); dm is read as float4 broadcasts (M padded to 4).
 template <int N, int M, int V>
 __global__ void __launch_bounds__(kDxThreads, 2) dx_dphi_kernel(const DxDphiArgs a) {
+  wait_for_prior_kernel();
   constexpr int M4 = (M + 3) / 4;
   __shared__ float4 s_dm[kDxTokens][M4];
   __shared__ float s_cn[kDxTokens];
@@ -215,6 +218,7 @@ __global__ void __launch_bounds__(kDxThreads, 2) dx_dphi_kernel(const DxDphiArgs
 __global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int splits, std::int64_t MK,
                                    std::int64_t K, const float* __restrict__ gamma, float* __restrict__ dphi_folded,
                                    float* __restrict__ dphi) {
+  wait_for_prior_kernel();
   for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < MK;
        e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     float d = 0.0f;
@@ -232,6 +236,7 @@ __global__ void reduce_dphi_kernel(const float* __restrict__ dphi_part, int spli
 __global__ void dgamma_kernel(const float* __restrict__ dphi_folded, const float* __restrict__ phi, int M, int n,
                               std::int64_t K, float* __restrict__ dgamma, float* dgamma_pre, float* dgamma_post,
                               float* dgamma_res) {
+  wait_for_prior_kernel();
   for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; k < K;
        k += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     float gb[3] = {0.0f, 0.0f, 0.0f};
@@ -273,7 +278,7 @@ void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float
     MHC_CUDA_CHECK(cudaMemsetAsync(dalpha, 0, sizeof(float) * 3, stream));
     return;
   }
-  reduce_sums_kernel<<<S, kReduceThreads, 0, stream>>>(sums, blocks, d.M, dbias, dalpha);
+  launch_after(reduce_sums_kernel, dim3(S), dim3(kReduceThreads), 0, stream, sums, blocks, d.M, dbias, dalpha);
   check_launch("reduce_sums_kernel");
 }
 
@@ -314,9 +319,9 @@ void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream) {
     constexpr int N = decltype(nc)::value;
     constexpr int M = MixShape<N, decltype(kc)::value>::kM;
     if (V == 2) {
-      dx_dphi_kernel<N, M, 2><<<grid, kDxThreads, 0, stream>>>(a);
+      launch_after(dx_dphi_kernel<N, M, 2>, grid, dim3(kDxThreads), 0, stream, a);
     } else {
-      dx_dphi_kernel<N, M, 1><<<grid, kDxThreads, 0, stream>>>(a);
+      launch_after(dx_dphi_kernel<N, M, 1>, grid, dim3(kDxThreads), 0, stream, a);
     }
   });
   check_launch("dx_dphi_kernel");
@@ -327,12 +332,13 @@ void launch_reduce_dphi(const PreDims& d, int splits_t, const float* dphi_part, 
                         float* dphi_folded, cudaStream_t stream) {
   const std::int64_t K = d.K(), MK = d.M * K;
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((MK + 255) / 256, 132 * 16));
-  reduce_dphi_kernel<<<blocks, 256, 0, stream>>>(dphi_part, splits_t, MK, K, gamma, dphi_folded, dphi);
+  launch_after(reduce_dphi_kernel, dim3(blocks), dim3(256), 0, stream, dphi_part, splits_t, MK, K, gamma, dphi_folded,
+               dphi);
   check_launch("reduce_dphi_kernel");
   if (!gamma) return;
   const unsigned kblocks = static_cast<unsigned>(std::min<std::int64_t>((K + 255) / 256, 132 * 16));
-  dgamma_kernel<<<kblocks, 256, 0, stream>>>(dphi_folded, phi, d.M, d.n, K, dgamma, dgamma_block[0],
-                                             dgamma_block[1], dgamma_block[2]);
+  launch_after(dgamma_kernel, dim3(kblocks), dim3(256), 0, stream, dphi_folded, phi, d.M, d.n, K, dgamma,
+               dgamma_block[0], dgamma_block[1], dgamma_block[2]);
   check_launch("dgamma_kernel");
 }
 

@@ -40,6 +40,7 @@
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 
 namespace mhc::cuda {
 namespace {
@@ -167,6 +168,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
     mbarrier_init_fence();
     tensormap_prefetch(&a.x_map);
   }
+  wait_for_prior_kernel();  // everything below reads or writes global memory
   // This warp's k range of the slice row (stream-major: k = i C/S + channel), and its phi'
   // columns as B fragments: word h of (step ks, n-tile nt, part sp) holds k 16 ks + 2q + 8h and
   // the next, column 8 nt + g.
@@ -431,15 +433,18 @@ void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream)
   MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, c.bytes));
 
   cudaLaunchConfig_t config{};
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = static_cast<unsigned>(c.S);
-  attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+  // Clusters of S; may start while prepare_phi finishes (pdl.cuh: it waits before reading phi').
+  cudaLaunchAttribute attr[2]{};
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(c.S);
+  attr[0].val.clusterDim.y = attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
   config.blockDim = dim3(static_cast<unsigned>(32 * c.W));
   config.dynamicSmemBytes = static_cast<std::size_t>(c.bytes);
   config.stream = stream;
-  config.attrs = &attr;
-  config.numAttrs = 1;
+  config.attrs = attr;
+  config.numAttrs = 1;  // the occupancy query takes the cluster shape alone
 
   // Persistent grid: as many clusters as fit at once (cached per device and configuration).
   int device = 0;
@@ -465,8 +470,10 @@ void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream)
   }
   const std::int64_t tiles = (f.d.T + kTile - 1) / kTile;
   config.gridDim = dim3(static_cast<unsigned>(std::min<std::int64_t>(tiles, clusters) * c.S));
+  config.numAttrs = 2;
 
-  KernelArgs k{make_x_map(f.x, f.d, c.S), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part, f.sumsq_part, f.y};
+  KernelArgs k{make_x_map(f.x, f.d, c.S), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part,
+               f.sumsq_part, f.y};
   MHC_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, k));
 }
 
