@@ -9,6 +9,7 @@
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/switch.hpp"
 
 namespace mhc::cuda {
@@ -18,6 +19,7 @@ template <int N, int V>
 __global__ void __launch_bounds__(256) apply_kernel(const std::uint16_t* __restrict__ x,
                                                     const float* __restrict__ h_pre, std::uint16_t* __restrict__ y,
                                                     std::int64_t T, std::int64_t C) {
+  wait_for_prior_kernel();
   const std::int64_t vecs = C / V;
   const std::int64_t total = T * vecs;
   for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < total;
@@ -67,9 +69,9 @@ void launch_apply(const PreDims& d, const std::uint16_t* x, const float* h_pre, 
   n_switch(d.n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
     if (vec) {
-      apply_kernel<N, 8><<<blocks, 256, 0, stream>>>(x, h_pre, y, d.T, d.C);
+      launch_after(apply_kernel<N, 8>, dim3(blocks), dim3(256), 0, stream, x, h_pre, y, d.T, d.C);
     } else {
-      apply_kernel<N, 1><<<blocks, 256, 0, stream>>>(x, h_pre, y, d.T, d.C);
+      launch_after(apply_kernel<N, 1>, dim3(blocks), dim3(256), 0, stream, x, h_pre, y, d.T, d.C);
     }
   });
   check_launch("apply_kernel");

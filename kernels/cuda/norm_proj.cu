@@ -19,6 +19,7 @@
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/pdl.cuh"
 
 namespace mhc::cuda {
 namespace {
@@ -78,6 +79,7 @@ __global__ void __launch_bounds__(kWarps * 32) norm_proj_kernel(const std::uint1
                                                                 int M, int chunks_per_split,
                                                                 float* __restrict__ m_part,
                                                                 float* __restrict__ s_part) {
+  wait_for_prior_kernel();
   constexpr int kMPad = NTILES * 8;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, q = lane & 3;
@@ -152,11 +154,11 @@ void launch_tiles(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x,
   const dim3 grid(static_cast<unsigned>((d.T + tokens_per_cta(NTILES) - 1) / tokens_per_cta(NTILES)),
                   static_cast<unsigned>(plan.splits_k));
   if (K % 8 == 0) {
-    norm_proj_kernel<NTILES, MT, true>
-        <<<grid, kWarps * 32, 0, stream>>>(x, phi_split, d.T, K, plan.K_pad, d.M, per_split, m_part, s_part);
+    launch_after(norm_proj_kernel<NTILES, MT, true>, grid, dim3(kWarps * 32), 0, stream, x, phi_split, d.T, K,
+                 plan.K_pad, d.M, per_split, m_part, s_part);
   } else {
-    norm_proj_kernel<NTILES, MT, false>
-        <<<grid, kWarps * 32, 0, stream>>>(x, phi_split, d.T, K, plan.K_pad, d.M, per_split, m_part, s_part);
+    launch_after(norm_proj_kernel<NTILES, MT, false>, grid, dim3(kWarps * 32), 0, stream, x, phi_split, d.T, K,
+                 plan.K_pad, d.M, per_split, m_part, s_part);
   }
   check_launch("norm_proj_kernel");
 }
