@@ -21,7 +21,9 @@ __device__ __forceinline__ void mbarrier_init(std::uint64_t* bar, unsigned count
 
 // Makes initialised barriers visible to the async proxy (the copy engine) and to the cluster;
 // a cluster barrier must follow before the first use.
-__device__ __forceinline__ void mbarrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbarrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
 
 // Arrives once and announces `bytes` more to land before the phase can complete.
 __device__ __forceinline__ void mbarrier_arrive_expect_tx(std::uint64_t* bar, unsigned bytes) {

@@ -408,7 +408,8 @@ CUtensorMap make_x_map(const std::uint16_t* x, const PreDims& d, int S) {
     cudaDriverEntryPointQueryResult found{};
     MHC_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
     if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
-      fail(ErrorKind::environment, "cuda backend: the driver has no cuTensorMapEncodeTiled (CUDA 12 driver or newer needed)");
+      fail(ErrorKind::environment,
+           "cuda backend: the driver has no cuTensorMapEncodeTiled (CUDA 12 driver or newer needed)");
     }
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
   }();
@@ -418,11 +419,12 @@ CUtensorMap make_x_map(const std::uint16_t* x, const PreDims& d, int S) {
   const cuuint32_t box[4] = {kBlock, kTile, static_cast<cuuint32_t>(d.n), static_cast<cuuint32_t>(d.C / S / kBlock)};
   const cuuint32_t unit[4] = {1, 1, 1, 1};
   CUtensorMap map;
-  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<std::uint16_t*>(x), dims, strides, box,
-                            unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<std::uint16_t*>(x), dims, strides,
+                            box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
-    fail(ErrorKind::environment, "cuda backend: cuTensorMapEncodeTiled failed for x (CUresult " + std::to_string(r) + ")");
+    fail(ErrorKind::environment,
+         "cuda backend: cuTensorMapEncodeTiled failed for x (CUresult " + std::to_string(r) + ")");
   }
   return map;
 }
@@ -500,7 +502,9 @@ void launch_pre_fused(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t 
   if (f.d.T == 0) return;
   const Config c = plan_for(f.d);
   if (c.S < 1 || c.S != plan.cluster) fail(ErrorKind::internal, "launch_pre_fused: no cluster plan");
-  if (reinterpret_cast<std::uintptr_t>(f.x) % 16 != 0) fail(ErrorKind::internal, "launch_pre_fused: x is not 16-byte aligned");
+  if (reinterpret_cast<std::uintptr_t>(f.x) % 16 != 0) {
+    fail(ErrorKind::internal, "launch_pre_fused: x is not 16-byte aligned");
+  }
   switch (f.d.n * 8 + c.NT) {
     case 1 * 8 + 1: launch_steps<1, 1>(f, c, stream); break;
     case 2 * 8 + 1: launch_steps<2, 1>(f, c, stream); break;
