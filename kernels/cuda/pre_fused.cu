@@ -34,7 +34,6 @@
 #include <mutex>
 #include <tuple>
 
-#include "core/bf16.hpp"
 #include "kernels/cuda/bulk.cuh"
 #include "kernels/cuda/coeffs.cuh"
 #include "kernels/cuda/cuda_check.hpp"
