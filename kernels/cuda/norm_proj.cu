@@ -180,7 +180,8 @@ PhiPlan plan_projection(const PreDims& d) {
   const std::int64_t per_split = (chunks + plan.splits_k - 1) / plan.splits_k;
   plan.splits_k = static_cast<int>((chunks + per_split - 1) / per_split);
   plan.cluster = fused_cluster_size(d);
-  if (plan.cluster > 0) plan.splits_k = plan.cluster;
+  plan.slices = projection_slices(d);
+  if (plan.slices > 0) plan.splits_k = plan.slices;
   return plan;
 }
 
@@ -196,7 +197,7 @@ void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const 
 void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
                       const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream) {
   if (d.T == 0) return;
-  if (plan.cluster > 0) {
+  if (plan.slices > 0) {
     FusedProjArgs f;
     f.d = d;
     f.x = x;

@@ -27,9 +27,11 @@ struct PhiPlan {
   int M_pad = 0;
   std::int64_t K_pad = 0;
   int splits_k = 1;  // KS: fixed-order split of the K reduction (depends on the shape only)
-  // cluster > 0: the projection runs in pre_fused.cu on clusters of that many blocks (KS = the
-  // cluster size: each CTA's channel slice is a split), and the fused forward applies h_pre in
-  // the same pass. 0: norm_proj.cu's split kernel.
+  // slices > 0: the projection runs in pre_fused.cu, each of KS = slices channel slices of a
+  // token row being a split; 0: norm_proj.cu's split kernel.
+  int slices = 0;
+  // cluster > 0 (= slices): the fused forward runs on clusters of that many blocks and applies
+  // h_pre in the same pass.
   int cluster = 0;
 };
 PhiPlan plan_projection(const PreDims& d);
@@ -37,12 +39,12 @@ void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const 
                  std::uint16_t* phi_split, cudaStream_t stream);
 
 // Partial projections m_part [KS, T, M] and sums of squares s_part [KS, T] of x against phi'
-// (phi_split for the split kernel, phi_folded for the cluster kernel).
+// (phi_split for norm_proj.cu's kernel, phi_folded for pre_fused.cu's).
 void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
                       const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream);
 
-// The cluster kernel (pre_fused.cu), used when plan.cluster > 0: the partials m_part [KS, T, M]
-// and s_part [KS, T] (KS = cluster) from one read of x and, when y is set, h_pre and
+// pre_fused.cu, used when plan.slices > 0: the partials m_part [KS, T, M] and s_part [KS, T]
+// (KS = slices) from one read of x and, when y is set (plan.cluster > 0), h_pre and
 // y = sum_i h_pre[i] x[i] from the same read.
 struct FusedProjArgs {
   PreDims d;
@@ -55,7 +57,8 @@ struct FusedProjArgs {
   float* sumsq_part = nullptr;        // [KS, T]
   std::uint16_t* y = nullptr;         // [T, C] bf16, optional
 };
-int fused_cluster_size(const PreDims& d);  // 0 where the cluster kernel does not apply
+int fused_cluster_size(const PreDims& d);  // 0 where the fused cluster kernel does not apply
+int projection_slices(const PreDims& d);   // 0 where pre_fused.cu's projection does not apply
 void launch_pre_fused(const FusedProjArgs& a, const PhiPlan& plan, cudaStream_t stream);
 
 // The per-token coefficient kernel (mix.cu). Inputs are either the projection partials

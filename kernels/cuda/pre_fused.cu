@@ -20,11 +20,17 @@
 //     adds the S sums in rank order, computes h_pre with the mix kernel's own functions
 //     (coeffs.cuh) and y from the stage, which is then refilled. x is read from memory once.
 //
+// The projection alone (the norm_proj stage, the backward's recompute, and the forward where a
+// token row needs more slices than a cluster has: C > 2048 at n = 4) runs the same per-tile code
+// without clusters: the (slice, tile) units, slice-major, are shared evenly among one CTA per SM
+// (stream-K), a CTA reloading its phi' registers where its share crosses into the next slice.
+//
 // Bits: every sum has an order fixed by the shape (chunks of 32 k in IEEE f32, warps and ranks in
 // order), so results repeat bitwise and do not depend on the SM count. The norm_proj stage and the
-// backward's recompute run this same kernel without the apply, and the mix kernel recomputes h_pre
-// from the written splits with the same sums and functions (this file is compiled with
-// -fmad=false like mix.cu): fused == chain of stages, bitwise. Products that must fuse use fmaf explicitly.
+// backward's recompute run this kernel without the apply, on the same slices, and the mix kernel
+// recomputes h_pre from the written splits with the same sums and functions (this file is
+// compiled with -fmad=false like mix.cu): fused == chain of stages, bitwise. Products that must
+// fuse use fmaf explicitly.
 #include <cooperative_groups.h>
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -33,6 +39,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "kernels/cuda/bulk.cuh"
 #include "kernels/cuda/coeffs.cuh"
@@ -74,23 +81,26 @@ constexpr std::size_t kSmemLimit = 227 * 1024;
 
 // Where everything sits in the dynamic shared memory (bytes from a 1024-byte aligned base), for
 // one shape. Partial sums are rows of cols = 8 NT + 4 floats (m columns, Σv² at 8 NT, zeros) so
-// they move as float4.
+// they move as float4. The projection alone needs neither the slot buffers nor h_pre.
 struct Config {
-  int S = 0, W = 0, KW16 = 0, NT = 0, stages = 0, stage_bytes = 0;
+  int S = 0;  // channel slices of a token row (the K splits); the cluster size when fused
+  bool fused = false;
+  int W = 0, KW16 = 0, NT = 0, stages = 0, stage_bytes = 0;
   int red = 0, pre_slots = 0, h_pre = 0, bars = 0, bytes = 0;
 };
 
-Config config_for(const PreDims& d, int S, int KW16) {
+Config config_for(const PreDims& d, int S, int KW16, bool fused) {
   Config c;
   c.S = S;
+  c.fused = fused;
   c.KW16 = KW16;
   c.NT = (d.M + 7) / 8;
   const std::int64_t Kc = d.n * (d.C / S);
   c.W = static_cast<int>(Kc / (16 * KW16));
   c.stage_bytes = static_cast<int>(kTile * 2 * Kc);
-  const int red = 4 * c.W * kTile * (8 * c.NT + 4);    // [W][tile][cols]: per-warp partials
-  const int pre = 4 * kSlotBuffers * S * kTile * 8;    // [buffer][sender][tile][8]: pre m, Σv²
-  const int h_pre = 4 * kTile * d.n;
+  const int red = 4 * c.W * kTile * (8 * c.NT + 4);               // [W][tile][cols]: per-warp partials
+  const int pre = fused ? 4 * kSlotBuffers * S * kTile * 8 : 0;  // [buffer][sender][tile][8]: pre m, Σv²
+  const int h_pre = fused ? 4 * kTile * d.n : 0;
   const int bars = 8 * (kMaxStages + kSlotBuffers);
   const int room = static_cast<int>(kSmemLimit) - kSwizzleAlign - red - pre - h_pre - bars;
   c.stages = std::min(kMaxStages, room / c.stage_bytes);
@@ -102,23 +112,46 @@ Config config_for(const PreDims& d, int S, int KW16) {
   return c;
 }
 
-// The smallest cluster whose slices fit: whole 64-channel blocks, the slice's k split over 2 to
-// 16 warps (the last two compute h_pre) in ranges of 32, 64 or 128 k whose phi' parts fit the
-// registers (the shortest range that does: the most warps), and kLag + 2 stages or more.
-Config plan_for(const PreDims& d) {
-  if (d.n > 4 || d.M > 8 * kMaxTiles) return {};
+// The first S (ascending) among `slices` whose slices fit: the slice's k split over 2 to 16
+// warps (the last two compute h_pre when fused) in ranges of 32, 64 or 128 k whose phi' parts
+// fit the registers (the shortest range that does: the most warps), and kLag + 2 stages or more.
+template <class Slices>
+Config first_fit(const PreDims& d, bool fused, Slices slices) {
+  if (d.n > 4 || d.M > 8 * kMaxTiles || d.C % kBlock != 0) return {};
   const int NT = (d.M + 7) / 8;
-  for (int S = 1; S <= kMaxCluster; S *= 2) {
-    if (d.C % (S * kBlock) != 0 || kTile % S != 0) continue;
+  for (const int S : slices) {
+    if (d.C % (S * kBlock) != 0) continue;
     const std::int64_t k16 = d.n * (d.C / S) / 16;
     for (int KW16 : {2, 4, 8}) {
       if (KW16 * NT > kMaxPhiSteps || k16 % KW16 != 0) continue;
       if (k16 / KW16 < 2 || k16 / KW16 > max_warps(KW16, NT)) continue;
-      const Config c = config_for(d, S, KW16);
+      const Config c = config_for(d, S, KW16, fused);
       if (c.stages >= kMinStages) return c;
     }
   }
   return {};
+}
+
+// Fused (projection, h_pre and y): the smallest cluster whose slices fit; a token row needs
+// n C / S <= 1024 (C <= 2048 at n = 4).
+Config fused_plan(const PreDims& d) {
+  std::vector<int> sizes;
+  for (int S = 1; S <= kMaxCluster; S *= 2) {
+    if (kTile % S == 0) sizes.push_back(S);
+  }
+  return first_fit(d, true, sizes);
+}
+
+// Projection alone (the norm_proj stage, the backward's recompute, and the forward where no
+// cluster fits): the fused plan's slices where there is one, so both give the same bits; else
+// the fewest whole-block slices that fit (C = 7168 at n = 4: 28 slices of 256 channels).
+Config projection_plan(const PreDims& d) {
+  if (const Config f = fused_plan(d); f.S > 0) return config_for(d, f.S, f.KW16, false);
+  std::vector<int> divisors;
+  for (std::int64_t S = 1; S <= d.C / kBlock; ++S) {
+    if ((d.C / kBlock) % S == 0) divisors.push_back(static_cast<int>(S));
+  }
+  return first_fit(d, false, divisors);
 }
 
 struct KernelArgs {
@@ -139,19 +172,18 @@ struct KernelArgs {
 // `line` = (block n + stream) 16 + token.
 __device__ __forceinline__ int swizzled(int line, int u) { return line * 128 + ((u ^ (line & 7)) << 4); }
 
-template <int N, int NT, int KW16>
+template <int N, int NT, int KW16, bool kFused>
 __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(const __grid_constant__ KernelArgs a) {
   constexpr int kCols = 8 * NT + 4;  // m columns (padded), Σv² at 8 NT, zeros
   constexpr int kGroups = kCols / 4;
   extern __shared__ unsigned char smem_raw[];
   // The TMA's 128-byte swizzle repeats every 1024 bytes and needs stages aligned to it.
   unsigned char* smem = smem_raw + ((kSwizzleAlign - shared_address(smem_raw) % kSwizzleAlign) % kSwizzleAlign);
-  const cg::cluster_group cluster = cg::this_cluster();
   const Config& c = a.c;
-  const int S = c.S, rank = static_cast<int>(cluster.block_rank());
+  const int S = c.S;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
   const int threads = static_cast<int>(blockDim.x);
-  const std::int64_t T = a.T, C = a.C, K = N * C, Cs = C / S, c0 = rank * Cs;
+  const std::int64_t T = a.T, C = a.C, K = N * C, Cs = C / S;
   const int M = a.M;
   float* red = reinterpret_cast<float*>(smem + c.red);
   float* pre_slots = reinterpret_cast<float*>(smem + c.pre_slots);
@@ -168,57 +200,100 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
     tensormap_prefetch(&a.x_map);
   }
   wait_for_prior_kernel();  // everything below reads or writes global memory
+
+  // Work: (slice, tile) units. Fused, the CTA of rank r in cluster cid takes slice r of tiles
+  // cid, cid + clusters, ...; projection alone, each CTA takes an even share of the slice-major
+  // list of units (a slice change in the middle of a share reloads phi'), so every SM has work
+  // whatever the number of slices. Cursors advance by counting, not dividing.
+  // (Tile indices fit an int: the TMA takes token coordinates as int.)
+  const int tiles = static_cast<int>((T + kTile - 1) / kTile);
+  int rank = 0, J = 0, step = 1;
+  std::int64_t u_first = 0;
+  if constexpr (kFused) {
+    rank = static_cast<int>(cg::this_cluster().block_rank());
+    const int cid = static_cast<int>(blockIdx.x) / S, clusters = static_cast<int>(gridDim.x) / S;
+    u_first = static_cast<std::int64_t>(rank) * tiles + cid;
+    J = (tiles - cid + clusters - 1) / clusters;
+    step = clusters;
+  } else {
+    const std::int64_t units = static_cast<std::int64_t>(S) * tiles;
+    u_first = units * blockIdx.x / gridDim.x;
+    J = static_cast<int>(units * (blockIdx.x + 1) / gridDim.x - u_first);
+  }
+  struct Cursor {
+    int slice, tile;
+  };
+  const auto advance = [&](Cursor& u) {
+    u.tile += step;
+    if constexpr (!kFused) {
+      if (u.tile >= tiles) u.tile -= tiles, ++u.slice;
+    }
+  };
+  const Cursor first{static_cast<int>(u_first / tiles), static_cast<int>(u_first % tiles)};
+
   // This warp's k range of the slice row (stream-major: k = i C/S + channel), and its phi'
   // columns as B fragments: word h of (step ks, n-tile nt, part sp) holds k 16 ks + 2q + 8h and
   // the next, column 8 nt + g.
   const int k_first = warp * 16 * KW16;
   std::uint32_t phi[KW16][NT][3][2];
+  int phi_slice = -1;
+  const auto load_phi = [&](int slice) {
+    phi_slice = slice;
 #pragma unroll
-  for (int ks = 0; ks < KW16; ++ks) {
+    for (int ks = 0; ks < KW16; ++ks) {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
+      for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int col = nt * 8 + g;
-        const std::int64_t kl = k_first + 16 * ks + 2 * q + 8 * h;
-        const std::int64_t k = (kl / Cs) * C + c0 + kl % Cs;  // kl and kl + 1 share a stream
-        float f0 = 0.0f, f1 = 0.0f;
-        if (col < M) {
-          f0 = a.phi_folded[col * K + k];
-          f1 = a.phi_folded[col * K + k + 1];
+        for (int h = 0; h < 2; ++h) {
+          const int col = nt * 8 + g;
+          const std::int64_t kl = k_first + 16 * ks + 2 * q + 8 * h;
+          const std::int64_t k = (kl / Cs) * C + slice * Cs + kl % Cs;  // kl and kl + 1 share a stream
+          float f0 = 0.0f, f1 = 0.0f;
+          if (col < M) {
+            f0 = a.phi_folded[col * K + k];
+            f1 = a.phi_folded[col * K + k + 1];
+          }
+          std::uint32_t parts[3];
+          split2(f0, f1, parts);
+#pragma unroll
+          for (int sp = 0; sp < 3; ++sp) phi[ks][nt][sp][h] = parts[sp];
         }
-        std::uint32_t parts[3];
-        split2(f0, f1, parts);
-#pragma unroll
-        for (int sp = 0; sp < 3; ++sp) phi[ks][nt][sp][h] = parts[sp];
       }
     }
-  }
+  };
+  if (J > 0) load_phi(first.slice);
+  const std::int64_t c0 = rank * Cs;  // the fused CTA's channels (the apply)
   // h_pre of a tile is 16 n values: the last two warps (the first ones send the sums) compute
   // one each.
   const int hp_pair = (c.W - 1 - warp) * 32 + lane, hp_tok = hp_pair / N, hp_i = hp_pair % N;
-  const bool hp_mine = a.y && hp_pair < kTile * N;
+  const bool hp_mine = kFused && hp_pair < kTile * N;
   const float hp_alpha = hp_mine ? a.alpha[0] : 0.0f, hp_bias = hp_mine ? a.bias[hp_i] : 0.0f;
   // The apply: Cs / 8 channel groups per row divide the CTA's threads (threads = 16 N / KW16
   // groups); every thread keeps its group and takes rows ap_tok, ap_tok + ap_step, ...
   const int groups = static_cast<int>(Cs / 8), ap_group = tid % groups, ap_tok = tid / groups;
   const int ap_step = threads / groups, ap_line = (ap_group / 8) * N * kTile, ap_unit = ap_group % 8;
   // Every CTA's barriers are initialised before any copy or push reaches them.
-  cluster.sync();
+  if constexpr (kFused) {
+    cg::this_cluster().sync();
+  } else {
+    __syncthreads();
+  }
 
-  const std::int64_t tiles = (T + kTile - 1) / kTile;
-  const std::int64_t cid = blockIdx.x / S, clusters = gridDim.x / S;
-  const int J = static_cast<int>((tiles - cid + clusters - 1) / clusters);  // this cluster's tiles
-  const auto first_token = [&](int j) { return (cid + j * clusters) * kTile; };
-  // Thread 0 loads local tile j's slice into stage s: one tensor copy (rows past T arrive as
-  // zeros and still count their bytes).
-  const int block0 = static_cast<int>(c0 / kBlock);
-  const auto issue = [&](int j, int s) {
-    if (tid != 0 || j >= J) return;
+  // Thread 0 loads the slice of the unit at cursor `load` into the next stage: one tensor copy
+  // (rows past T arrive as zeros and still count their bytes). Called in unit order.
+  Cursor load = first;
+  int loaded = 0;
+  const int slice_blocks = static_cast<int>(Cs / kBlock);
+  const auto issue = [&](int s) {
+    if (tid != 0 || loaded >= J) return;
     mbarrier_arrive_expect_tx(&full[s], c.stage_bytes);
-    tensor_load_4d(smem + s * c.stage_bytes, &a.x_map, 0, static_cast<int>(first_token(j)), 0, block0, &full[s]);
+    tensor_load_4d(smem + s * c.stage_bytes, &a.x_map, 0, load.tile * kTile, 0,
+                   load.slice * slice_blocks, &full[s]);
+    advance(load);
+    ++loaded;
   };
-  for (int j = 0; j < c.stages; ++j) issue(j, j);
+  for (int s = 0; s < c.stages; ++s) issue(s);
+  const int lag = kFused ? kLag : 0;
   // Stages go round in tile order: the projected tile's stage and barrier parity, and the
   // applied tile's stage (kLag behind), advanced by counting instead of dividing.
   int s_proj = 0, parity = 0, s_apply = 0;
@@ -236,14 +311,18 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
   const int a_line1 = KW16 == 8 ? block_line(k_first + kBlock) + a_tok : a_line0;
   const int a_unit0 = (k_first % kBlock) / 8;
 
-  for (int j = 0; j < J + kLag; ++j) {
+  Cursor proj = first, apply = first;  // the units being projected and applied
+  for (int j = 0; j < J + lag; ++j) {
     // Tile j - kLag's slot buffer is free since tile j - kLag - 8 was read: announce its bytes
     // now, so the wait below depends on the other CTAs alone. (Announced just before the wait,
     // after thread 0's share of sending the sums, it cost 0.05 ms at 65536 x 4 x 1024: the
     // other warps waited for warp 0.)
-    if (tid == 0 && a.y && j >= kLag) mbarrier_arrive_expect_tx(&recv[(j - kLag) % kSlotBuffers], recv_bytes);
+    if (tid == 0 && kFused && j >= kLag) mbarrier_arrive_expect_tx(&recv[(j - kLag) % kSlotBuffers], recv_bytes);
     // ---- projection of tile j: this warp's partial m and Σv² of the 16 tokens.
     if (j < J) {
+      if constexpr (!kFused) {
+        if (proj.slice != phi_slice) load_phi(proj.slice);
+      }
       mbarrier_wait(&full[s_proj], parity);
       const unsigned char* stage = smem + s_proj * c.stage_bytes;
       s_proj = next(s_proj);
@@ -301,9 +380,9 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
       }
     }
     __syncthreads();
-    // Tile j - 1 - kLag's stage was applied in the previous iteration: refill it.
-    if (j > kLag) {
-      issue(j - 1 - kLag + c.stages, s_apply);
+    // Tile j - 1 - lag's stage was applied (or projected) in the previous iteration: refill it.
+    if (j > lag) {
+      issue(s_apply);
       s_apply = next(s_apply);
     }
 
@@ -311,7 +390,9 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
     // the pre-block ones also go to slot buffer j % 8 of every CTA of the cluster (for h_pre).
     if (j < J) {
       const int b = j % kSlotBuffers;
-      const std::int64_t t0 = first_token(j);
+      const std::int64_t t0 = static_cast<std::int64_t>(proj.tile) * kTile;
+      const int split = proj.slice;
+      advance(proj);
       const float4* red4 = reinterpret_cast<const float4*>(red);
       for (int e = tid; e < kTile * kGroups; e += threads) {
         const int tok = e / kGroups, grp = e % kGroups;
@@ -324,7 +405,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
           const float4 p = red4[w * kTile * kGroups + e];
           v.x += p.x, v.y += p.y, v.z += p.z, v.w += p.w;
         }
-        if (a.y && (grp == 0 || ss_grp)) {
+        if (kFused && (grp == 0 || ss_grp)) {
           const float* slot = pre_slots + ((b * S + rank) * kTile + tok) * 8 + (ss_grp ? 4 : 0);
           for (int r = 0; r < S; ++r) {
             if (r == rank) {  // st.async needs another CTA; the block barrier orders this one
@@ -337,9 +418,9 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
         const std::int64_t row = t0 + tok;
         if (row >= T) continue;
         if (ss_grp) {
-          a.sumsq_part[rank * T + row] = v.x;
+          a.sumsq_part[split * T + row] = v.x;
         } else {
-          float* out = a.m_part + (rank * T + row) * M + 4 * grp;
+          float* out = a.m_part + (split * T + row) * M + 4 * grp;
           const float vs[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
           for (int u = 0; u < 4; ++u) {
@@ -350,7 +431,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
     }
     // ---- tile j - kLag: h_pre from the whole-K sums in rank order, then y.
     const int ja = j - kLag;
-    if (ja >= 0 && a.y) {
+    if (ja >= 0 && kFused) {
       const int b = ja % kSlotBuffers;
       mbarrier_wait(&recv[b], (ja / kSlotBuffers) & 1);
       if (hp_mine) {
@@ -368,8 +449,9 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
 
     // y = sum_i h_pre[i] x[i] from the stage (f32 FMA in stream order, one rounding); 8 channels
     // per step, 16-byte shared reads and global stores.
-    if (ja >= 0 && a.y) {
-      const std::int64_t t0 = first_token(ja);
+    if (ja >= 0 && kFused) {
+      const std::int64_t t0 = static_cast<std::int64_t>(apply.tile) * kTile;
+      advance(apply);
       const unsigned char* stage = smem + s_apply * c.stage_bytes;
       for (int tok = ap_tok; tok < kTile; tok += ap_step) {
         const std::int64_t row = t0 + tok;
@@ -428,64 +510,94 @@ CUtensorMap make_x_map(const std::uint16_t* x, const PreDims& d, int S) {
   return map;
 }
 
-template <int N, int NT, int KW16>
-void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
-  auto* kernel = pre_fused_kernel<N, NT, KW16>;
-  MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, c.bytes));
-
-  cudaLaunchConfig_t config{};
-  // Clusters of S; may start while prepare_phi finishes (pdl.cuh: it waits before reading phi').
-  cudaLaunchAttribute attr[2]{};
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = static_cast<unsigned>(c.S);
-  attr[0].val.clusterDim.y = attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  config.blockDim = dim3(static_cast<unsigned>(32 * c.W));
-  config.dynamicSmemBytes = static_cast<std::size_t>(c.bytes);
-  config.stream = stream;
-  config.attrs = attr;
-  config.numAttrs = 1;  // the occupancy query takes the cluster shape alone
-
-  // Persistent grid: as many clusters as fit at once (cached per device and configuration).
+// How many CTAs of this configuration fit on the device at once (clusters of S when fused),
+// cached per device and configuration: the persistent grid.
+template <int N, int NT, int KW16, bool kFused>
+int resident(const Config& c, cudaLaunchConfig_t config) {
+  auto* kernel = pre_fused_kernel<N, NT, KW16, kFused>;
   int device = 0;
   MHC_CUDA_CHECK(cudaGetDevice(&device));
   static std::mutex mutex;
-  static std::map<std::tuple<int, int, int, int, int, int>, int> fitting;
-  int clusters = 0;
-  {
-    const std::lock_guard lock(mutex);
-    const auto key = std::make_tuple(device, N, NT, KW16, c.S, c.bytes);
-    if (const auto it = fitting.find(key); it != fitting.end()) {
-      clusters = it->second;
-    } else {
-      config.gridDim = dim3(static_cast<unsigned>(c.S));
-      MHC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
-      fitting.emplace(key, clusters);
-    }
+  static std::map<std::tuple<int, int, bool, int>, int> fitting;
+  const std::lock_guard lock(mutex);
+  const auto key = std::make_tuple(device, c.S, kFused, c.bytes);
+  if (const auto it = fitting.find(key); it != fitting.end()) return it->second;
+  int ctas = 0;
+  if (kFused) {
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = static_cast<unsigned>(c.S);
+    cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+    config.gridDim = dim3(static_cast<unsigned>(c.S));
+    config.attrs = &cluster;
+    config.numAttrs = 1;  // the occupancy query takes the cluster shape alone
+    int clusters = 0;
+    MHC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+    ctas = clusters * c.S;
+  } else {
+    int per_sm = 0, sms = 0;
+    MHC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(config.blockDim.x),
+                                                                 config.dynamicSmemBytes));
+    MHC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    ctas = per_sm * sms;
   }
-  if (clusters < 1) {
-    fail(ErrorKind::environment, "cuda backend: this device cannot run clusters of " + std::to_string(c.S) +
-                                     " blocks with " + std::to_string(c.bytes) +
-                                     " bytes of shared memory each (the fused pre projection needs them)");
+  fitting.emplace(key, ctas);
+  return ctas;
+}
+
+template <int N, int NT, int KW16, bool kFused>
+void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
+  auto* kernel = pre_fused_kernel<N, NT, KW16, kFused>;
+  MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, c.bytes));
+
+  cudaLaunchConfig_t config{};
+  config.blockDim = dim3(static_cast<unsigned>(32 * c.W));
+  config.dynamicSmemBytes = static_cast<std::size_t>(c.bytes);
+  config.stream = stream;
+  const int ctas = resident<N, NT, KW16, kFused>(c, config);
+  if (ctas < (kFused ? c.S : 1)) {
+    const std::string what = kFused ? "clusters of " + std::to_string(c.S) + " blocks" : "a block";
+    fail(ErrorKind::environment, "cuda backend: this device cannot run " + what + " with " + std::to_string(c.bytes) +
+                                     " bytes of shared memory each (the pre projection needs them)");
   }
   const std::int64_t tiles = (f.d.T + kTile - 1) / kTile;
-  config.gridDim = dim3(static_cast<unsigned>(std::min<std::int64_t>(tiles, clusters) * c.S));
-  config.numAttrs = 2;
+  // Fused: whole clusters, at most one per tile. Alone: at most one CTA per unit.
+  const std::int64_t grid = kFused ? std::min<std::int64_t>(tiles, ctas / c.S) * c.S
+                                    : std::min<std::int64_t>(tiles * c.S, ctas);
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  // Clusters of S when fused; may start while prepare_phi finishes (pdl.cuh: it waits before
+  // reading phi').
+  cudaLaunchAttribute attr[2]{};
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  attr[1].id = cudaLaunchAttributeClusterDimension;
+  attr[1].val.clusterDim.x = static_cast<unsigned>(c.S);
+  attr[1].val.clusterDim.y = attr[1].val.clusterDim.z = 1;
+  config.attrs = attr;
+  config.numAttrs = kFused ? 2 : 1;
 
   KernelArgs k{make_x_map(f.x, f.d, c.S), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part,
                f.sumsq_part, f.y};
   MHC_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, k));
 }
 
+template <int N, int NT, int KW16>
+void launch_mode(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
+  if (c.fused) {
+    launch_kernel<N, NT, KW16, true>(f, c, stream);
+  } else {
+    launch_kernel<N, NT, KW16, false>(f, c, stream);
+  }
+}
+
 template <int N, int NT>
 void launch_steps(const FusedProjArgs& f, const Config& c, cudaStream_t stream) {
   switch (c.KW16) {
-    case 2: launch_kernel<N, NT, 2>(f, c, stream); break;
-    case 4: launch_kernel<N, NT, 4>(f, c, stream); break;
+    case 2: launch_mode<N, NT, 2>(f, c, stream); break;
+    case 4: launch_mode<N, NT, 4>(f, c, stream); break;
     case 8:
       if constexpr (8 * NT <= kMaxPhiSteps) {
-        launch_kernel<N, NT, 8>(f, c, stream);
+        launch_mode<N, NT, 8>(f, c, stream);
         break;
       }
       [[fallthrough]];
@@ -495,12 +607,15 @@ void launch_steps(const FusedProjArgs& f, const Config& c, cudaStream_t stream) 
 
 }  // namespace
 
-int fused_cluster_size(const PreDims& d) { return plan_for(d).S; }
+int fused_cluster_size(const PreDims& d) { return fused_plan(d).S; }
+int projection_slices(const PreDims& d) { return projection_plan(d).S; }
 
 void launch_pre_fused(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t stream) {
   if (f.d.T == 0) return;
-  const Config c = plan_for(f.d);
-  if (c.S < 1 || c.S != plan.cluster) fail(ErrorKind::internal, "launch_pre_fused: no cluster plan");
+  const Config c = f.y ? fused_plan(f.d) : projection_plan(f.d);
+  if (c.S < 1 || c.S != plan.splits_k || (f.y && c.S != plan.cluster)) {
+    fail(ErrorKind::internal, "launch_pre_fused: the plan does not match the kernel's");
+  }
   if (reinterpret_cast<std::uintptr_t>(f.x) % 16 != 0) {
     fail(ErrorKind::internal, "launch_pre_fused: x is not 16-byte aligned");
   }
