@@ -1,6 +1,7 @@
 // Per-token coefficient math of pre (MATH.md "Forward pre" steps 3-6 and "Backward pre" steps
-// 2-6), one thread per token, f32 throughout. Shared by the mix, resmap and backward kernels so
-// the fused path and the stage chain execute the same instructions. This file is compiled with
+// 2-6), one thread per token, f32 throughout. Shared by the mix, fused projection and backward
+// kernels so the fused path and the stage chain execute the same instructions (mix.cu spreads a
+// token's rows over lanes with these operations in the same order). This file is compiled with
 // -fmad=false (see CMakeLists.txt) so that products and sums round separately, as in the
 // emulated backend.
 #pragma once
@@ -107,56 +108,6 @@ template <int N, int KIND>
 __device__ __forceinline__ void sinkhorn_step(float (&P)[N * N], int k, float eps) {
   if (has_row_step<KIND>(k)) row_normalise<N>(P, eps);
   col_normalise<N>(P, eps);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Forward of the residual map: H = resmap(Z) from the res logits zr (length kRes). Writes the
-// Sinkhorn iterates to `iterates` ([R+1, T, n, n], element (k, t) at iterates[(k*T + t)*n*n])
-// when it is not null.
-
-template <int N, int KIND>
-__device__ __forceinline__ void resmap_forward(const float* zr, const MixSemantics& s, float (&H)[N * N],
-                                               float* iterates, std::int64_t t, std::int64_t T) {
-  if constexpr (KIND == kIdentity) {
-#pragma unroll
-    for (int e = 0; e < N * N; ++e) H[e] = zr[e];
-  } else if constexpr (KIND == kPermutations) {
-    constexpr int P = factorial(N);
-    float mx = zr[0];
-    for (int k = 1; k < P; ++k) mx = fmaxf(mx, zr[k]);
-    float sum = 0.0f;
-    for (int k = 0; k < P; ++k) sum += expf(zr[k] - mx);
-#pragma unroll
-    for (int e = 0; e < N * N; ++e) H[e] = 0.0f;
-    for (int k = 0; k < P; ++k) {
-      const float a = expf(zr[k] - mx) / sum;
-      int perm[N];
-      permutation<N>(k, perm);
-#pragma unroll
-      for (int row = 0; row < N; ++row) {
-#pragma unroll
-        for (int col = 0; col < N; ++col) {
-          if (perm[row] == col) H[row * N + col] += a;
-        }
-      }
-    }
-  } else {
-    const float eps = sinkhorn_eps<N, KIND>(s);
-    float Z[N * N];
-#pragma unroll
-    for (int e = 0; e < N * N; ++e) Z[e] = zr[e];
-    sinkhorn_start<N, KIND>(Z, H, eps);
-    const std::int64_t nn = N * N;
-    if (iterates) {
-      for (int e = 0; e < N * N; ++e) iterates[t * nn + e] = H[e];
-    }
-    for (int k = 1; k <= s.repeats; ++k) {
-      sinkhorn_step<N, KIND>(H, k, eps);
-      if (iterates) {
-        for (int e = 0; e < N * N; ++e) iterates[(k * T + t) * nn + e] = H[e];
-      }
-    }
-  }
 }
 
 // Backward of the residual map: dZ (length kRes) from dH, by the exact unrolled gradient.
