@@ -67,13 +67,15 @@ constexpr int kMaxPhiSteps = 24;  // KW16 NT
 // at u ^ (t % 8)), so the 8 token rows an ldmatrix reads lie in different banks.
 constexpr int kBlock = 64;
 constexpr int kSwizzleAlign = 1024;
-// A CTA applies tile j - 2 after projecting tile j, so the other CTAs' sums of a tile have two
-// tiles' work to arrive. (Measured at 65536 x 4 x 1024 on the H100, a lag of 0, 1, 2 or 3 tiles:
-// 0.403, 0.398, 0.396, 0.387 ms; 3 would leave too few stages loading ahead at other shapes.)
+// After projecting tile j a CTA computes h_pre of tile j - 1 (the other CTAs' sums have had a
+// tile's work to arrive) and applies tile j - 2 with the h_pre of the previous iteration, so the
+// apply needs no barrier of its own and overlaps the summing and sending of tile j. (Measured at
+// 65536 x 4 x 1024 on the H100, h_pre and the apply of one tile together, a lag of 0, 1, 2 or 3
+// tiles: 0.403, 0.398, 0.396, 0.387 ms; 3 would leave too few stages loading ahead elsewhere.)
 constexpr int kLag = 2;
 // Pre-block sums of tile j go to slot buffer j % 8. A CTA pushes tile j after it has read every
-// CTA's sums of tile j - 3, which each CTA sent after it had read its buffer of tile j - 6, so
-// the other CTAs may still read only the buffers of tiles j - 5 .. j - 1: with six or more
+// CTA's sums of tile j - 2, which each CTA sent after it had read its buffer of tile j - 4, so
+// the other CTAs may still read only the buffers of tiles j - 3 .. j - 1: with four or more
 // buffers no other handshake is needed.
 constexpr int kSlotBuffers = 8;
 constexpr int kMinStages = kLag + 2, kMaxStages = 8;
@@ -81,7 +83,9 @@ constexpr std::size_t kSmemLimit = 227 * 1024;
 
 // Where everything sits in the dynamic shared memory (bytes from a 1024-byte aligned base), for
 // one shape. Partial sums are rows of cols = 8 NT + 4 floats (m columns, Σv² at 8 NT, zeros) so
-// they move as float4. The projection alone needs neither the slot buffers nor h_pre.
+// they move as float4. The projection alone needs neither the slot buffers nor h_pre, and keeps
+// two sets of partials (tile j's are summed while the warps project tile j + 1: no second
+// barrier per tile); the fused kernel's second barrier orders its h_pre and apply anyway.
 struct Config {
   int S = 0;  // channel slices of a token row (the K splits); the cluster size when fused
   bool fused = false;
@@ -98,9 +102,9 @@ Config config_for(const PreDims& d, int S, int KW16, bool fused) {
   const std::int64_t Kc = d.n * (d.C / S);
   c.W = static_cast<int>(Kc / (16 * KW16));
   c.stage_bytes = static_cast<int>(kTile * 2 * Kc);
-  const int red = 4 * c.W * kTile * (8 * c.NT + 4);               // [W][tile][cols]: per-warp partials
-  const int pre = fused ? 4 * kSlotBuffers * S * kTile * 8 : 0;  // [buffer][sender][tile][8]: pre m, Σv²
-  const int h_pre = fused ? 4 * kTile * d.n : 0;
+  const int red = (fused ? 1 : 2) * 4 * c.W * kTile * (8 * c.NT + 4);  // [set][W][tile][cols]
+  const int pre = fused ? 4 * kSlotBuffers * S * kTile * 8 : 0;       // [buffer][sender][tile][8]: pre m, Σv²
+  const int h_pre = fused ? 2 * 4 * kTile * d.n : 0;                  // [tile & 1][tile][n]
   const int bars = 8 * (kMaxStages + kSlotBuffers);
   const int room = static_cast<int>(kSmemLimit) - kSwizzleAlign - red - pre - h_pre - bars;
   c.stages = std::min(kMaxStages, room / c.stage_bytes);
@@ -313,11 +317,11 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
 
   Cursor proj = first, apply = first;  // the units being projected and applied
   for (int j = 0; j < J + lag; ++j) {
-    // Tile j - kLag's slot buffer is free since tile j - kLag - 8 was read: announce its bytes
+    // Tile j - 1's slot buffer is free since tile j - 9 was read: announce its bytes
     // now, so the wait below depends on the other CTAs alone. (Announced just before the wait,
     // after thread 0's share of sending the sums, it cost 0.05 ms at 65536 x 4 x 1024: the
     // other warps waited for warp 0.)
-    if (tid == 0 && kFused && j >= kLag) mbarrier_arrive_expect_tx(&recv[(j - kLag) % kSlotBuffers], recv_bytes);
+    if (tid == 0 && kFused && j >= 1 && j <= J) mbarrier_arrive_expect_tx(&recv[(j - 1) % kSlotBuffers], recv_bytes);
     // ---- projection of tile j: this warp's partial m and Σv² of the 16 tokens.
     if (j < J) {
       if constexpr (!kFused) {
@@ -367,7 +371,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
           for (int e = 0; e < 4; ++e) acc[nt][e] += chunk[nt][e];
         }
       }
-      float* mine = red + warp * kTile * kCols;
+      float* mine = red + ((kFused ? 0 : j & 1) * c.W + warp) * kTile * kCols;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const float v = quad_sum(ss[h] + ss[h + 2]);
@@ -393,7 +397,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
       const std::int64_t t0 = static_cast<std::int64_t>(proj.tile) * kTile;
       const int split = proj.slice;
       advance(proj);
-      const float4* red4 = reinterpret_cast<const float4*>(red);
+      const float4* red4 = reinterpret_cast<const float4*>(red + (kFused ? 0 : j & 1) * c.W * kTile * kCols);
       for (int e = tid; e < kTile * kGroups; e += threads) {
         const int tok = e / kGroups, grp = e % kGroups;
         const bool ss_grp = grp == kGroups - 1;
@@ -429,11 +433,13 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
         }
       }
     }
-    // ---- tile j - kLag: h_pre from the whole-K sums in rank order, then y.
-    const int ja = j - kLag;
-    if (ja >= 0 && kFused) {
-      const int b = ja % kSlotBuffers;
-      mbarrier_wait(&recv[b], (ja / kSlotBuffers) & 1);
+    if constexpr (!kFused) continue;
+
+    // ---- tile j - 1: h_pre from the whole-K sums in rank order (the last two warps).
+    const int jh = j - 1;
+    if (jh >= 0 && jh < J && warp >= c.W - 2) {
+      const int b = jh % kSlotBuffers;
+      mbarrier_wait(&recv[b], (jh / kSlotBuffers) & 1);
       if (hp_mine) {
         const float* slot = pre_slots + (b * S * kTile + hp_tok) * 8;
         float m = slot[hp_i], ss = slot[4];
@@ -442,17 +448,19 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
           ss += slot[r * kTile * 8 + 4];
         }
         const float r = inv_rms(ss, static_cast<float>(K), a.s.eps_rms);
-        h_pre[hp_pair] = pre_gate(mix_logit(m, r, hp_alpha, hp_bias), a.s);
+        h_pre[(jh & 1) * kTile * N + hp_pair] = pre_gate(mix_logit(m, r, hp_alpha, hp_bias), a.s);
       }
     }
-    __syncthreads();
 
-    // y = sum_i h_pre[i] x[i] from the stage (f32 FMA in stream order, one rounding); 8 channels
-    // per step, 16-byte shared reads and global stores.
-    if (ja >= 0 && kFused) {
+    // ---- tile j - 2: y = sum_i h_pre[i] x[i] from the stage, with the h_pre computed in the
+    // previous iteration (f32 FMA in stream order, one rounding); 8 channels per step, 16-byte
+    // shared reads and global stores.
+    const int ja = j - kLag;
+    if (ja >= 0) {
       const std::int64_t t0 = static_cast<std::int64_t>(apply.tile) * kTile;
       advance(apply);
       const unsigned char* stage = smem + s_apply * c.stage_bytes;
+      const float* hp_tile = h_pre + (ja & 1) * kTile * N;
       for (int tok = ap_tok; tok < kTile; tok += ap_step) {
         const std::int64_t row = t0 + tok;
         if (row >= T) break;
@@ -461,7 +469,7 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
         float y8[8] = {};
 #pragma unroll
         for (int i = 0; i < N; ++i) {
-          const float hp = h_pre[tok * N + i];
+          const float hp = hp_tile[tok * N + i];
           const uint4 v = *reinterpret_cast<const uint4*>(px + i * kTile * 128);
 #pragma unroll
           for (int p = 0; p < 4; ++p) {
@@ -475,6 +483,9 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
         *reinterpret_cast<uint4*>(a.y + row * C + c0 + 8 * ap_group) = make_uint4(o[0], o[1], o[2], o[3]);
       }
     }
+    // Orders this tile's partials before the next projection overwrites them, the h_pre of
+    // tile j - 1 before its apply, and the apply before the stage is refilled.
+    __syncthreads();
   }
   // No final barrier: a CTA exits only after it has received every push addressed to it, and
   // nothing else reaches another CTA's shared memory.
