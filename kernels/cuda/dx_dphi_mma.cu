@@ -80,6 +80,10 @@ __device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const v
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(s));
 }
+__device__ __forceinline__ void ldmatrix_x2(std::uint32_t (&r)[2], const void* shared) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
+}
 __device__ __forceinline__ void ldmatrix_x2_trans(std::uint32_t (&r)[2], const void* shared) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
@@ -114,15 +118,23 @@ __device__ __forceinline__ void stage_floats(float* shared, const float* global,
 }
 
 // The six products (dm part, phi' part) of a slot down to 2^-24 of the largest, smallest first,
-// for both n-tiles, interleaved so that two independent accumulations are in flight.
+// for both n-tiles, interleaved so that two independent accumulations are in flight. Slot 0's
+// columns (pre and post: 2n <= 8) fill only the first 8 of its 16 positions, so its products
+// are k8 MMAs (kK8): half the tensor-core work, the same products (the other 8 are zero).
+template <bool kK8>
 __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], const std::uint32_t (&am)[3][4],
                                               const uint2 (&b0)[3], const uint2 (&b1)[3], std::uint32_t mask) {
   constexpr int kOrder[6][2] = {{2, 0}, {0, 2}, {1, 1}, {1, 0}, {0, 1}, {0, 0}};
 #pragma unroll
   for (int o = 0; o < 6; ++o) {
     const int pa = kOrder[o][0], pb = kOrder[o][1];
-    mma_bf16_16816(d0, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b0[pb].x & mask, b0[pb].y & mask);
-    mma_bf16_16816(d1, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b1[pb].x & mask, b1[pb].y & mask);
+    if constexpr (kK8) {
+      mma_bf16_1688(d0, am[pa][0], am[pa][1], b0[pb].x & mask);
+      mma_bf16_1688(d1, am[pa][0], am[pa][1], b1[pb].x & mask);
+    } else {
+      mma_bf16_16816(d0, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b0[pb].x & mask, b0[pb].y & mask);
+      mma_bf16_16816(d1, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b1[pb].x & mask, b1[pb].y & mask);
+    }
   }
 }
 
@@ -280,24 +292,31 @@ __global__ void __launch_bounds__(kWarps * 32, 2) dx_dphi_mma_kernel(const DxDph
 #pragma unroll
         for (int e = 0; e < 4; ++e) mm[nt][0][e] = mm[nt][1][e] = split_pp[nt][0][e] = split_pp[nt][1][e] = 0.0f;
       }
-      // All slots' A fragments first: the loads are in flight together, then the products.
+      // All slots' A fragments first: the loads are in flight together, then the products
+      // (slot 0: the k8 fragment, rows 0-7 and 8-15 of its first 8 positions).
       std::uint32_t am[S][3][4];
 #pragma unroll
       for (int s = 0; s < S; ++s) {
 #pragma unroll
         for (int p = 0; p < 3; ++p) {
-          ldmatrix_x4(am[s][p], slotted + (p * kTile + 16 * mt + ((lane >> 3) & 1) * 8 + (lane & 7)) * L::kSlotRow +
-                                    16 * s + (lane >> 4) * 8);
+          const std::uint16_t* at = slotted + (p * kTile + 16 * mt + ((lane >> 3) & 1) * 8 + (lane & 7)) * L::kSlotRow +
+                                    16 * s + (lane >> 4) * 8;
+          if (s == 0) {
+            std::uint32_t half[2];
+            ldmatrix_x2(half, at);
+            am[0][p][0] = half[0], am[0][p][1] = half[1], am[0][p][2] = am[0][p][3] = 0u;
+          } else {
+            ldmatrix_x4(am[s][p], at);
+          }
         }
       }
 #pragma unroll
-      for (int s = 0; s < S; ++s) {
-        const int blk = s == 0 ? 0 : 1;
-        slot_products(mm[0][blk], mm[1][blk], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
-      }
+      slot_products<true>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], 0xFFFFFFFFu);
+#pragma unroll
+      for (int s = 1; s < S; ++s) slot_products<false>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
       if constexpr (kTaps) {
-        slot_products(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
-        slot_products(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
+        slot_products<true>(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
+        slot_products<true>(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
       }
       const int col = wc + 4 * q;
 #pragma unroll

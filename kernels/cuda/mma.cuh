@@ -28,6 +28,14 @@ __device__ __forceinline__ void mma_bf16_16816_zero(float (&d)[4], std::uint32_t
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
 }
 
+// D += A B for one m16n8k8 tile (A: rows g, g+8, k 2q..2q+1; B: k 2q..2q+1, column g).
+__device__ __forceinline__ void mma_bf16_1688(float (&d)[4], std::uint32_t a0, std::uint32_t a1, std::uint32_t b0) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(b0));
+}
+
 // Four 8x8 b16 matrices from shared memory: lanes 8i..8i+7 give the row addresses of matrix i,
 // and r[i] receives matrix i in the mma fragment layout (lane 4g + q: row g, elements 2q, 2q+1).
 __device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* shared) {

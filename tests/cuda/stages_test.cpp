@@ -16,11 +16,8 @@ namespace {
 
 class CudaStages : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(CudaStages, FusedForwardEqualsChainOfStagesBitwise) {
-  MHC_REQUIRE_GPU();
-  const std::string preset = GetParam();
-  const std::int64_t n = preset == "lite" ? 3 : 4;
-  const auto spec = case_spec(verify::Op::pre, preset, 137, n, 1000, preset == "deepseek" ? "gamma=true" : "");
+// The fused forward's outputs and taps against the chain of stage entry points, bitwise.
+void fused_equals_stages(const verify::CaseSpec& spec) {
   const auto& s = spec.semantics;
   const verify::PreCase c = verify::make_pre_case(spec);
   auto cuda = make_backend("cuda");
@@ -59,6 +56,18 @@ TEST_P(CudaStages, FusedForwardEqualsChainOfStagesBitwise) {
   const TensorMap apply =
       cuda->run_stage(s, "apply", {{"x", c.in.x}, {std::string(taps::h_pre), mix.at(std::string(taps::h_pre))}});
   EXPECT_TRUE(bitwise_equal(apply.at(std::string(taps::y)), out.y));
+}
+
+TEST_P(CudaStages, FusedForwardEqualsChainOfStagesBitwise) {
+  MHC_REQUIRE_GPU();
+  const std::string preset = GetParam();
+  const std::int64_t n = preset == "lite" ? 3 : 4;
+  // C = 1000: norm_proj.cu's projection and the apply kernel; 1024: pre_fused.cu on clusters;
+  // 4096: pre_fused.cu's projection alone on 16 slices (n = 4) and the apply kernel.
+  for (const std::int64_t C : {1000, 1024, 4096}) {
+    SCOPED_TRACE("C = " + std::to_string(C));
+    fused_equals_stages(case_spec(verify::Op::pre, preset, 137, n, C, preset == "deepseek" ? "gamma=true" : ""));
+  }
 }
 
 TEST_P(CudaStages, PostStageEqualsPostForward) {
