@@ -40,6 +40,15 @@ __device__ __forceinline__ void permutation(int k, int (&perm)[N]) {
   }
 }
 
+// The permutation map's softmax over its P logits: the largest and the sum of exp(z - largest).
+template <int P>
+__device__ __forceinline__ void softmax_terms(const float* zr, float& mx, float& sum) {
+  mx = zr[0];
+  for (int k = 1; k < P; ++k) mx = fmaxf(mx, zr[k]);
+  sum = 0.0f;
+  for (int k = 0; k < P; ++k) sum += expf(zr[k] - mx);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sinkhorn iterates. Iterate 0 is the start matrix (softmax + eps, or exp); iterate k >= 1 is the
 // matrix after the k-th column normalisation. DeepSeek's variant skips the row step of k = 1.
@@ -122,10 +131,8 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
     for (int e = 0; e < N * N; ++e) dzr[e] = dH[e];
   } else if constexpr (KIND == kPermutations) {
     constexpr int P = factorial(N);
-    float mx = zr[0];
-    for (int k = 1; k < P; ++k) mx = fmaxf(mx, zr[k]);
-    float sum = 0.0f;
-    for (int k = 0; k < P; ++k) sum += expf(zr[k] - mx);
+    float mx, sum;
+    softmax_terms<P>(zr, mx, sum);
     // g_a[k] = sum_row dH[row, perm_k(row)]; softmax backward: dz = (g_a - sum g_a a) a.
     float dot = 0.0f;
     for (int k = 0; k < P; ++k) {

@@ -58,8 +58,9 @@ __device__ __forceinline__ void sinkhorn_step_row(float (&P)[N], int k, float ep
   for (int j = 0; j < N; ++j) P[j] = P[j] / (col[j] + eps);
 }
 
-// Row i of the residual map from the res logits (resmap_forward's expressions for that row).
-// zr: the row's N logits, or all n! for the permutation map.
+// Row i of the residual map from the res logits: the expressions of coeffs.cuh's one-thread
+// forms (sinkhorn_start, sinkhorn_step) for that row. zr: the row's N logits, or all n! for the
+// permutation map.
 template <int N, int L, int KIND>
 __device__ __forceinline__ void resmap_row(const float* zr, int i, const MixSemantics& s, float (&H)[N],
                                            float* iterates, std::int64_t t, std::int64_t T, bool write) {
@@ -68,10 +69,8 @@ __device__ __forceinline__ void resmap_row(const float* zr, int i, const MixSema
     for (int j = 0; j < N; ++j) H[j] = zr[j];
   } else if constexpr (KIND == kPermutations) {
     constexpr int P = factorial(N);
-    float mx = zr[0];
-    for (int k = 1; k < P; ++k) mx = fmaxf(mx, zr[k]);
-    float sum = 0.0f;
-    for (int k = 0; k < P; ++k) sum += expf(zr[k] - mx);
+    float mx, sum;
+    softmax_terms<P>(zr, mx, sum);
 #pragma unroll
     for (int j = 0; j < N; ++j) H[j] = 0.0f;
     for (int k = 0; k < P; ++k) {
