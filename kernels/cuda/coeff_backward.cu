@@ -17,6 +17,12 @@
 namespace mhc::cuda {
 namespace {
 
+// Lanes per token in coeff_pre_kernel: one per pre column, a power of two.
+template <int N>
+constexpr int coeff_lanes() {
+  return N <= 1 ? 1 : (N <= 2 ? 2 : (N <= 4 ? 4 : 8));
+}
+
 // The forward coefficients of token t, recomputed from the projection partials (or m and r
 // given), with the same code as the mix kernel.
 template <int N, int M>
@@ -76,64 +82,114 @@ __global__ void __launch_bounds__(kCoeffTokens) coeff_post_res_kernel(const Coef
 }
 
 // Steps 2 and 5-6 once dh_pre is known: dz for the pre block, then dm, cn and the block sums.
+// A token on a group of L lanes (N rounded up to a power of two), lane l owning the columns
+// j = l, l + L, ...: one thread per token left each thread ~950 dependent instructions on a
+// partial wave of warps. Every value is the one-thread expression of its column, and dr and the
+// dalpha terms are added in column order after the lanes exchange their terms, so the bits are
+// those of one thread per token.
 template <int N, int KIND>
-__global__ void __launch_bounds__(kCoeffTokens) coeff_pre_kernel(const CoeffBackwardArgs a) {
+__global__ void __launch_bounds__(kCoeffTokens * 8) coeff_pre_kernel(const CoeffBackwardArgs a) {
   wait_for_prior_kernel();
   constexpr int M = MixShape<N, KIND>::kM;
   constexpr int S = M + 3;
-  extern __shared__ float block_sums[];  // [kCoeffTokens, S]
+  constexpr int L = coeff_lanes<N>();
+  constexpr int kOwn = (M + L - 1) / L;  // columns per lane
+  extern __shared__ float block_sums[];   // [kCoeffTokens, S]
   const std::int64_t T = a.d.T;
-  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + threadIdx.x;
-  float* mine = block_sums + threadIdx.x * S;
+  const int local = static_cast<int>(threadIdx.x) / L, lane_col = static_cast<int>(threadIdx.x) % L;
+  const std::int64_t t_raw = blockIdx.x * static_cast<std::int64_t>(kCoeffTokens) + local;
+  // Groups past T run on the last token (the shuffles need every lane) and write nothing.
+  const std::int64_t t = t_raw < T ? t_raw : T - 1;
+  const bool valid = t_raw < T;
+  float* mine = block_sums + local * S;
+  const auto from_lane = [&](float v, int src) { return __shfl_sync(0xFFFFFFFFu, v, src, L); };
+  const auto column = [&](int c) { return c * L + lane_col; };
 
-  if (t < T) {
-    const Recomputed<N, M> f(a, t);
-    float dh_pre[N];
+  // The forward's m, r, m_hat and z of this lane's columns (Recomputed's expressions).
+  float m[kOwn], m_hat[kOwn], z[kOwn];
+  float r;
 #pragma unroll
-    for (int i = 0; i < N; ++i) dh_pre[i] = a.dh_pre[t * N + i];
+  for (int c = 0; c < kOwn; ++c) m[c] = column(c) < M ? a.m_part[t * M + column(c)] : 0.0f;
+  if (a.r_in != nullptr) {
+    r = a.r_in[t];
+  } else {
+    float sumsq = a.s_part[t];
+    for (int ks = 1; ks < a.splits_k; ++ks) {
+#pragma unroll
+      for (int c = 0; c < kOwn; ++c) {
+        if (column(c) < M) m[c] += a.m_part[(ks * T + t) * M + column(c)];
+      }
+      sumsq += a.s_part[ks * T + t];
+    }
+    r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
+  }
+  const float a0 = a.alpha[0], a1 = a.alpha[1], a2 = a.alpha[2];
+  const auto alpha_of = [&](int j) {
+    const int blk = block_of<N>(j);
+    return blk == 0 ? a0 : (blk == 1 ? a1 : a2);
+  };
+#pragma unroll
+  for (int c = 0; c < kOwn; ++c) {
+    const int j = column(c);
+    m_hat[c] = r * m[c];
+    z[c] = j < M ? mix_logit(m[c], r, alpha_of(j), a.bias[j]) : 0.0f;
+  }
+
+  // dz of the pre block (lane i < N owns pre column i as its column 0); lite's merged H first
+  // takes h_post (x) dH from dh_pre, with h_post[i] from the owner of column N + i.
+  float dz[kOwn];
+#pragma unroll
+  for (int c = 0; c < kOwn; ++c) dz[c] = column(c) >= N && column(c) < M ? a.dz_all[t * M + column(c)] : 0.0f;
+  float h_post[N] = {};
+  if (a.s.merged) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) h_post[i] = from_lane(a.s.post_mult * sigmoid(z[(N + i) / L]), (N + i) % L);
+  }
+  if (lane_col < N) {
+    float dh_pre = a.dh_pre[t * N + lane_col];
     if (a.s.merged) {
 #pragma unroll
-      for (int i = 0; i < N; ++i) {
-#pragma unroll
-        for (int j = 0; j < N; ++j) dh_pre[j] -= a.dh_res[t * N * N + i * N + j] * f.h_post[i];
-      }
+      for (int i = 0; i < N; ++i) dh_pre -= a.dh_res[t * N * N + i * N + lane_col] * h_post[i];
     }
-    float dz[M];
-#pragma unroll
-    for (int i = 0; i < N; ++i) {
-      const float sp = sigmoid(f.z[i]);
-      dz[i] = dh_pre[i] * (sp * (1.0f - sp));
-    }
-#pragma unroll
-    for (int j = N; j < M; ++j) dz[j] = a.dz_all[t * M + j];
+    const float sp = sigmoid(z[0]);
+    dz[0] = dh_pre * (sp * (1.0f - sp));
+  }
 
-    const float a0 = a.alpha[0], a1 = a.alpha[1], a2 = a.alpha[2];
-    float dr = 0.0f;
-    float da[3] = {0.0f, 0.0f, 0.0f};
+  // dm, and the terms of dr and of the dalpha block sums, in column order.
+  float dr = 0.0f;
+  float da[3] = {0.0f, 0.0f, 0.0f};
 #pragma unroll
-    for (int j = 0; j < M; ++j) {
-      const int blk = block_of<N>(j);
-      const float alpha_e = blk == 0 ? a0 : (blk == 1 ? a1 : a2);
-      const float dm_hat = dz[j] * alpha_e;
-      dr += dm_hat * f.m[j];
-      a.dm[t * M + j] = f.r * dm_hat;
-      da[blk] += dz[j] * f.m_hat[j];
-      mine[j] = dz[j];
-      if (j < N) a.dz_all[t * M + j] = dz[j];
+  for (int c = 0; c < kOwn; ++c) {
+    const int j = column(c);
+    const float dm_hat = dz[c] * alpha_of(j);
+    if (valid && j < M) {
+      a.dm[t * M + j] = r * dm_hat;
+      mine[j] = dz[c];
+      if (j < N) a.dz_all[t * M + j] = dz[c];
     }
+    z[c] = dm_hat * m[c];        // reused: dr's term of column j
+    m_hat[c] = dz[c] * m_hat[c];  // reused: dalpha's term of column j
+  }
+#pragma unroll
+  for (int j = 0; j < M; ++j) {
+    dr += from_lane(z[j / L], j % L);
+    da[block_of<N>(j)] += from_lane(m_hat[j / L], j % L);
+  }
+  if (valid && lane_col == 0) {
     // Left to right, as the emulated backend: with large inputs r is tiny and r^3 alone falls
     // into the subnormals (edge.yaml, dist=large: dx off by 6.7x its tolerance), dr r does not.
-    a.cn[t] = -(dr * f.r * f.r * f.r / static_cast<float>(a.d.K()));
+    a.cn[t] = -(dr * r * r * r / static_cast<float>(a.d.K()));
     if (a.dinv_rms) a.dinv_rms[t] = dr;
 #pragma unroll
     for (int b = 0; b < 3; ++b) mine[M + b] = da[b];
-  } else {
+  }
+  if (!valid && lane_col == 0) {
     for (int j = 0; j < S; ++j) mine[j] = 0.0f;
   }
   __syncthreads();
-  for (int j = threadIdx.x; j < S; j += kCoeffTokens) {
+  for (int j = threadIdx.x; j < S; j += blockDim.x) {
     float v = block_sums[j];
-    for (int r = 1; r < kCoeffTokens; ++r) v += block_sums[r * S + j];
+    for (int k = 1; k < kCoeffTokens; ++k) v += block_sums[k * S + j];
     a.sums[blockIdx.x * static_cast<std::int64_t>(S) + j] = v;
   }
 }
@@ -164,8 +220,9 @@ void launch_coeff_post_res(const CoeffBackwardArgs& a, cudaStream_t stream) {
 void launch_coeff_pre(const CoeffBackwardArgs& a, cudaStream_t stream) {
   if (a.d.T == 0) return;
   coeff_switch(a, [&](auto nc, auto kc) {
+    constexpr int N = decltype(nc)::value;
     const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (a.d.M + 3) * sizeof(float);
-    launch_after(coeff_pre_kernel<decltype(nc)::value, decltype(kc)::value>, dim3(coeff_blocks(a)), dim3(kCoeffTokens),
+    launch_after(coeff_pre_kernel<N, decltype(kc)::value>, dim3(coeff_blocks(a)), dim3(kCoeffTokens * coeff_lanes<N>()),
                  smem, stream, a);
   });
   check_launch("coeff_pre_kernel");
