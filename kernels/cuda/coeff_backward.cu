@@ -17,12 +17,6 @@
 namespace mhc::cuda {
 namespace {
 
-// Lanes per token in coeff_pre_kernel: one per pre column, a power of two.
-template <int N>
-constexpr int coeff_lanes() {
-  return N <= 1 ? 1 : (N <= 2 ? 2 : (N <= 4 ? 4 : 8));
-}
-
 // The forward coefficients of token t, recomputed from the projection partials (or m and r
 // given), with the same code as the mix kernel.
 template <int N, int M>
@@ -92,7 +86,7 @@ __global__ void __launch_bounds__(kCoeffTokens * 8) coeff_pre_kernel(const Coeff
   wait_for_prior_kernel();
   constexpr int M = MixShape<N, KIND>::kM;
   constexpr int S = M + 3;
-  constexpr int L = coeff_lanes<N>();
+  constexpr int L = token_lanes<N>();
   constexpr int kOwn = (M + L - 1) / L;  // columns per lane
   extern __shared__ float block_sums[];   // [kCoeffTokens, S]
   const std::int64_t T = a.d.T;
@@ -222,7 +216,7 @@ void launch_coeff_pre(const CoeffBackwardArgs& a, cudaStream_t stream) {
   coeff_switch(a, [&](auto nc, auto kc) {
     constexpr int N = decltype(nc)::value;
     const std::size_t smem = static_cast<std::size_t>(kCoeffTokens) * (a.d.M + 3) * sizeof(float);
-    launch_after(coeff_pre_kernel<N, decltype(kc)::value>, dim3(coeff_blocks(a)), dim3(kCoeffTokens * coeff_lanes<N>()),
+    launch_after(coeff_pre_kernel<N, decltype(kc)::value>, dim3(coeff_blocks(a)), dim3(kCoeffTokens * token_lanes<N>()),
                  smem, stream, a);
   });
   check_launch("coeff_pre_kernel");

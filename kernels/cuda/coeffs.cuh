@@ -15,6 +15,13 @@ namespace mhc::cuda {
 
 __device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
+// Lanes per token where a kernel spreads a token over a group of lanes (mix, coeff_pre): N
+// rounded up to a power of two, so a group never straddles a shuffle segment.
+template <int N>
+constexpr int token_lanes() {
+  return N <= 1 ? 1 : (N <= 2 ? 2 : (N <= 4 ? 4 : 8));
+}
+
 // alpha_e: alpha0 for the pre block, alpha1 for post, alpha2 for res.
 template <int N>
 __device__ __forceinline__ int block_of(int j) {

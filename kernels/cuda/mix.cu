@@ -22,11 +22,6 @@ namespace {
 
 constexpr int kThreads = 128;
 
-template <int N>
-constexpr int lanes_for() {
-  return N <= 1 ? 1 : (N <= 2 ? 2 : (N <= 4 ? 4 : 8));
-}
-
 // Element col of row `row`, from the lane owning that row in this token's group.
 template <int L>
 __device__ __forceinline__ float from_row(float v, int row) {
@@ -114,7 +109,7 @@ __device__ __forceinline__ void resmap_row(const float* zr, int i, const MixSema
 template <int N, int KIND>
 __global__ void __launch_bounds__(kThreads) mix_kernel(const MixKernelArgs a) {
   wait_for_prior_kernel();
-  constexpr int L = lanes_for<N>();
+  constexpr int L = token_lanes<N>();
   constexpr int M = MixShape<N, KIND>::kM;
   constexpr bool kAllRes = KIND == kPermutations;
   constexpr int kResLane = kAllRes ? M - 2 * N : N;  // res columns lane i works with
@@ -207,7 +202,7 @@ void launch_mix(const MixKernelArgs& a, cudaStream_t stream) {
     constexpr int N = decltype(nc)::value;
     constexpr int KIND = decltype(kc)::value;
     if (MixShape<N, KIND>::kM != a.d.M) fail(ErrorKind::internal, "mix: M does not match n and the map");
-    const std::int64_t threads = a.d.T * lanes_for<N>();
+    const std::int64_t threads = a.d.T * token_lanes<N>();
     const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
     launch_after(mix_kernel<N, KIND>, dim3(blocks), dim3(kThreads), 0, stream, a);
   });
