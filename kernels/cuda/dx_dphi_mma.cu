@@ -11,10 +11,14 @@
 // mm_pre+post + mm_res in f32; with taps the pre and post blocks are also taken apart.
 //
 // A CTA owns 128 columns of K (16 per warp; inside one stream because C % 128 == 0) and a token
-// split; tiles of 64 tokens of x, dy, dm, h_pre and cn arrive by cp.async one tile ahead, so the
-// next tile's bytes are in flight while one is computed. The tensor cores' f32 accumulation is
-// not round-to-nearest, so each block sum of dx_mm and each tile's contribution to dphi' starts
-// from zero and is added in IEEE f32, like the projection's chunks.
+// split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async two tiles ahead. The
+// kernel is bound by latency (MMA chains, shared memory), not by bytes in flight: three CTAs per
+// SM at 80 registers (24 warps) beat two at 126 with 64-token tiles (H100, 65536 x 4 x 1024:
+// 0.557-0.565 ms against 0.584-0.589; one CTA of 64-token tiles and 3 stages: 0.737). With taps
+// (decomposition, not speed) two CTAs per SM: at 80 registers its extra accumulators spill 300
+// bytes. The tensor cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm
+// and each tile's contribution to dphi' starts from zero and is added in IEEE f32, like the
+// projection's chunks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -31,8 +35,9 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kCols = 16 * kWarps;  // columns of K per CTA
-constexpr int kTile = 64;           // tokens per stage; a split (a multiple of 32 tokens) may end half way
-constexpr int kStages = 2;
+constexpr int kTile = 32;           // tokens per stage, a split's multiple
+constexpr int kStages = 3;
+constexpr int kCtasPerSm = 3;       // 80 registers per thread
 // x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
 // half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
 constexpr int kRow = kCols + 16;
@@ -139,7 +144,7 @@ __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], co
 }
 
 template <int N, int M, bool kTaps>
-__global__ void __launch_bounds__(kWarps * 32, 2) dx_dphi_mma_kernel(const DxDphiArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, kTaps ? 2 : kCtasPerSm) dx_dphi_mma_kernel(const DxDphiArgs a) {
   wait_for_prior_kernel();
   using L = Layout<N, M>;
   constexpr int S = L::kSlots, JT = L::kJTiles;
@@ -310,7 +315,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2) dx_dphi_mma_kernel(const DxDph
           }
         }
       }
-#pragma unroll
       slot_products<true>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], 0xFFFFFFFFu);
 #pragma unroll
       for (int s = 1; s < S; ++s) slot_products<false>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);

@@ -291,10 +291,13 @@ DxDphiPlan plan_dx_dphi(const PreDims& d) {
   const std::int64_t per_cta = plan.tensor_cores ? dx_dphi_mma_columns() : kDxThreads * dx_columns_per_thread(d);
   const std::int64_t column_ctas = (d.K() + per_cta - 1) / per_cta;
   const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
-  // 1 to 8 waves of 264 CTAs (2 per SM of a 132-SM H100), choosing the fewest splits whose
-  // last wave is fullest (C = 7168: 224 column CTAs fill 85% of any wave count up to 5, 7 splits
-  // fill 99% of 6). A function of the shape only, so the reduction order (and the bits) do not
-  // depend on the device model.
+  // 1 to 8 waves of 264 CTAs, choosing the fewest splits whose last wave is fullest (C = 7168:
+  // 224 column CTAs fill 85% of any wave count up to 5, 7 splits fill 99% of 6). 264 is 2 CTAs
+  // per SM of a 132-SM H100, the CUDA-core kernel's occupancy; the tensor-core kernel holds 3 and
+  // was measured best with this rule too (65536 x 4 x 1024: 33 splits, dx_dphi 0.557-0.562 ms;
+  // 24 splits filling 97% of 2 waves of 396: 0.574-0.582; 98 filling 8: 0.557, and reduce_dphi
+  // reads three times the partials). A function of the shape only, so the reduction order (and
+  // the bits) do not depend on the device model.
   constexpr std::int64_t kWave = 264;
   std::int64_t best = 1;
   double best_fill = -1;
