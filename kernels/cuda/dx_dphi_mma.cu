@@ -14,7 +14,7 @@
 // split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async two tiles ahead. The
 // kernel is bound by latency (MMA chains, shared memory), not by bytes in flight: three CTAs per
 // SM at 80 registers (24 warps) beat two at 126 with 64-token tiles (H100, 65536 x 4 x 1024:
-// 0.557-0.565 ms against 0.584-0.589; one CTA of 64-token tiles and 3 stages: 0.737). With taps
+// 0.557-0.568 ms against 0.584-0.595; one CTA of 64-token tiles and 3 stages: 0.737). With taps
 // (decomposition, not speed) two CTAs per SM: at 80 registers its extra accumulators spill 300
 // bytes. The tensor cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm
 // and each tile's contribution to dphi' starts from zero and is added in IEEE f32, like the
