@@ -95,9 +95,9 @@ __device__ __forceinline__ void row_normalise(float (&P)[N * N], float eps) {
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < N; ++j) sum += P[i * N + j];
-    const float d = sum + eps;
+    const float inv = 1.0f / (sum + eps);
 #pragma unroll
-    for (int j = 0; j < N; ++j) P[i * N + j] = P[i * N + j] / d;
+    for (int j = 0; j < N; ++j) P[i * N + j] = P[i * N + j] * inv;
   }
 }
 
@@ -108,9 +108,9 @@ __device__ __forceinline__ void col_normalise(float (&P)[N * N], float eps) {
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < N; ++i) sum += P[i * N + j];
-    const float d = sum + eps;
+    const float inv = 1.0f / (sum + eps);
 #pragma unroll
-    for (int i = 0; i < N; ++i) P[i * N + j] = P[i * N + j] / d;
+    for (int i = 0; i < N; ++i) P[i * N + j] = P[i * N + j] * inv;
   }
 }
 
@@ -184,7 +184,7 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
       for (int e = 0; e < N * N; ++e) Q[e] = P[e];
       const bool row_step = has_row_step<KIND>(k);
       if (row_step) row_normalise<N>(Q, eps);
-      // Column step Y = Q / (c + eps): g <- (g - sum_rows(g Q) / (c + eps)) / (c + eps).
+      // Column step Y = Q inv, inv = 1 / (c + eps): g <- (g - sum_rows(g Q) inv) inv.
 #pragma unroll
       for (int j = 0; j < N; ++j) {
         float c = 0.0f, gq = 0.0f;
@@ -193,10 +193,10 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
           c += Q[i * N + j];
           gq += g[i * N + j] * Q[i * N + j];
         }
-        const float d = c + eps;
-        const float proj = gq / d;
+        const float inv = 1.0f / (c + eps);
+        const float proj = gq * inv;
 #pragma unroll
-        for (int i = 0; i < N; ++i) g[i * N + j] = (g[i * N + j] - proj) / d;
+        for (int i = 0; i < N; ++i) g[i * N + j] = (g[i * N + j] - proj) * inv;
       }
       if (row_step) {
 #pragma unroll
@@ -207,10 +207,10 @@ __device__ __forceinline__ void resmap_backward(const float* zr, const MixSemant
             r += P[i * N + j];
             gp += g[i * N + j] * P[i * N + j];
           }
-          const float d = r + eps;
-          const float proj = gp / d;
+          const float inv = 1.0f / (r + eps);
+          const float proj = gp * inv;
 #pragma unroll
-          for (int j = 0; j < N; ++j) g[i * N + j] = (g[i * N + j] - proj) / d;
+          for (int j = 0; j < N; ++j) g[i * N + j] = (g[i * N + j] - proj) * inv;
         }
       }
     }

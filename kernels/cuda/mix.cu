@@ -32,14 +32,14 @@ __device__ __forceinline__ float from_row(float v, int row) {
 // column step needs every row's value of each column, exchanged in the group and summed in row
 // order.
 template <int N, int L, int KIND>
-__device__ __forceinline__ void sinkhorn_step_row(float (&P)[N], int k, float eps) {
+__device__ __forceinline__ void sinkhorn_step_row(float (&P)[N], int i, int k, float eps) {
   if (has_row_step<KIND>(k)) {
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < N; ++j) sum += P[j];
-    const float d = sum + eps;
+    const float inv = 1.0f / (sum + eps);
 #pragma unroll
-    for (int j = 0; j < N; ++j) P[j] = P[j] / d;
+    for (int j = 0; j < N; ++j) P[j] = P[j] * inv;
   }
   float col[N];
 #pragma unroll
@@ -49,8 +49,13 @@ __device__ __forceinline__ void sinkhorn_step_row(float (&P)[N], int k, float ep
 #pragma unroll
     for (int j = 0; j < N; ++j) col[j] += from_row<L>(P[j], r);
   }
+  // Lane i takes the reciprocal of column i's denominator; every row multiplies by lane j's.
+  float own = col[0];
 #pragma unroll
-  for (int j = 0; j < N; ++j) P[j] = P[j] / (col[j] + eps);
+  for (int j = 1; j < N; ++j) own = i == j ? col[j] : own;
+  const float inv = 1.0f / (own + eps);
+#pragma unroll
+  for (int j = 0; j < N; ++j) P[j] = P[j] * from_row<L>(inv, j);
 }
 
 // Row i of the residual map from the res logits: the expressions of coeffs.cuh's one-thread
@@ -98,7 +103,7 @@ __device__ __forceinline__ void resmap_row(const float* zr, int i, const MixSema
     }
     const std::int64_t nn = N * N;
     for (int k = 0; k <= s.repeats; ++k) {
-      if (k > 0) sinkhorn_step_row<N, L, KIND>(H, k, eps);
+      if (k > 0) sinkhorn_step_row<N, L, KIND>(H, i, k, eps);
       if (iterates && write) {
         for (int j = 0; j < N; ++j) iterates[(k * T + t) * nn + i * N + j] = H[j];
       }

@@ -29,15 +29,17 @@ void row_normalise(const float* P, std::int64_t n, float eps, bool reorder, floa
   std::vector<float> r(n);
   row_sums(P, n, reorder, r.data());
   for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t j = 0; j < n; ++j) Q[i * n + j] = P[i * n + j] / (r[i] + eps);
+    const float inv = 1.0f / (r[i] + eps);
+    for (std::int64_t j = 0; j < n; ++j) Q[i * n + j] = P[i * n + j] * inv;
   }
 }
 
 void col_normalise(const float* P, std::int64_t n, float eps, bool reorder, float* Q) {
   std::vector<float> c(n);
   col_sums(P, n, reorder, c.data());
+  for (std::int64_t j = 0; j < n; ++j) c[j] = 1.0f / (c[j] + eps);
   for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t j = 0; j < n; ++j) Q[i * n + j] = P[i * n + j] / (c[j] + eps);
+    for (std::int64_t j = 0; j < n; ++j) Q[i * n + j] = P[i * n + j] * c[j];
   }
 }
 
@@ -55,7 +57,9 @@ void softmax_rows(const float* Z, std::int64_t rows, std::int64_t cols, bool reo
 }
 
 // Backward of Y = normalise(X) along rows (by_rows) or columns, with eps in the denominator:
-// g <- (g - sum(g * Y)) / (sum(X) + eps), the sums taken along the normalised direction.
+// g <- (g - sum(g * Y)) inv, inv = 1 / (sum(X) + eps), the sums taken along the normalised
+// direction. As in the forward steps and the kernels, each row or column takes one division
+// (the reciprocal) and products by it.
 void normalise_backward(const float* X, const float* Y, std::int64_t n, float eps, bool by_rows, bool reorder,
                         float* g) {
   std::vector<float> sums(n);
@@ -71,9 +75,10 @@ void normalise_backward(const float* X, const float* Y, std::int64_t n, float ep
       const std::int64_t idx = by_rows ? a * n + b : b * n + a;
       gy += g[idx] * Y[idx];
     }
+    const float inv = 1.0f / (sums[a] + eps);
     for (std::int64_t b = 0; b < n; ++b) {
       const std::int64_t idx = by_rows ? a * n + b : b * n + a;
-      g[idx] = (g[idx] - gy) / (sums[a] + eps);
+      g[idx] = (g[idx] - gy) * inv;
     }
   }
 }
