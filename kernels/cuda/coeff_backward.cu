@@ -150,8 +150,7 @@ __global__ void __launch_bounds__(kCoeffTokens * 8) coeff_pre_kernel(const Coeff
   }
 
   // dm, and the terms of dr and of the dalpha block sums, in column order.
-  float dr = 0.0f;
-  float da[3] = {0.0f, 0.0f, 0.0f};
+  float dr_term[kOwn], da_term[kOwn];
 #pragma unroll
   for (int c = 0; c < kOwn; ++c) {
     const int j = column(c);
@@ -161,24 +160,27 @@ __global__ void __launch_bounds__(kCoeffTokens * 8) coeff_pre_kernel(const Coeff
       mine[j] = dz[c];
       if (j < N) a.dz_all[t * M + j] = dz[c];
     }
-    z[c] = dm_hat * m[c];        // reused: dr's term of column j
-    m_hat[c] = dz[c] * m_hat[c];  // reused: dalpha's term of column j
+    dr_term[c] = dm_hat * m[c];
+    da_term[c] = dz[c] * m_hat[c];
   }
+  float dr = 0.0f;
+  float da[3] = {0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int j = 0; j < M; ++j) {
-    dr += from_lane(z[j / L], j % L);
-    da[block_of<N>(j)] += from_lane(m_hat[j / L], j % L);
+    dr += from_lane(dr_term[j / L], j % L);
+    da[block_of<N>(j)] += from_lane(da_term[j / L], j % L);
   }
-  if (valid && lane_col == 0) {
-    // Left to right, as the emulated backend: with large inputs r is tiny and r^3 alone falls
-    // into the subnormals (edge.yaml, dist=large: dx off by 6.7x its tolerance), dr r does not.
-    a.cn[t] = -(dr * r * r * r / static_cast<float>(a.d.K()));
-    if (a.dinv_rms) a.dinv_rms[t] = dr;
+  if (lane_col == 0) {
+    if (valid) {
+      // Left to right, as the emulated backend: with large inputs r is tiny and r^3 alone falls
+      // into the subnormals (edge.yaml, dist=large: dx off by 6.7x its tolerance), dr r does not.
+      a.cn[t] = -(dr * r * r * r / static_cast<float>(a.d.K()));
+      if (a.dinv_rms) a.dinv_rms[t] = dr;
 #pragma unroll
-    for (int b = 0; b < 3; ++b) mine[M + b] = da[b];
-  }
-  if (!valid && lane_col == 0) {
-    for (int j = 0; j < S; ++j) mine[j] = 0.0f;
+      for (int b = 0; b < 3; ++b) mine[M + b] = da[b];
+    } else {
+      for (int j = 0; j < S; ++j) mine[j] = 0.0f;
+    }
   }
   __syncthreads();
   for (int j = threadIdx.x; j < S; j += blockDim.x) {
