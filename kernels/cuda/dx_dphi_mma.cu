@@ -5,23 +5,28 @@
 // for n <= 4, M <= 32 and C % 128 == 0 (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel
 // covers the rest. Same products as that kernel, exact on the tensor cores: x is bf16 already, and
 // dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts (mma.cuh split2, as
-// norm_proj.cu's prepare_phi). dphi' takes the three products dm part x x; dx_mm the six that
-// reach f32 precision (the three dropped ones are below 2^-24 of the product). The pre and post
-// columns share one 16-wide k slot and the res columns have their own, so dx_mm is
+// norm_proj.cu's prepare_phi). dphi' (an f32 output summed over T) takes the three products dm
+// part x x. dx_mm takes the three products hi hi, hi mid and mid hi: the dropped ones are each
+// below 2^-16 of |dm phi'|, and dx is rounded to bf16 (half an ulp: 2^-9 of |dx|) right after,
+// so it keeps its rounding point (the GPU sweep's dx ratios stay 1.00) for half the MMAs of the
+// f32-exact six. With taps (the decomposition judges the f32 parts against the emulated
+// backend's f32 products) dx_mm takes the six products that reach f32 precision. The pre and
+// post columns share one 16-wide k slot and the res columns have their own, so dx_mm is
 // mm_pre+post + mm_res in f32; with taps the pre and post blocks are also taken apart.
 //
 // A CTA owns 128 columns of K (16 per warp; inside one stream because C % 128 == 0) and a token
-// split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async two tiles ahead. The
-// kernel is bound by latency (MMA chains, shared memory), not by bytes in flight: three CTAs per
-// SM at 80 registers (24 warps) beat two at 126 with 64-token tiles (H100, 65536 x 4 x 1024:
-// 0.557-0.568 ms against 0.584-0.595; one CTA of 64-token tiles and 3 stages: 0.737). With taps
-// (decomposition, not speed) two CTAs per SM: at 80 registers its extra accumulators spill 300
-// bytes. The tensor cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm
+// split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async one or two tiles ahead.
+// The kernel is bound by latency (MMA chains, shared memory), not by bytes in flight, so warps
+// count more than pipeline depth: four CTAs per SM at 64 registers with two stages, or three at
+// 80 with three stages (dx_dphi_occupancy: the choice depends on the shape, bits do not). With
+// taps (decomposition, not speed) two CTAs per SM with three stages: at 80 registers its extra
+// accumulators spill 300 bytes. The tensor cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm
 // and each tile's contribution to dphi' starts from zero and is added in IEEE f32, like the
 // projection's chunks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "core/bf16.hpp"
 #include "kernels/cuda/cuda_check.hpp"
@@ -36,8 +41,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kCols = 16 * kWarps;  // columns of K per CTA
 constexpr int kTile = 32;           // tokens per stage, a split's multiple
-constexpr int kStages = 3;
-constexpr int kCtasPerSm = 3;       // 80 registers per thread
 // x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
 // half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
 constexpr int kRow = kCols + 16;
@@ -46,7 +49,7 @@ constexpr int kRow = kCols + 16;
 // holds the pre and post columns (2n <= 8 of its 16 positions), slots 1.. the res columns, 16 each.
 // dx_mm reads them as the A operand (tokens x slot positions) and dphi' as the B operand (tokens x
 // positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
-template <int N, int M>
+template <int N, int M, int kStages>
 struct Layout {
   static constexpr int kRes = M - 2 * N;
   static constexpr int kSlots = 1 + (kRes + 15) / 16;
@@ -122,16 +125,17 @@ __device__ __forceinline__ void stage_floats(float* shared, const float* global,
   }
 }
 
-// The six products (dm part, phi' part) of a slot down to 2^-24 of the largest, smallest first,
-// for both n-tiles, interleaved so that two independent accumulations are in flight. Slot 0's
-// columns (pre and post: 2n <= 8) fill only the first 8 of its 16 positions, so its products
-// are k8 MMAs (kK8): half the tensor-core work, the same products (the other 8 are zero).
-template <bool kK8>
+// The last kProducts of the six products (dm part, phi' part) of a slot down to 2^-24 of the
+// largest (6: f32 precision; 3: down to 2^-16), smallest first, for both n-tiles, interleaved so
+// that two independent accumulations are in flight. Slot 0's columns (pre and post: 2n <= 8)
+// fill only the first 8 of its 16 positions, so its products are k8 MMAs (kK8): half the
+// tensor-core work, the same products (the other 8 are zero).
+template <bool kK8, int kProducts>
 __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], const std::uint32_t (&am)[3][4],
                                               const uint2 (&b0)[3], const uint2 (&b1)[3], std::uint32_t mask) {
   constexpr int kOrder[6][2] = {{2, 0}, {0, 2}, {1, 1}, {1, 0}, {0, 1}, {0, 0}};
 #pragma unroll
-  for (int o = 0; o < 6; ++o) {
+  for (int o = 6 - kProducts; o < 6; ++o) {
     const int pa = kOrder[o][0], pb = kOrder[o][1];
     if constexpr (kK8) {
       mma_bf16_1688(d0, am[pa][0], am[pa][1], b0[pb].x & mask);
@@ -143,10 +147,19 @@ __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], co
   }
 }
 
-template <int N, int M, bool kTaps>
-__global__ void __launch_bounds__(kWarps * 32, kTaps ? 2 : kCtasPerSm) dx_dphi_mma_kernel(const DxDphiArgs a) {
+// Occupancy: kCtasPerSm CTAs per SM, with the stages their shared memory leaves room for.
+template <int kCtasPerSm>
+constexpr int stages_for() {
+  return kCtasPerSm == 4 ? 2 : 3;
+}
+
+template <int N, int M, bool kTaps, int kCtasPerSm>
+__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) dx_dphi_mma_kernel(const DxDphiArgs a) {
   wait_for_prior_kernel();
-  using L = Layout<N, M>;
+  constexpr int kStages = stages_for<kCtasPerSm>();
+  constexpr int kProducts = kTaps ? 6 : 3;
+  constexpr int kParts = kProducts == 6 ? 3 : 2;  // dm parts that dx_mm reads
+  using L = Layout<N, M, kStages>;
   constexpr int S = L::kSlots, JT = L::kJTiles;
   extern __shared__ __align__(16) unsigned char smem[];
   std::uint16_t* const slotted = reinterpret_cast<std::uint16_t*>(smem + kStages * L::kStageBytes);
@@ -303,7 +316,7 @@ __global__ void __launch_bounds__(kWarps * 32, kTaps ? 2 : kCtasPerSm) dx_dphi_m
 #pragma unroll
       for (int s = 0; s < S; ++s) {
 #pragma unroll
-        for (int p = 0; p < 3; ++p) {
+        for (int p = 0; p < kParts; ++p) {
           const std::uint16_t* at = slotted + (p * kTile + 16 * mt + ((lane >> 3) & 1) * 8 + (lane & 7)) * L::kSlotRow +
                                     16 * s + (lane >> 4) * 8;
           if (s == 0) {
@@ -315,12 +328,14 @@ __global__ void __launch_bounds__(kWarps * 32, kTaps ? 2 : kCtasPerSm) dx_dphi_m
           }
         }
       }
-      slot_products<true>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], 0xFFFFFFFFu);
+      slot_products<true, kProducts>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], 0xFFFFFFFFu);
 #pragma unroll
-      for (int s = 1; s < S; ++s) slot_products<false>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
+      for (int s = 1; s < S; ++s) {
+        slot_products<false, kProducts>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
+      }
       if constexpr (kTaps) {
-        slot_products<true>(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
-        slot_products<true>(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
+        slot_products<true, kProducts>(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
+        slot_products<true, kProducts>(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
       }
       const int col = wc + 4 * q;
 #pragma unroll
@@ -383,6 +398,13 @@ void n4_kind_switch(int n, int kind, F&& f) {
   });
 }
 
+// Four CTAs of two stages, measured faster than three of three up to K = 16384 and slower at
+// 28672 (H100, pre fwd+bwd's dx_dphi in ms, 3 vs 4 CTAs per SM: T,n,C = 131072,4,512 0.553 vs
+// 0.500; 65536,4,1024 0.516 vs 0.497; 32768,4,2048 0.525 vs 0.502; 16384,4,4096 0.567 vs
+// 0.510; 16384,4,7168 0.910 vs 0.930). Why the longest rows prefer the deeper pipeline was not
+// measured apart. Both tile and sum alike, so the choice does not change any bit.
+int ctas_per_sm(const PreDims& d) { return d.K() <= 16384 ? 4 : 3; }
+
 }  // namespace
 
 bool dx_dphi_mma_applies(const PreDims& d) { return d.n <= 4 && d.M <= 32 && d.C % kCols == 0; }
@@ -395,15 +417,20 @@ void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
     constexpr int N = decltype(nc)::value;
     constexpr int M = MixShape<N, decltype(kc)::value>::kM;
     if constexpr (M <= 32) {
-      constexpr int bytes = Layout<N, M>::kBytes;
-      const auto run = [&](auto kernel) {
+      const auto run = [&](auto taps, auto ctas) {
+        constexpr int kCtas = decltype(ctas)::value;
+        const auto kernel = dx_dphi_mma_kernel<N, M, decltype(taps)::value, kCtas>;
+        constexpr int bytes = Layout<N, M, stages_for<kCtas>()>::kBytes;
         MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
         launch_after(kernel, grid, dim3(kWarps * 32), bytes, stream, a);
       };
+      using std::integral_constant;
       if (a.part_dx_apply) {
-        run(dx_dphi_mma_kernel<N, M, true>);
+        run(std::true_type{}, integral_constant<int, 2>{});
+      } else if (ctas_per_sm(a.d) == 4) {
+        run(std::false_type{}, integral_constant<int, 4>{});
       } else {
-        run(dx_dphi_mma_kernel<N, M, false>);
+        run(std::false_type{}, integral_constant<int, 3>{});
       }
     }
   });
