@@ -14,15 +14,12 @@
 // post columns share one 16-wide k slot and the res columns have their own, so dx_mm is
 // mm_pre+post + mm_res in f32; with taps the pre and post blocks are also taken apart.
 //
-// A CTA owns 128 columns of K (16 per warp; inside one stream because C % 128 == 0) and a token
-// split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async one or two tiles ahead.
-// The kernel is bound by latency (MMA chains, shared memory), not by bytes in flight, so warps
-// count more than pipeline depth: four CTAs per SM at 64 registers with two stages, or three at
-// 80 with three stages (dx_dphi_occupancy: the choice depends on the shape, bits do not). With
-// taps (decomposition, not speed) two CTAs per SM with three stages: at 80 registers its extra
-// accumulators spill 300 bytes. The tensor cores' f32 accumulation is not round-to-nearest, so each block sum of dx_mm
-// and each tile's contribution to dphi' starts from zero and is added in IEEE f32, like the
-// projection's chunks.
+// A CTA owns 128 or 256 columns of K (16 per warp; inside one stream because C is a multiple)
+// and a token split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async a tile
+// ahead. The kernel is bound by latency (MMA chains, shared memory), not by bytes in flight, so
+// warps count more than pipeline depth (Config). The tensor cores' f32 accumulation is not
+// round-to-nearest, so each block sum of dx_mm and each tile's contribution to dphi' starts from
+// zero and is added in IEEE f32, like the projection's chunks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -38,19 +35,37 @@
 namespace mhc::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kCols = 16 * kWarps;  // columns of K per CTA
-constexpr int kTile = 32;           // tokens per stage, a split's multiple
-// x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
-// half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
-constexpr int kRow = kCols + 16;
+constexpr int kTile = 32;  // tokens per stage, a split's multiple
+
+// A CTA of W warps (16 columns of K each), Ctas of them per SM, Stages tiles of shared memory.
+template <int W, int Ctas, int Stages>
+struct Config {
+  static constexpr int kThreads = 32 * W, kCtasPerSm = Ctas, kStages = Stages;
+  static constexpr int kCols = 16 * W;
+  // x and dy tile rows (bf16) padded by 32 bytes: the 8-byte fragment reads and writes of a
+  // half-warp (4 rows x 32 bytes) and the 16-byte row copies then hit distinct banks.
+  static constexpr int kRow = kCols + 16;
+};
+// Both without taps: 32 warps per SM at 64 registers, two stages (a third fits beside neither).
+// Measured (H100, dx_dphi in pre fwd+bwd, ms, A/B in one call): Narrow against three CTAs of
+// 8 warps and three stages at 80 registers, T,n,C = 131072,4,512 0.500 vs 0.553; 65536,4,1024
+// 0.497 vs 0.516; 32768,4,2048 0.502 vs 0.525; 16384,4,4096 0.510 vs 0.567; Wide against Narrow
+// at 16384,4,7168 0.871-0.875 vs 0.902-0.915 (and Wide no faster elsewhere: 0.497-0.499 at 1024,
+// 0.507 at 2048). Why only the longest rows gain from wide CTAs was not measured apart.
+using Narrow = Config<8, 4, 2>;
+using Wide = Config<16, 2, 2>;
+// With taps (decomposition, not speed): at 80 registers its extra accumulators spill 300 bytes.
+using Tapped = Config<8, 2, 3>;
+
+bool wide(const PreDims& d) { return d.K() > 16384 && d.C % Wide::kCols == 0; }
 
 // Shared memory of one CTA. dm's parts are laid out by k slot, [part][t][slot position]: slot 0
 // holds the pre and post columns (2n <= 8 of its 16 positions), slots 1.. the res columns, 16 each.
 // dx_mm reads them as the A operand (tokens x slot positions) and dphi' as the B operand (tokens x
 // positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
-template <int N, int M, int kStages>
+template <int N, int M, class Cfg>
 struct Layout {
+  static constexpr int kRow = Cfg::kRow;
   static constexpr int kRes = M - 2 * N;
   static constexpr int kSlots = 1 + (kRes + 15) / 16;
   static constexpr int kSlotRow = 16 * kSlots + 8;  // bf16; odd number of 16-byte units
@@ -61,7 +76,7 @@ struct Layout {
   static constexpr int kHpBytes = (kTile * N * 4 + 15) / 16 * 16;
   static constexpr int kStageBytes = 2 * kXBytes + kDmBytes + kHpBytes + kTile * 4;
   static constexpr int kSlotBytes = 3 * kTile * kSlotRow * 2;
-  static constexpr int kBytes = kStages * kStageBytes + kSlotBytes;
+  static constexpr int kBytes = Cfg::kStages * kStageBytes + kSlotBytes;
   static __device__ __forceinline__ int slot_pos(int j) { return j < 2 * N ? j : 16 + (j - 2 * N); }
   // The dm column at slot position pos, or -1 for padding.
   static __device__ __forceinline__ int column(int pos) {
@@ -107,9 +122,10 @@ __device__ __forceinline__ void cp_async4(void* shared, const void* global, int 
 // Copies `bytes` (a multiple of 4) of a contiguous f32 range into shared memory, zero-filling the
 // rest of `cap`. A 16-byte copy may not start in the range and end past it (the range may end
 // there), so the last partial chunk goes float by float.
+template <int kThreads>
 __device__ __forceinline__ void stage_floats(float* shared, const float* global, int bytes, int cap,
                                              const float* any_valid) {
-  for (int off = threadIdx.x * 16; off < cap; off += kWarps * 32 * 16) {
+  for (int off = threadIdx.x * 16; off < cap; off += kThreads * 16) {
     char* dst = reinterpret_cast<char*>(shared) + off;
     const char* src = reinterpret_cast<const char*>(global) + off;
     const int n = bytes - off;
@@ -147,19 +163,13 @@ __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], co
   }
 }
 
-// Occupancy: kCtasPerSm CTAs per SM, with the stages their shared memory leaves room for.
-template <int kCtasPerSm>
-constexpr int stages_for() {
-  return kCtasPerSm == 4 ? 2 : 3;
-}
-
-template <int N, int M, bool kTaps, int kCtasPerSm>
-__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) dx_dphi_mma_kernel(const DxDphiArgs a) {
+template <int N, int M, bool kTaps, class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_kernel(const DxDphiArgs a) {
   wait_for_prior_kernel();
-  constexpr int kStages = stages_for<kCtasPerSm>();
+  constexpr int kStages = Cfg::kStages, kThreads = Cfg::kThreads, kCols = Cfg::kCols, kRow = Cfg::kRow;
   constexpr int kProducts = kTaps ? 6 : 3;
   constexpr int kParts = kProducts == 6 ? 3 : 2;  // dm parts that dx_mm reads
-  using L = Layout<N, M, kStages>;
+  using L = Layout<N, M, Cfg>;
   constexpr int S = L::kSlots, JT = L::kJTiles;
   extern __shared__ __align__(16) unsigned char smem[];
   std::uint16_t* const slotted = reinterpret_cast<std::uint16_t*>(smem + kStages * L::kStageBytes);
@@ -179,12 +189,12 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) dx_dphi_mma_kernel(co
   const std::int64_t t_end = std::min<std::int64_t>(T, t_begin + a.plan.tokens_per_split);
   const int tiles = static_cast<int>((t_end - t_begin + kTile - 1) / kTile);
 
-  for (int e = threadIdx.x; e < L::kSlotBytes / 4; e += kWarps * 32) {
+  for (int e = threadIdx.x; e < L::kSlotBytes / 4; e += kThreads) {
     reinterpret_cast<std::uint32_t*>(slotted)[e] = 0u;  // padding stays zero
   }
 
   // Each thread copies the same 16-byte column u0 of rows r0, r0 + 16, ... of every tile.
-  constexpr int kRowStep = kWarps * 32 / (kCols / 8);
+  constexpr int kRowStep = kThreads / (kCols / 8);
   const int r0 = threadIdx.x / (kCols / 8), u0 = 8 * (threadIdx.x % (kCols / 8));
   const std::int64_t x_off = r0 * K + u0, dy_off = r0 * C + u0;
   const auto load = [&](int tile) {
@@ -200,9 +210,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) dx_dphi_mma_kernel(co
       cp_async16(x_tile(st) + r * kRow + u0, in ? x + x_off + it * kRowStep * K : x, in ? 16 : 0);
       cp_async16(dy_tile(st) + r * kRow + u0, in ? dy + dy_off + it * kRowStep * C : dy, in ? 16 : 0);
     }
-    stage_floats(dm_tile(st), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
-    stage_floats(hp_tile(st), a.h_pre + tb * N, count * N * 4, L::kHpBytes, a.h_pre);
-    stage_floats(cn_tile(st), a.cn + tb, count * 4, kTile * 4, a.cn);
+    stage_floats<kThreads>(dm_tile(st), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
+    stage_floats<kThreads>(hp_tile(st), a.h_pre + tb * N, count * N * 4, L::kHpBytes, a.h_pre);
+    stage_floats<kThreads>(cn_tile(st), a.cn + tb, count * 4, kTile * 4, a.cn);
   };
 
   // phi' of this warp's columns as the B operand of dx_mm, split once: b[nt][s][part]. The
@@ -258,7 +268,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) dx_dphi_mma_kernel(co
     // pair never straddles the pre/post and res slots).
     const float* dm = dm_tile(st);
     constexpr int kPairs = (M + 1) / 2;
-    for (int e = threadIdx.x; e < kTile * kPairs; e += kWarps * 32) {
+    for (int e = threadIdx.x; e < kTile * kPairs; e += kThreads) {
       const int t = e / kPairs, j = 2 * (e % kPairs);
       std::uint32_t p3[3];
       split2(dm[t * M + j], j + 1 < M ? dm[t * M + j + 1] : 0.0f, p3);
@@ -398,39 +408,33 @@ void n4_kind_switch(int n, int kind, F&& f) {
   });
 }
 
-// Four CTAs of two stages, measured faster than three of three up to K = 16384 and slower at
-// 28672 (H100, pre fwd+bwd's dx_dphi in ms, 3 vs 4 CTAs per SM: T,n,C = 131072,4,512 0.553 vs
-// 0.500; 65536,4,1024 0.516 vs 0.497; 32768,4,2048 0.525 vs 0.502; 16384,4,4096 0.567 vs
-// 0.510; 16384,4,7168 0.910 vs 0.930). Why the longest rows prefer the deeper pipeline was not
-// measured apart. Both tile and sum alike, so the choice does not change any bit.
-int ctas_per_sm(const PreDims& d) { return d.K() <= 16384 ? 4 : 3; }
-
 }  // namespace
 
-bool dx_dphi_mma_applies(const PreDims& d) { return d.n <= 4 && d.M <= 32 && d.C % kCols == 0; }
+bool dx_dphi_mma_applies(const PreDims& d) { return d.n <= 4 && d.M <= 32 && d.C % Narrow::kCols == 0; }
 
-std::int64_t dx_dphi_mma_columns() { return kCols; }
+std::int64_t dx_dphi_mma_columns(const PreDims& d) { return wide(d) ? Wide::kCols : Narrow::kCols; }
 
 void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(a.d.K() / kCols), static_cast<unsigned>(a.plan.splits_t));
   n4_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
     constexpr int N = decltype(nc)::value;
     constexpr int M = MixShape<N, decltype(kc)::value>::kM;
     if constexpr (M <= 32) {
-      const auto run = [&](auto taps, auto ctas) {
-        constexpr int kCtas = decltype(ctas)::value;
-        const auto kernel = dx_dphi_mma_kernel<N, M, decltype(taps)::value, kCtas>;
-        constexpr int bytes = Layout<N, M, stages_for<kCtas>()>::kBytes;
+      // Every configuration takes the same tiles and token splits, so the same bits (but for
+      // dx_mm's products with taps, above).
+      const auto run = [&](auto taps, auto cfg) {
+        using Cfg = decltype(cfg);
+        const auto kernel = dx_dphi_mma_kernel<N, M, decltype(taps)::value, Cfg>;
+        constexpr int bytes = Layout<N, M, Cfg>::kBytes;
         MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-        launch_after(kernel, grid, dim3(kWarps * 32), bytes, stream, a);
+        const dim3 grid(static_cast<unsigned>(a.d.K() / Cfg::kCols), static_cast<unsigned>(a.plan.splits_t));
+        launch_after(kernel, grid, dim3(Cfg::kThreads), bytes, stream, a);
       };
-      using std::integral_constant;
       if (a.part_dx_apply) {
-        run(std::true_type{}, integral_constant<int, 2>{});
-      } else if (ctas_per_sm(a.d) == 4) {
-        run(std::false_type{}, integral_constant<int, 4>{});
+        run(std::true_type{}, Tapped{});
+      } else if (wide(a.d)) {
+        run(std::false_type{}, Wide{});
       } else {
-        run(std::false_type{}, integral_constant<int, 3>{});
+        run(std::false_type{}, Narrow{});
       }
     }
   });

@@ -158,7 +158,7 @@ void launch_dx_dphi(const DxDphiArgs& a, cudaStream_t stream);
 // The tensor-core kernel behind launch_dx_dphi (dx_dphi_mma.cu): where it applies, and the
 // columns of K each of its CTAs owns.
 bool dx_dphi_mma_applies(const PreDims& d);
-std::int64_t dx_dphi_mma_columns();
+std::int64_t dx_dphi_mma_columns(const PreDims& d);
 void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream);
 
 // dphi = (sum_s dphi_part) (.) gamma; dgamma = sum_j dphi'[j] phi[j] (per block, then summed).

@@ -288,7 +288,7 @@ static int dx_columns_per_thread(const PreDims& d) { return d.C % 2 == 0 && d.M 
 DxDphiPlan plan_dx_dphi(const PreDims& d) {
   DxDphiPlan plan;
   plan.tensor_cores = dx_dphi_mma_applies(d);
-  const std::int64_t per_cta = plan.tensor_cores ? dx_dphi_mma_columns() : kDxThreads * dx_columns_per_thread(d);
+  const std::int64_t per_cta = plan.tensor_cores ? dx_dphi_mma_columns(d) : kDxThreads * dx_columns_per_thread(d);
   const std::int64_t column_ctas = (d.K() + per_cta - 1) / per_cta;
   const std::int64_t token_groups = std::max<std::int64_t>(1, (d.T + kDxTokens - 1) / kDxTokens);
   // 1 to 8 waves of 264 CTAs, choosing the fewest splits whose last wave is fullest (C = 7168:

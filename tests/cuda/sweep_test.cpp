@@ -34,13 +34,15 @@ struct SweepShape {
 
 // n = 8 is replaced by n = 5 for the permutation map (n! logits; n <= 5). {161, 4, 4096} and
 // {1001, 4, 4096} run the projection over more slices than a cluster holds (16), with CTAs whose
-// share of (slice, tile) units crosses slices. With MHC_CUDA_SWEEP=reduced (the
+// share of (slice, tile) units crosses slices; {97, 4, 7168} and {1001, 4, 7168} the wide CTAs
+// of dx_dphi_mma.cu (one tile per token split, and several). With MHC_CUDA_SWEEP=reduced (the
 // compute-sanitizer runs) only shapes up to 3 x 2^20 elements of x.
 std::vector<SweepShape> sweep_shapes(const std::string& preset) {
   const std::int64_t wide = preset == "lite" ? 5 : 8;
   std::vector<SweepShape> shapes = {{1, 4, 7},       {13, 2, 1},      {137, 4, 128},  {137, 1, 1280}, {13, wide, 7},
           {4097, 4, 128},  {137, 2, 4096},  {13, 4, 7168},  {0, 4, 128},   {65536, 4, 128},
-          {4097, wide, 7}, {137, wide, 1280}, {1, wide, 7168}, {161, 4, 4096}, {1001, 4, 4096}};
+          {4097, wide, 7}, {137, wide, 1280}, {1, wide, 7168}, {161, 4, 4096}, {1001, 4, 4096},
+          {97, 4, 7168},   {1001, 4, 7168}};
   if (reduced_sweep()) {
     std::erase_if(shapes, [](const SweepShape& s) { return s.T * s.n * s.C > (3 << 20); });
   }
