@@ -144,10 +144,27 @@ __global__ void __launch_bounds__(kThreads) mix_kernel(const MixKernelArgs a) {
       r = a.r_in[t];
     } else {
       float sumsq = a.s_part[t];
-      for (int ks = 1; ks < a.splits_k; ++ks) {
+      // Four splits' partials are loaded before any is added (the same sums in the same order):
+      // a chain of one dependent L2 round trip per split was most of this kernel at C = 7168
+      // (28 splits: 0.038 -> 0.033 ms; eight per batch: 0.033, but 0.037 against 0.034 at 4 splits).
+      constexpr int kBatch = 4;
+      for (int k0 = 1; k0 < a.splits_k; k0 += kBatch) {
+        float mv[kBatch][kCols], sv[kBatch];
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) m[c] += a.m_part[(ks * T + t) * M + column(c)];
-        sumsq += a.s_part[ks * T + t];
+        for (int u = 0; u < kBatch; ++u) {
+          const int ks = k0 + u < a.splits_k ? k0 + u : k0;  // past the last split: loaded, not added
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) mv[u][c] = a.m_part[(ks * T + t) * M + column(c)];
+          sv[u] = a.s_part[ks * T + t];
+        }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          if (k0 + u < a.splits_k) {
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) m[c] += mv[u][c];
+            sumsq += sv[u];
+          }
+        }
       }
       r = inv_rms(sumsq, static_cast<float>(a.d.K()), a.s.eps_rms);
     }
