@@ -101,9 +101,29 @@ std::vector<pid_t> worker_pids() {
   return pids;
 }
 
-std::string temp_dir(const std::string& name) {
+namespace {
+
+// One root per test process, removed when the process exits: the tokens and TLS keys that the
+// security tests write must not pile up in the temporary directory.
+struct TempRoot {
+  std::filesystem::path path;
+  ~TempRoot() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+const std::filesystem::path& temp_root() {
   const char* base = std::getenv("TMPDIR");
-  auto dir = std::filesystem::path(base ? base : "/tmp") / ("mhc_server_test_" + std::to_string(::getpid())) / name;
+  static const TempRoot root{std::filesystem::path(base ? base : "/tmp") /
+                             ("mhc_server_test_" + std::to_string(::getpid()))};
+  return root.path;
+}
+
+}  // namespace
+
+std::string temp_dir(const std::string& name) {
+  const auto dir = temp_root() / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -50,7 +50,7 @@ nlohmann::json comparable(const std::string& report_json);
 // Worker processes of this test process (children whose command line contains "worker").
 std::vector<pid_t> worker_pids();
 
-// A directory under the test's temporary dir, created fresh.
+// A directory under the test process's temporary root (removed at exit), created fresh.
 std::string temp_dir(const std::string& name);
 
 }  // namespace mhc::server::testing
