@@ -3,10 +3,10 @@
 //   mm_b[t, k]  = sum_{j in block b} dm[t, j] phi'[j, k]
 //   dphi'[j, k] = sum_t dm[t, j] x[t, k]
 // for n <= 4, M <= 32 and C % 128 == 0 (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel
-// covers the rest. Same products as that kernel, exact on the tensor cores: x is bf16 already, and
-// dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts (mma.cuh split2, as
-// norm_proj.cu's prepare_phi). dphi' (an f32 output summed over T) takes the three products dm
-// part x x. dx_mm takes the three products hi hi, hi mid and mid hi: the dropped ones are each
+// covers the rest. On the tensor cores x is bf16 already, and dm and phi' (f32) are split exactly
+// into hi + mid + lo bf16 parts (mma.cuh split2, as norm_proj.cu's prepare_phi). dphi' (an f32
+// output summed over T) takes the three products dm part x x: that kernel's f32 products,
+// exactly. dx_mm takes the three products hi hi, hi mid and mid hi: the dropped ones are each
 // below 2^-16 of |dm phi'|, and dx is rounded to bf16 (half an ulp: 2^-9 of |dx|) right after,
 // so it keeps its rounding point (the GPU sweep's dx ratios stay 1.00) for half the MMAs of the
 // f32-exact six. With taps (the decomposition judges the f32 parts against the emulated
@@ -54,7 +54,8 @@ struct Config {
 // 0.507 at 2048). Why only the longest rows gain from wide CTAs was not measured apart.
 using Narrow = Config<8, 4, 2>;
 using Wide = Config<16, 2, 2>;
-// With taps (decomposition, not speed): at 80 registers its extra accumulators spill 300 bytes.
+// With taps (decomposition, not speed): two CTAs per SM, 128 registers; at 80 its extra
+// accumulators spilled 300 bytes.
 using Tapped = Config<8, 2, 3>;
 
 bool wide(const PreDims& d) { return d.K() > 16384 && d.C % Wide::kCols == 0; }
