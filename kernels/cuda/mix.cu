@@ -147,7 +147,9 @@ __global__ void __launch_bounds__(kThreads) mix_kernel(const MixKernelArgs a) {
       // Four splits' partials are loaded before any is added (the same sums in the same order):
       // a chain of one dependent L2 round trip per split was most of this kernel at C = 7168
       // (28 splits: 0.038 -> 0.033 ms; eight per batch: 0.033, but 0.037 against 0.034 at 4 splits).
-      constexpr int kBatch = 4;
+      // One at a time where a lane holds every permutation logit (n! of them): batches of those
+      // would take 127 registers at n = 4 instead of 56, and spill at n = 5.
+      constexpr int kBatch = kAllRes ? 1 : 4;
       for (int k0 = 1; k0 < a.splits_k; k0 += kBatch) {
         float mv[kBatch][kCols], sv[kBatch];
 #pragma unroll
