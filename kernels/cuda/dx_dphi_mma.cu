@@ -15,11 +15,12 @@
 // mm_pre+post + mm_res in f32; with taps the pre and post blocks are also taken apart.
 //
 // A CTA owns 128 or 256 columns of K (16 per warp; inside one stream because C is a multiple)
-// and a token split; tiles of 32 tokens of x, dy, dm, h_pre and cn arrive by cp.async a tile
-// ahead. The kernel is bound by latency (MMA chains, shared memory), not by bytes in flight, so
-// warps count more than pipeline depth (Config). The tensor cores' f32 accumulation is not
-// round-to-nearest, so each block sum of dx_mm and each tile's contribution to dphi' starts from
-// zero and is added in IEEE f32, like the projection's chunks.
+// and a token split; tiles of 32 tokens of x and dy arrive by cp.async kStages - 1 tiles ahead,
+// those of dm, h_pre[:, i] and cn (all a CTA needs of them) one tile ahead. The kernel is bound
+// by latency (MMA chains, shared memory), not by bytes in flight, so warps count more than
+// pipeline depth (Config). The tensor cores' f32 accumulation is not round-to-nearest, so each
+// block sum of dx_mm and each tile's contribution to dphi' starts from zero and is added in IEEE
+// f32, like the projection's chunks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -51,7 +52,9 @@ struct Config {
 // 8 warps and three stages at 80 registers, T,n,C = 131072,4,512 0.500 vs 0.553; 65536,4,1024
 // 0.497 vs 0.516; 32768,4,2048 0.502 vs 0.525; 16384,4,4096 0.510 vs 0.567; Wide against Narrow
 // at 16384,4,7168 0.871-0.875 vs 0.902-0.915 (and Wide no faster elsewhere: 0.497-0.499 at 1024,
-// 0.507 at 2048). Why only the longest rows gain from wide CTAs was not measured apart.
+// 0.507 at 2048). Why only the longest rows gain from wide CTAs was not measured apart. A third
+// stage for Wide (x and dy, 118784 bytes with the coefficient buffers) would leave one CTA per SM;
+// variants that made room for it were slower (docs/cuda.md, ninth session).
 using Narrow = Config<8, 4, 2>;
 using Wide = Config<16, 2, 2>;
 // With taps (decomposition, not speed): two CTAs per SM, 128 registers; at 80 its extra
@@ -66,18 +69,18 @@ bool wide(const PreDims& d) { return d.K() > 16384 && d.C % Wide::kCols == 0; }
 // positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
 template <int N, int M, class Cfg>
 struct Layout {
-  static constexpr int kRow = Cfg::kRow;
   static constexpr int kRes = M - 2 * N;
   static constexpr int kSlots = 1 + (kRes + 15) / 16;
   static constexpr int kSlotRow = 16 * kSlots + 8;  // bf16; odd number of 16-byte units
   static constexpr int kJTiles = 1 + (kRes + 7) / 8;  // groups of 8 positions holding columns
   // Bytes, each region 16-byte aligned.
-  static constexpr int kXBytes = kTile * kRow * 2;
+  static constexpr int kXBytes = kTile * Cfg::kRow * 2;
+  static constexpr int kStageBytes = 2 * kXBytes;  // x and dy
+  // A tile's dm, h_pre[:, i] and cn (f32): two buffers, filled one tile ahead.
   static constexpr int kDmBytes = (kTile * M * 4 + 15) / 16 * 16;
-  static constexpr int kHpBytes = (kTile * N * 4 + 15) / 16 * 16;
-  static constexpr int kStageBytes = 2 * kXBytes + kDmBytes + kHpBytes + kTile * 4;
+  static constexpr int kCoeffBytes = kDmBytes + 2 * kTile * 4;
   static constexpr int kSlotBytes = 3 * kTile * kSlotRow * 2;
-  static constexpr int kBytes = Cfg::kStages * kStageBytes + kSlotBytes;
+  static constexpr int kBytes = Cfg::kStages * kStageBytes + 2 * kCoeffBytes + kSlotBytes;
   static __device__ __forceinline__ int slot_pos(int j) { return j < 2 * N ? j : 16 + (j - 2 * N); }
   // The dm column at slot position pos, or -1 for padding.
   static __device__ __forceinline__ int column(int pos) {
@@ -173,12 +176,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
   using L = Layout<N, M, Cfg>;
   constexpr int S = L::kSlots, JT = L::kJTiles;
   extern __shared__ __align__(16) unsigned char smem[];
-  std::uint16_t* const slotted = reinterpret_cast<std::uint16_t*>(smem + kStages * L::kStageBytes);
   const auto x_tile = [&](int st) { return reinterpret_cast<std::uint16_t*>(smem + st * L::kStageBytes); };
   const auto dy_tile = [&](int st) { return x_tile(st) + kTile * kRow; };
-  const auto dm_tile = [&](int st) { return reinterpret_cast<float*>(smem + st * L::kStageBytes + 2 * L::kXBytes); };
-  const auto hp_tile = [&](int st) { return dm_tile(st) + L::kDmBytes / 4; };
-  const auto cn_tile = [&](int st) { return hp_tile(st) + L::kHpBytes / 4; };
+  unsigned char* const coeffs = smem + kStages * L::kStageBytes;
+  const auto dm_tile = [&](int b) { return reinterpret_cast<float*>(coeffs + b * L::kCoeffBytes); };
+  const auto hp_tile = [&](int b) { return dm_tile(b) + L::kDmBytes / 4; };  // h_pre[t, i]
+  const auto cn_tile = [&](int b) { return hp_tile(b) + kTile; };
+  std::uint16_t* const slotted = reinterpret_cast<std::uint16_t*>(coeffs + 2 * L::kCoeffBytes);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
   const std::int64_t T = a.d.T, C = a.d.C, K = a.d.K();
@@ -198,7 +202,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
   constexpr int kRowStep = kThreads / (kCols / 8);
   const int r0 = threadIdx.x / (kCols / 8), u0 = 8 * (threadIdx.x % (kCols / 8));
   const std::int64_t x_off = r0 * K + u0, dy_off = r0 * C + u0;
-  const auto load = [&](int tile) {
+  const auto load_x_dy = [&](int tile) {
     const int st = tile % kStages;
     const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
     const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
@@ -211,9 +215,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
       cp_async16(x_tile(st) + r * kRow + u0, in ? x + x_off + it * kRowStep * K : x, in ? 16 : 0);
       cp_async16(dy_tile(st) + r * kRow + u0, in ? dy + dy_off + it * kRowStep * C : dy, in ? 16 : 0);
     }
-    stage_floats<kThreads>(dm_tile(st), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
-    stage_floats<kThreads>(hp_tile(st), a.h_pre + tb * N, count * N * 4, L::kHpBytes, a.h_pre);
-    stage_floats<kThreads>(cn_tile(st), a.cn + tb, count * 4, kTile * 4, a.cn);
+  };
+  const auto load_coeffs = [&](int tile) {
+    const int b = tile & 1;
+    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
+    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    stage_floats<kThreads>(dm_tile(b), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
+    stage_floats<kThreads>(cn_tile(b), a.cn + tb, count * 4, kTile * 4, a.cn);
+    for (int t = threadIdx.x; t < kTile; t += kThreads) {
+      const bool in = t < count;
+      cp_async4(hp_tile(b) + t, in ? a.h_pre + (tb + t) * N + i : a.h_pre, in ? 4 : 0);
+    }
   };
 
   // phi' of this warp's columns as the B operand of dx_mm, split once: b[nt][s][part]. The
@@ -252,9 +264,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
 #pragma unroll
   for (int jt = 0; jt < JT; ++jt) dphi[jt][0] = dphi[jt][1] = dphi[jt][2] = dphi[jt][3] = 0.0f;
 
+  // Copy groups in commit order: x/dy 0, coeffs 0, x/dy 1 .. kStages - 2, then per tile coeffs
+  // tile + 1 and x/dy tile + kStages - 1. Waiting for all but the newest kStages - 2 groups then
+  // finds both of a tile's groups complete, and the coefficients need two buffers whatever the
+  // stage count: the next tile's land in the one the previous tile (done at the barrier) used.
+  if (tiles > 0) load_x_dy(0);
+  cp_async_commit();
+  if (tiles > 0) load_coeffs(0);
+  cp_async_commit();
 #pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {
-    if (st < tiles) load(st);
+  for (int st = 1; st < kStages - 1; ++st) {
+    if (st < tiles) load_x_dy(st);
     cp_async_commit();
   }
   for (int tile = 0; tile < tiles; ++tile) {
@@ -263,11 +283,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
     const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
     cp_async_wait<kStages - 2>();
     __syncthreads();  // this tile's bytes are visible; every warp is done with the previous tile
-    if (tile + kStages - 1 < tiles) load(tile + kStages - 1);
+    if (tile + 1 < tiles) load_coeffs(tile + 1);
+    cp_async_commit();
+    if (tile + kStages - 1 < tiles) load_x_dy(tile + kStages - 1);
     cp_async_commit();
     // dm's exact split into the slotted layout, two adjacent columns per word (2n is even, so a
     // pair never straddles the pre/post and res slots).
-    const float* dm = dm_tile(st);
+    const float* dm = dm_tile(tile & 1);
     constexpr int kPairs = (M + 1) / 2;
     for (int e = threadIdx.x; e < kTile * kPairs; e += kThreads) {
       const int t = e / kPairs, j = 2 * (e % kPairs);
@@ -311,8 +333,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
     // dx per 16-token row tile: dm phi' by slot (pre + post in slot 0, res in the others), then
     // the elementwise terms; dx is written over x in shared memory and stored in 16-byte rows.
     const std::uint16_t* dys = dy_tile(st);
-    const float* hp = hp_tile(st);
-    const float* cn = cn_tile(st);
+    const float* hp = hp_tile(tile & 1);
+    const float* cn = cn_tile(tile & 1);
 #pragma unroll
     for (int mt = 0; mt < kTile / 16; ++mt) {
       float mm[2][2][4], split_pp[2][2][4];  // [nt][pre+post, res]; with taps [nt][pre, post]
@@ -356,7 +378,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
         const uint2 gv = *reinterpret_cast<const uint2*>(dys + t * kRow + col);
         const float v[4] = {bf16_lo(xv.x), bf16_hi(xv.x), bf16_lo(xv.y), bf16_hi(xv.y)};
         const float gg[4] = {bf16_lo(gv.x), bf16_hi(gv.x), bf16_lo(gv.y), bf16_hi(gv.y)};
-        const float hpt = hp[t * N + i], cnt = cn[t];
+        const float hpt = hp[t], cnt = cn[t];
         float dxv[4];
 #pragma unroll
         for (int c = 0; c < 4; ++c) {  // column col + c: n-tile c / 2, output 2 h + c % 2
