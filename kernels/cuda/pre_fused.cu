@@ -300,7 +300,8 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
   for (int s = 0; s < c.stages; ++s) issue(s);
   const int lag = kFused ? kLag : 0;
   // Stages go round in tile order: the projected tile's stage and barrier parity, and the
-  // applied tile's stage (kLag behind), advanced by counting instead of dividing.
+  // applied tile's stage (kLag behind; projecting alone, the next stage to refill), advanced by
+  // counting instead of dividing.
   int s_proj = 0, parity = 0, s_apply = 0;
   const auto next = [&](int s) { return s + 1 == c.stages ? 0 : s + 1; };
 
