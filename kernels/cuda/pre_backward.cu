@@ -27,8 +27,10 @@ __global__ void __launch_bounds__(kDhWarps * 32) dh_pre_kernel(const std::uint16
                                                                float* __restrict__ dh_pre, std::int64_t T,
                                                                std::int64_t C) {
   const int lane = threadIdx.x & 31;
-  const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(kDhWarps) + (threadIdx.x >> 5);
-  if (t >= T) return;
+  // Last tokens first: the first ones, which dx_dphi's first CTAs read first, are then the ones
+  // still in L2 when it starts.
+  const std::int64_t t = T - 1 - (blockIdx.x * static_cast<std::int64_t>(kDhWarps) + (threadIdx.x >> 5));
+  if (t < 0) return;
   float acc[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) acc[i] = 0.0f;
