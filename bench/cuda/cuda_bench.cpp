@@ -84,8 +84,7 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   cuda::pre_backward(b, ws, stream);
   MHC_CUDA_CHECK(cudaStreamSynchronize(stream));
   const cuda::PhiPlan plan = cuda::plan_projection(d);
-  float* folded = ws.get<float>("phi_folded", M * K);
-  auto* split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
+  const cuda::PhiPrepared phi = cuda::prepare_phi(d, plan, f.phi, f.gamma, ws, stream);
   float* m_part = ws.get<float>("m_part", plan.splits_k * T * M);
   float* s_part = ws.get<float>("s_part", plan.splits_k * T);
   float* h_pre = ws.get<float>("h_pre", T * d.n);
@@ -103,12 +102,12 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   }
   cuda::DxDphiArgs dd;
   dd.d = d, dd.resmap = b.s.resmap, dd.plan = cuda::plan_dx_dphi(d), dd.x = b.x, dd.dy = b.dy;
-  dd.phi_folded = folded, dd.dm = cb.dm, dd.cn = cb.cn, dd.h_pre = h_pre, dd.dx = b.dx;
+  dd.phi_folded = phi.folded, dd.dm = cb.dm, dd.cn = cb.cn, dd.h_pre = h_pre, dd.dx = b.dx;
   dd.dphi_part = ws.get<float>("dphi_part", static_cast<std::size_t>(dd.plan.splits_t) * M * K);
   float* const no_blocks[3] = {nullptr, nullptr, nullptr};
   const std::vector<std::pair<const char*, std::function<void()>>> stages = {
-      {"prepare_phi", [&] { cuda::prepare_phi(d, plan, f.phi, f.gamma, folded, split, stream); }},
-      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, folded, split, m_part, s_part, stream); }},
+      {"prepare_phi", [&] { cuda::prepare_phi(d, plan, f.phi, f.gamma, ws, stream); }},
+      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, phi.folded, phi.split, m_part, s_part, stream); }},
       {"mix+resmap", [&] { cuda::launch_mix(mix, stream); }},
       {"apply", [&] { cuda::launch_apply(d, f.x, h_pre, f.y, stream); }},
       {"dh_pre", [&] { cuda::launch_dh_pre(d, b.x, b.dy, const_cast<float*>(cb.dh_pre), stream); }},
@@ -133,7 +132,7 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   if (plan.cluster == 0) return;
   // The cluster kernel with the apply (the fused forward's projection pass).
   cuda::FusedProjArgs fa;
-  fa.d = d, fa.s = f.s, fa.x = f.x, fa.phi_folded = folded, fa.alpha = f.alpha, fa.bias = f.bias;
+  fa.d = d, fa.s = f.s, fa.x = f.x, fa.phi_folded = phi.folded, fa.alpha = f.alpha, fa.bias = f.bias;
   fa.m_part = m_part, fa.sumsq_part = s_part, fa.y = f.y;
   char buf[96];
   std::snprintf(buf, sizeof buf, "#   pre_fused (norm_proj + h_pre + apply), cluster of %d: %.4f ms", plan.cluster,

@@ -356,12 +356,10 @@ TensorMap CudaBackend::run_stage(const Semantics& s, std::string_view stage, con
     float* rd = device_for<float>("tap.inv_rms", r);
     if (d.T > 0) {
       const PhiPlan plan = plan_projection(d);
-      float* folded = ws_.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K());
-      auto* split = ws_.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
-      prepare_phi(d, plan, phid, gammad, folded, split, stream_);
+      const PhiPrepared phi_prepared = prepare_phi(d, plan, phid, gammad, ws_, stream_);
       float* m_part = ws_.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
       float* s_part = ws_.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
-      launch_norm_proj(d, plan, xd, folded, split, m_part, s_part, stream_);
+      launch_norm_proj(d, plan, xd, phi_prepared.folded, phi_prepared.split, m_part, s_part, stream_);
       MixKernelArgs a;
       a.d = d;
       a.s = ms;

@@ -27,6 +27,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kChunk = 32;  // k per iteration: one 16-byte load per row and thread quad
 
+// phi' = phi (.) gamma into phi_folded and its split into phi_split, each only when given.
 __global__ void prepare_phi_kernel(const float* __restrict__ phi, const float* __restrict__ gamma, int M,
                                    std::int64_t K, int M_pad, std::int64_t K_pad, float* __restrict__ phi_folded,
                                    std::uint16_t* __restrict__ phi_split) {
@@ -38,9 +39,12 @@ __global__ void prepare_phi_kernel(const float* __restrict__ phi, const float* _
     float f = 0.0f;
     if (j < M && k < K) {
       f = phi[j * K + k];
-      if (gamma) f = __fmul_rn(f, gamma[k]);
-      phi_folded[j * K + k] = f;
+      if (phi_folded) {
+        f = __fmul_rn(f, gamma[k]);
+        phi_folded[j * K + k] = f;
+      }
     }
+    if (!phi_split) continue;
     const float hi = round_bf16(f);
     const float r1 = __fsub_rn(f, hi);  // exact
     const float mid = round_bf16(r1);
@@ -185,13 +189,17 @@ PhiPlan plan_projection(const PreDims& d) {
   return plan;
 }
 
-void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, float* phi_folded,
-                 std::uint16_t* phi_split, cudaStream_t stream) {
+PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, Workspace& ws,
+                        cudaStream_t stream) {
   const std::int64_t total = static_cast<std::int64_t>(plan.M_pad) * plan.K_pad;
-  const int blocks = static_cast<int>(std::min<std::int64_t>((total + 255) / 256, 4096));
-  prepare_phi_kernel<<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), plan.M_pad, plan.K_pad, phi_folded,
-                                                 phi_split);
-  check_launch("prepare_phi_kernel");
+  float* folded = gamma ? ws.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K()) : nullptr;
+  std::uint16_t* split = plan.slices == 0 ? ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(total)) : nullptr;
+  if (folded || split) {
+    const int blocks = static_cast<int>(std::min<std::int64_t>((total + 255) / 256, 4096));
+    prepare_phi_kernel<<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), plan.M_pad, plan.K_pad, folded, split);
+    check_launch("prepare_phi_kernel");
+  }
+  return {folded ? folded : phi, split};
 }
 
 void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,

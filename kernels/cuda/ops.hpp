@@ -35,8 +35,15 @@ struct PhiPlan {
   int cluster = 0;
 };
 PhiPlan plan_projection(const PreDims& d);
-void prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, float* phi_folded,
-                 std::uint16_t* phi_split, cudaStream_t stream);
+// What the projection and dx_dphi read of phi': folded is phi itself without gamma (nothing to
+// fold), split is set only where norm_proj.cu's kernel runs (plan.slices == 0). Buffers come from
+// `ws` ("phi_folded", "phi_split"); with neither needed, nothing is launched.
+struct PhiPrepared {
+  const float* folded = nullptr;
+  const std::uint16_t* split = nullptr;
+};
+PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, Workspace& ws,
+                        cudaStream_t stream);
 
 // Partial projections m_part [KS, T, M] and sums of squares s_part [KS, T] of x against phi'
 // (phi_split for norm_proj.cu's kernel, phi_folded for pre_fused.cu's).

@@ -28,9 +28,7 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
   const PreDims& d = a.d;
   if (d.T == 0) return;
   const PhiPlan plan = plan_projection(d);
-  float* phi_folded = ws.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K());
-  auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
-  prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
+  const PhiPrepared phi = prepare_phi(d, plan, a.phi, a.gamma, ws, stream);
 
   float* m_part = ws.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
   float* s_part = ws.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
@@ -39,7 +37,7 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
     f.d = d;
     f.s = a.s;
     f.x = a.x;
-    f.phi_folded = phi_folded;
+    f.phi_folded = phi.folded;
     f.alpha = a.alpha;
     f.bias = a.bias;
     f.m_part = m_part;
@@ -47,7 +45,7 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
     f.y = a.y;
     launch_pre_fused(f, plan, stream);
   } else {
-    launch_norm_proj(d, plan, a.x, phi_folded, phi_split, m_part, s_part, stream);
+    launch_norm_proj(d, plan, a.x, phi.folded, phi.split, m_part, s_part, stream);
   }
 
   MixKernelArgs mix;
@@ -77,16 +75,15 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   const PreDims& d = a.d;
   const std::size_t T = static_cast<std::size_t>(d.T), M = d.M, K = static_cast<std::size_t>(d.K());
   const PhiPlan plan = plan_projection(d);
-  float* phi_folded = ws.get<float>("phi_folded", M * K);
-  auto* phi_split = ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(plan.M_pad) * plan.K_pad);
+  PhiPrepared phi;
   const bool saved = a.saved_m != nullptr && a.saved_inv_rms != nullptr;
   const float* m_part = a.saved_m;
   const float* s_part = nullptr;
   if (!saved) {
-    prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, stream);
+    phi = prepare_phi(d, plan, a.phi, a.gamma, ws, stream);
     float* m_parts = ws.get<float>("m_part", plan.splits_k * T * M);
     float* s_parts = ws.get<float>("s_part", plan.splits_k * T);
-    launch_norm_proj(d, plan, a.x, phi_folded, phi_split, m_parts, s_parts, stream);
+    launch_norm_proj(d, plan, a.x, phi.folded, phi.split, m_parts, s_parts, stream);
     m_part = m_parts;
     s_part = s_parts;
   }
@@ -122,7 +119,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   const Workspace::Side& side = ws.side();
   MHC_CUDA_CHECK(cudaEventRecord(side.fork, stream));
   MHC_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
-  if (saved) prepare_phi(d, plan, a.phi, a.gamma, phi_folded, phi_split, side.stream);
+  if (saved) phi = prepare_phi(d, plan, a.phi, a.gamma, ws, side.stream);
   launch_coeff_post_res(cb, side.stream);
   MHC_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
   launch_dh_pre(d, a.x, a.dy, dh_pre, stream);
@@ -136,7 +133,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   dd.plan = plan_dx_dphi(d);
   dd.x = a.x;
   dd.dy = a.dy;
-  dd.phi_folded = phi_folded;
+  dd.phi_folded = phi.folded;
   dd.dm = cb.dm;
   dd.cn = cb.cn;
   dd.h_pre = cb.h_pre;
