@@ -198,14 +198,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
     reinterpret_cast<std::uint32_t*>(slotted)[e] = 0u;  // padding stays zero
   }
 
+  // Tile `tile` of the split: its first token, and how many of its kTile rows hold tokens.
+  const auto tile_begin = [&](int tile) { return t_begin + static_cast<std::int64_t>(tile) * kTile; };
+  const auto tile_count = [&](std::int64_t tb) { return static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb)); };
   // Each thread copies the same 16-byte column u0 of rows r0, r0 + 16, ... of every tile.
   constexpr int kRowStep = kThreads / (kCols / 8);
   const int r0 = threadIdx.x / (kCols / 8), u0 = 8 * (threadIdx.x % (kCols / 8));
   const std::int64_t x_off = r0 * K + u0, dy_off = r0 * C + u0;
   const auto load_x_dy = [&](int tile) {
     const int st = tile % kStages;
-    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
-    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    const std::int64_t tb = tile_begin(tile);
+    const int count = tile_count(tb);
     const std::uint16_t* x = a.x + tb * K + k0;
     const std::uint16_t* dy = a.dy + tb * C + c0;
 #pragma unroll
@@ -218,8 +221,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
   };
   const auto load_coeffs = [&](int tile) {
     const int b = tile & 1;
-    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
-    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    const std::int64_t tb = tile_begin(tile);
+    const int count = tile_count(tb);
     stage_floats<kThreads>(dm_tile(b), a.dm + tb * M, count * M * 4, L::kDmBytes, a.dm);
     stage_floats<kThreads>(cn_tile(b), a.cn + tb, count * 4, kTile * 4, a.cn);
     for (int t = threadIdx.x; t < kTile; t += kThreads) {
@@ -279,8 +282,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
   }
   for (int tile = 0; tile < tiles; ++tile) {
     const int st = tile % kStages;
-    const std::int64_t tb = t_begin + static_cast<std::int64_t>(tile) * kTile;
-    const int count = static_cast<int>(std::min<std::int64_t>(kTile, t_end - tb));
+    const std::int64_t tb = tile_begin(tile);
+    const int count = tile_count(tb);
     cp_async_wait<kStages - 2>();
     __syncthreads();  // this tile's bytes are visible; every warp is done with the previous tile
     if (tile + 1 < tiles) load_coeffs(tile + 1);

@@ -193,7 +193,8 @@ PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi,
                         cudaStream_t stream) {
   const std::int64_t total = static_cast<std::int64_t>(plan.M_pad) * plan.K_pad;
   float* folded = gamma ? ws.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K()) : nullptr;
-  std::uint16_t* split = plan.slices == 0 ? ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(total)) : nullptr;
+  std::uint16_t* split =
+      plan.slices == 0 ? ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(total)) : nullptr;
   if (folded || split) {
     const int blocks = static_cast<int>(std::min<std::int64_t>((total + 255) / 256, 4096));
     prepare_phi_kernel<<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), plan.M_pad, plan.K_pad, folded, split);
