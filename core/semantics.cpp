@@ -1,6 +1,8 @@
 #include "core/semantics.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -149,8 +151,19 @@ void validate(const Shape& shape, const Semantics& s) {
   if ((s.resmap == ResMap::sinkhorn || s.resmap == ResMap::sinkhorn_exp) && s.repeats < 1) {
     invalid_input("repeats (Sinkhorn iterations R) must be >= 1, got " + std::to_string(s.repeats));
   }
-  if (s.eps_rms < 0 || s.eps_pre < 0 || s.eps_sk < 0) invalid_input("epsilons must be >= 0");
-  if (!(s.post_mult > 0)) invalid_input("post_mult (p) must be > 0");
+  if (s.repeats < 0 || s.repeats > kMaxRepeats) {
+    invalid_input("repeats (Sinkhorn iterations R) = " + std::to_string(s.repeats) + " is outside [0, " +
+                  std::to_string(kMaxRepeats) + "]");
+  }
+  // NaN and infinity pass a plain comparison: a NaN eps_rms would make every tensor NaN on both
+  // sides, and the comparison would then judge nothing.
+  const std::pair<const char*, double> eps[] = {{"eps_rms", s.eps_rms}, {"eps_pre", s.eps_pre}, {"eps_sk", s.eps_sk}};
+  for (const auto& [name, v] : eps) {
+    if (!(std::isfinite(v) && v >= 0)) invalid_input(std::string(name) + " must be finite and >= 0, got " + exact(v));
+  }
+  if (!(std::isfinite(s.post_mult) && s.post_mult > 0)) {
+    invalid_input("post_mult (p) must be finite and > 0, got " + exact(s.post_mult));
+  }
   mix_count(s.resmap, shape.n);
 }
 

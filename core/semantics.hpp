@@ -36,6 +36,10 @@ enum class Orientation {
 // gradient some kernels use; the golden offers it so a report can say how far it is from exact.
 enum class SinkhornGrad { exact, implicit };
 
+// Sinkhorn iterations beyond this are typos: every published mHC uses R <= 100, and the golden's
+// and the kernels' work (and the CUDA backward's O(R^2) recomputation) grows with R.
+inline constexpr int kMaxRepeats = 10'000;
+
 struct Semantics {
   ResMap resmap = ResMap::sinkhorn;
   int repeats = 20;        // R: Sinkhorn iterations
@@ -75,7 +79,8 @@ std::map<std::string, std::string> to_fields(const Semantics& s);
 Semantics from_fields(const std::map<std::string, std::string>& fields, Semantics base = {});
 
 // Rejects what the math cannot do (n < 1, C < 1, T < 0, permutations with n > 5, R < 1 for the
-// Sinkhorn maps, negative eps) with Error(invalid_input) naming the field.
+// Sinkhorn maps or R > kMaxRepeats, negative or non-finite eps, p <= 0 or non-finite) with
+// Error(invalid_input) naming the field.
 void validate(const Shape& shape, const Semantics& s);
 
 }  // namespace mhc

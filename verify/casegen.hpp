@@ -62,11 +62,17 @@ struct PostCase {
   PostUpstream up;
 };
 
-// Generation refuses cases whose inputs would need more host memory than max_bytes.
+// Generation refuses cases whose verification would need more host memory than max_bytes
+// (case_peak_bytes with CaseWork::run).
 struct CaseLimits {
   std::uint64_t max_bytes;
-  CaseLimits();  // min(16 GiB, half of physical memory)
+  CaseLimits();  // three quarters of physical memory
 };
+
+// What a case's memory is needed for: verifying it (the golden, both baselines, the candidate and
+// their comparison), or also decomposing it (every tap and gradient component of every backend,
+// Sinkhorn iterates included), as `decompose` and the diagnosis of a failing case do.
+enum class CaseWork { run, decompose };
 
 inline constexpr int kCaseGenVersion = 2;
 
@@ -75,6 +81,11 @@ std::vector<std::string> distribution_names();
 // Bytes of the case's inputs and upstream gradients, computed without overflow: Error(invalid_input)
 // naming T, n, C when the sizes overflow 64 bits.
 std::uint64_t case_input_bytes(const CaseSpec& spec);
+
+// Estimated peak host memory of `work` on the case, in bytes: per-element costs of its [T,n,C],
+// [T,C], [M,n*C], [T,M] and [T,n,n] tensors measured on the emulated backend and rounded up
+// (verify/casegen.cpp). Saturates instead of overflowing.
+std::uint64_t case_peak_bytes(const CaseSpec& spec, CaseWork work = CaseWork::run);
 
 // Everything make_*_case checks before allocating: op/distribution/dtype/preset names, shape and
 // semantics (mhc::validate), 64-bit overflow and the memory limit. Error(invalid_input) naming the

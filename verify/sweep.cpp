@@ -46,7 +46,7 @@ const std::vector<Field>& fields() {
       {"C", "C", Kind::count, 1, kMaxExtent},
       {"seed", "seed", Kind::u64},
       {"resmap", "resmap", Kind::choice, 0, 0, true},
-      {"repeats", "repeats", Kind::count, 0, 1'000'000, true},
+      {"repeats", "repeats", Kind::count, 0, kMaxRepeats, true},
       {"eps_rms", "eps_rms", Kind::real_nonneg, 0, 0, true},
       {"eps_pre", "eps_pre", Kind::real_nonneg, 0, 0, true},
       {"eps_sk", "eps_sk", Kind::real_nonneg, 0, 0, true},
@@ -392,7 +392,8 @@ bool names_tolerance(std::string_view line) {
 }
 
 // Checks that a case can be generated at all (shape, semantics, 64-bit sizes, and a machine-
-// independent 1 TiB cap on its inputs); the run itself applies this machine's memory limit.
+// independent 1 TiB cap on the host memory verifying it takes); the run itself applies this
+// machine's memory limit.
 void check_case(const Reader& r, const YAML::Mark& where, const CaseSpec& spec, bool from_axes) {
   CaseLimits absurd;
   absurd.max_bytes = std::uint64_t{1} << 40;

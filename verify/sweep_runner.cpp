@@ -5,7 +5,24 @@
 #include <mutex>
 #include <thread>
 
+#include "core/error.hpp"
+#include "verify/casegen.hpp"
+#include "verify/memory_budget.hpp"
+
 namespace mhc::verify {
+namespace {
+
+// What a case may hold at its peak: a failing case is decomposed when diagnosis is on. An invalid
+// case takes nothing; the verifier reports why it is invalid.
+std::uint64_t peak_bytes(const CaseSpec& spec, const VerifyOptions& options) {
+  try {
+    return case_peak_bytes(spec, options.diagnose || options.always_decompose ? CaseWork::decompose : CaseWork::run);
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
+}  // namespace
 
 SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCase>& cases,
                         const VerifyOptions& options, int jobs, const ProgressFn& progress, std::stop_token stop,
@@ -17,6 +34,7 @@ SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCa
   std::atomic<std::size_t> next{0};
   std::size_t done = 0;
   std::mutex mu;
+  MemoryBudget budget(CaseLimits{}.max_bytes);
 
   auto worker = [&](Verifier& verifier) {
     for (std::size_t i = next++; i < cases.size(); i = next++) {
@@ -32,6 +50,7 @@ SweepReport run_planned(const std::string& sweep_name, const std::vector<SweepCa
         r.verdict = Verdict::error;
         r.error = "cancelled";
       } else {
+        const MemoryBudget::Lease lease = budget.take(peak_bytes(cases[i].spec, options), stop);
         r = verifier.run(cases[i].spec, stop);
       }
       r.index = position.first_index + static_cast<std::int64_t>(i) * position.index_stride;

@@ -150,6 +150,17 @@ struct Verifier::Impl {
 
     if ((failed && options.diagnose) || options.always_decompose) {
       check_stop(stop);
+      // Decomposition holds every tap and component of every backend: several times what
+      // verifying took. A failing case too large for it keeps its verdict without a diagnosis.
+      const std::uint64_t need = case_peak_bytes(report.spec, CaseWork::decompose), limit = CaseLimits{}.max_bytes;
+      if (need > limit) {
+        const std::string why = fmt::format("decomposing this case needs about {} MiB of host memory, over this "
+                                            "machine's limit of {} MiB (three quarters of its memory)",
+                                            need >> 20, limit >> 20);
+        if (options.always_decompose) fail(ErrorKind::environment, why + ": decompose a smaller shape");
+        report.diagnosis = Diagnosis{"unknown", "not diagnosed: " + why, "", "", "", {}};
+        return;
+      }
       DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
                       findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, options.tolerance, spec};
       // Diagnosis (failing cases only, or `decompose`) reruns backends under other hypotheses:

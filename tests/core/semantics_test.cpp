@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "core/error.hpp"
@@ -101,6 +102,27 @@ TEST(Validate, RejectsWithTheFieldName) {
   s = preset("deepseek");
   s.post_mult = 0;
   EXPECT_NE(invalid_message([&] { validate({1, 4, 8}, s); }).find("post_mult"), std::string::npos);
+}
+
+// Found by the service audit: repeats = 10^9 reached the golden (std::bad_alloc inside an OpenMP
+// region: an abort), and a NaN eps_rms made both sides NaN, so every tensor "passed".
+TEST(Validate, RejectsRepeatsPastTheCapAndNonFiniteConstants) {
+  Semantics s = preset("deepseek");
+  s.repeats = kMaxRepeats;
+  validate({1, 4, 8}, s);
+  s.repeats = kMaxRepeats + 1;
+  EXPECT_NE(invalid_message([&] { validate({1, 4, 8}, s); }).find("repeats"), std::string::npos);
+  s = preset("mhc_ops");  // identity map: R is unused, but still bounded
+  s.repeats = 1'000'000'000;
+  EXPECT_NE(invalid_message([&] { validate({1, 4, 8}, s); }).find("repeats"), std::string::npos);
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    for (double Semantics::*field : {&Semantics::eps_rms, &Semantics::eps_pre, &Semantics::eps_sk, &Semantics::post_mult}) {
+      s = preset("deepseek");
+      s.*field = bad;
+      const std::string message = invalid_message([&] { validate({1, 4, 8}, s); });
+      EXPECT_TRUE(message.find("eps") != std::string::npos || message.find("post_mult") != std::string::npos) << message;
+    }
+  }
 }
 
 }  // namespace

@@ -19,15 +19,22 @@ namespace {
 
 CaseSpec spec_of(const std::string& line) { return CaseSpec::parse(line); }
 
-std::string invalid_message(const std::function<void()>& f) {
+std::string error_message(const std::function<void()>& f, ErrorKind kind) {
   try {
     f();
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_EQ(e.kind(), kind);
     return e.what();
   }
   ADD_FAILURE() << "no mhc::Error thrown";
   return {};
+}
+
+std::string invalid_message(const std::function<void()>& f) { return error_message(f, ErrorKind::invalid_input); }
+
+// Too large for this machine is not a bad case: a larger machine runs it.
+std::string memory_message(const std::function<void()>& f) {
+  return error_message(f, ErrorKind::environment);
 }
 
 struct Moments {
@@ -300,11 +307,11 @@ TEST(CasegenDistribution, LargeStaysBelowF32Overflow) {
 TEST(CasegenValidation, RejectsBeforeAllocating) {
   EXPECT_NE(invalid_message([] { make_pre_case(spec_of("pre T=3000000000000 n=8 C=3000000000000")); }).find("overflow"),
             std::string::npos);
-  EXPECT_NE(invalid_message([] { make_pre_case(spec_of("pre T=1000000000 n=4 C=7168")); }).find("limit"),
+  EXPECT_NE(memory_message([] { make_pre_case(spec_of("pre T=1000000000 n=4 C=7168")); }).find("limit"),
             std::string::npos);
   CaseLimits tiny;
   tiny.max_bytes = 1000;
-  EXPECT_NE(invalid_message([&] { make_post_case(spec_of("post T=10 n=4 C=100"), tiny); }).find("MiB"), std::string::npos);
+  EXPECT_NE(memory_message([&] { make_post_case(spec_of("post T=10 n=4 C=100"), tiny); }).find("MiB"), std::string::npos);
   EXPECT_NE(invalid_message([] { make_pre_case(spec_of("pre T=1 n=6 C=4 preset=lite")); }).find("permutation"),
             std::string::npos);
   EXPECT_NE(invalid_message([] { make_pre_case(spec_of("pre T=-1 n=4 C=4")); }).find("T"), std::string::npos);
@@ -315,6 +322,28 @@ TEST(CasegenValidation, RejectsBeforeAllocating) {
   s.dtype = DType::f64;
   EXPECT_NE(invalid_message([&] { make_pre_case(s); }).find("dtype"), std::string::npos);
   EXPECT_NE(invalid_message([] { make_post_case(spec_of("pre T=1 n=1 C=1")); }).find("pre case"), std::string::npos);
+}
+
+// The estimate must bound what verifying really takes (the CLI audit saw 14x the inputs: a case
+// that passed the old inputs-only check was killed by the kernel's OOM killer with no report).
+TEST(CasegenValidation, PeakBytesBoundTheMeasuredPeaks) {
+  const double MB = 1 << 20;
+  // Maximum RSS measured with /usr/bin/time on the emulated backend (2026-11-24).
+  const std::pair<const char*, double> run[] = {{"pre T=2000 n=4 C=4000", 1125},   {"pre T=2000 n=8 C=4000", 2148},
+                                                {"post T=2000 n=4 C=4000", 1681},  {"post T=2000 n=8 C=4000", 3150},
+                                                {"pre T=1 n=8 C=100000", 3033},    {"pre T=200000 n=8 C=1", 1853}};
+  for (const auto& [line, measured] : run) EXPECT_GE(case_peak_bytes(spec_of(line)) / MB, measured) << line;
+  const std::pair<const char*, double> decompose[] = {{"pre T=2000 n=4 C=4000", 4001},
+                                                      {"post T=2000 n=4 C=4000", 1955},
+                                                      {"pre T=1 n=8 C=100000", 4700},
+                                                      {"pre T=200000 n=8 C=1", 7065},
+                                                      {"pre T=20000 n=4 C=1 repeats=200", 1303}};
+  for (const auto& [line, measured] : decompose) {
+    EXPECT_GE(case_peak_bytes(spec_of(line), CaseWork::decompose) / MB, measured) << line;
+  }
+  // Not wildly above either: within 2x where the tensors of one kind dominate.
+  EXPECT_LT(case_peak_bytes(spec_of("pre T=2000 n=4 C=4000")) / MB, 2 * 1125);
+  EXPECT_LT(case_peak_bytes(spec_of("post T=2000 n=4 C=4000")) / MB, 2 * 1681);
 }
 
 TEST(CasegenValidation, InputBytes) {

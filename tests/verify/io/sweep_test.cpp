@@ -194,7 +194,7 @@ TEST(SweepErrors, BadSizes) {
   expect_error("axes:\n  T: 1\n  n: 1\n  C: [2000000000000000]\n", 4, 7, "C = 2000000000000000 is out of range");
   expect_error("axes:\n  T: 1\n  n: 1\n  C: [1]\nsemantics: {post_mult: 0}\n", 5, 24, "post_mult must be > 0");
   // Sizes that are each fine but together need absurd memory: the case and the fix are named.
-  expect_error("axes:\n  T: 1000000000\n  n: 64\n  C: 1000000\n", 2, 3, "over the 1048576 MiB limit");
+  expect_error("axes:\n  T: 1000000000\n  n: 64\n  C: 1000000\n", 2, 3, "over the limit of 1048576 MiB");
   // A combination the math refuses.
   expect_error("axes:\n  T: 1\n  n: [4, 8]\n  C: 1\n  preset: lite\n", 2, 3, "add a skip rule");
 }
