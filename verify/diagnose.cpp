@@ -57,13 +57,16 @@ class Diagnoser {
     const std::vector<Detector> detectors = {
         [&] { return inputs_modified(); },  [&] { return nondeterminism(); }, [&] { return nonfinite(); },
         [&] { return block_confined(); },   [&] { return low_norm_rows(); },  [&] { return zeroed_streams(); },
-        [&] { return untouched_tail(); },   [&] { return alternative_semantics(); }, [&] { return ignored_h(); },
-        [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return precision(); },
+        [&] { return untouched_tail(); },   [&] { return alternative_semantics(); }, [&] { return transposed_h(); },
+        [&] { return ignored_h(); },
+        [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return block_rows(); },
+        [&] { return precision(); },
     };
     for (const auto& detect : detectors) {
       if (auto g = detect()) return finish(std::move(*g));
     }
     const std::string t = failing_.empty() ? "" : failing_[0]->name;
+    if (auto g = constant_factor()) return finish(std::move(*g));
     return finish(make("unknown", t, finest_component(),
                        failing_.empty() ? "the case failed without a failing tensor"
                                         : fmt::format("{} exceeds its tolerance ({}); no known bug signature matched",
@@ -189,6 +192,82 @@ class Diagnoser {
     return ms;
   }
 
+  // Least-squares scale of candidate against golden over flat elements [begin, end); nullopt when
+  // the golden is zero there.
+  static std::optional<double> scale(const Tensor& c, const Tensor& g, std::int64_t begin, std::int64_t end) {
+    double cg = 0, gg = 0;
+    for (std::int64_t i = begin; i < end; ++i) {
+      cg += c.get(i) * g.get(i);
+      gg += g.get(i) * g.get(i);
+    }
+    if (gg == 0) return std::nullopt;
+    return cg / gg;
+  }
+
+  // Relative L2 error over flat elements [begin, end) (infinite where the golden is zero there).
+  static double rel_error(const Tensor& c, const Tensor& g, std::int64_t begin, std::int64_t end) {
+    double ee = 0, gg = 0;
+    for (std::int64_t i = begin; i < end; ++i) {
+      const double e = c.get(i) - g.get(i);
+      ee += e * e;
+      gg += g.get(i) * g.get(i);
+    }
+    return gg > 0 ? std::sqrt(ee / gg) : (ee > 0 ? HUGE_VAL : 0.0);
+  }
+
+  // The candidate is n or n^2 times the golden over [begin, end): an accumulation repeated in a
+  // nested loop over streams.
+  std::optional<Diagnosis> duplicated(const Tensor& c, const Tensor& g, std::int64_t begin, std::int64_t end,
+                                      const std::string& tensor, const std::string& component) const {
+    const std::optional<double> ratio = scale(c, g, begin, end);
+    const double n = static_cast<double>(d_.shape.n);
+    if (!ratio || n < 2) return std::nullopt;
+    for (double k : {n * n, n}) {
+      if (std::fabs(*ratio - k) < 0.02 * k) {
+        Diagnosis r = make("duplicate_accumulation", tensor, component,
+                           fmt::format("{} is {:.3g} x the golden ({} = {:g}): accumulated {:g} times in a nested loop",
+                                       component.empty() ? tensor : component, *ratio, k == n * n ? "n^2" : "n", k, k));
+        r.fields["ratio"] = fmt::format("{:.4g}", *ratio);
+        return r;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Rows [M, ...] of a mix-block gradient (dbias, dphi) whose error sits in some blocks only, the
+  // others matching the golden to rounding: the bug is in those blocks' path. Errors spread over
+  // every block (low-precision accumulation, for one) are left to precision().
+  std::optional<Diagnosis> rows_confined(const std::string& name) const {
+    const Tensor& c = cand(name);
+    const Tensor& g = gold(name);
+    const std::int64_t n = d_.shape.n, M = mix_count(d_.semantics.resmap, n), row = g.numel() / std::max<std::int64_t>(M, 1);
+    const std::int64_t bounds[] = {0, n, 2 * n, M};
+    double err[3], worst = 0;
+    for (int b = 0; b < 3; ++b) worst = std::max(worst, err[b] = rel_error(c, g, bounds[b] * row, bounds[b + 1] * row));
+    std::vector<int> bad;
+    for (int b = 0; b < 3; ++b) {
+      if (err[b] > 0.01 * worst) bad.push_back(b);
+    }
+    if (worst == 0 || bad.size() == 3) return std::nullopt;
+    if (bad.size() == 1) {
+      const int b = bad[0];
+      const std::string component = "part." + name + "_" + std::string(taps::blocks[static_cast<std::size_t>(b)]);
+      if (auto r = duplicated(c, g, bounds[b] * row, bounds[b + 1] * row, name, component)) return r;
+    }
+    std::string blocks, rows;
+    for (const int b : bad) {
+      blocks += (blocks.empty() ? "" : ", ") + std::string(taps::blocks[static_cast<std::size_t>(b)]);
+      rows += fmt::format("{}{}..{}", rows.empty() ? "" : ", ", bounds[b], bounds[b + 1] - 1);
+    }
+    Diagnosis r = make("unknown", name, bad.size() == 1 ? "part." + name + "_" + blocks : "",
+                       fmt::format("the error of {} is confined to the {} block{} (rows {}); the other rows match the "
+                                   "golden: look for a factor or an index that only that path has (inv_rms, alpha, "
+                                   "the Sinkhorn backward)",
+                                   name, blocks, bad.size() > 1 ? "s" : "", rows));
+    r.fields["block"] = blocks;
+    return r;
+  }
+
   // ---- detectors ---------------------------------------------------------------------------
 
   std::optional<Diagnosis> inputs_modified() const {
@@ -303,10 +382,11 @@ class Diagnoser {
     Semantics flipped = s;
     flipped.orientation = s.orientation == Orientation::plain ? Orientation::transposed : Orientation::plain;
     if (d_.op == Op::post || s.merged_residual) {
+      const bool uses_transpose = flipped.orientation == Orientation::transposed;
       hs.push_back({"orientation",
-                    fmt::format("the kernel uses the {} orientation (H where the convention needs H^T): the error "
+                    fmt::format("the kernel uses the {} orientation ({} where the convention needs {}): the error "
                                 "vanishes for symmetric H",
-                                to_string(flipped.orientation)),
+                                to_string(flipped.orientation), uses_transpose ? "H^T" : "H", uses_transpose ? "H" : "H^T"),
                     flipped});
     }
     const bool sinkhorn = s.resmap == ResMap::sinkhorn || s.resmap == ResMap::sinkhorn_exp;
@@ -373,6 +453,54 @@ class Diagnoser {
                 "the results equal those with H = identity: H was computed and then discarded");
   }
 
+  // H or its gradient stored with row and column swapped: the candidate is the golden's transpose
+  // in every token. (A post kernel that reads H in the other orientation is alternative_semantics.)
+  std::optional<Diagnosis> transposed_h() const {
+    const std::int64_t n = d_.shape.n, nn = n * n;
+    for (const char* name : {"h_res", "dh_res"}) {
+      if (n < 2 || !fails(name)) continue;
+      const Tensor& c = cand(name);
+      const Tensor& g = gold(name);
+      double off = 0, off_t = 0;
+      for (std::int64_t i = 0; i < g.numel(); ++i) {
+        const std::int64_t t = i / nn, row = i % nn / n, col = i % n;
+        off += std::pow(c.get(i) - g.get(i), 2);
+        off_t += std::pow(c.get(i) - g.get(t * nn + col * n + row), 2);
+      }
+      if (off_t <= 1e-4 * off) {
+        return make("orientation", name, "",
+                    fmt::format("{} is the golden's transpose in every token: H is stored with its row and column "
+                                "indices swapped",
+                                name));
+      }
+    }
+    return std::nullopt;
+  }
+
+  // No signature matched, but the first failing tensor is a constant multiple of the golden: say
+  // so, it narrows the search to a scale (p, alpha, 1/n, a sum taken twice).
+  std::optional<Diagnosis> constant_factor() const {
+    if (failing_.empty()) return std::nullopt;
+    const std::string& t = failing_[0]->name;
+    const Tensor& c = cand(t);
+    const Tensor& g = gold(t);
+    const std::optional<double> k = scale(c, g, 0, g.numel());
+    if (!k || std::fabs(*k - 1) < 0.05) return std::nullopt;
+    double rest = 0, cc = 0;
+    for (std::int64_t i = 0; i < g.numel(); ++i) {
+      rest += std::pow(c.get(i) - *k * g.get(i), 2);
+      cc += c.get(i) * c.get(i);
+    }
+    if (!(rest <= 1e-4 * cc)) return std::nullopt;  // beyond bf16 rounding of a scaled golden
+    Diagnosis r = make("unknown", t, finest_component(),
+                       fmt::format("{} is {:.4g} x the golden everywhere: a constant factor (p, alpha, 1/n, or a sum "
+                                   "taken twice) is applied where it should not be, or missed; no known bug signature "
+                                   "matched",
+                                   t, *k));
+    r.fields["ratio"] = fmt::format("{:.4g}", *k);
+    return r;
+  }
+
   // Error confined to one mix block of a gradient; the ratio candidate/golden names the bug.
   std::optional<Diagnosis> block_confined() const {
     if (d_.op != Op::pre) return std::nullopt;
@@ -384,31 +512,13 @@ class Diagnoser {
       c = &taps_.candidate.at(part);
       g = &taps_.golden.at(part);
       tensor = part.starts_with("part.dx_mm") ? "dx" : part.substr(5, part.rfind('_') - 5);
-    } else if (fails("dbias") && !fails("dphi")) {
+    } else {
+      if (!fails("dbias") || fails("dphi")) return std::nullopt;
       tensor = "dbias";
       c = &cand("dbias");
       g = &gold("dbias");
-    } else {
-      return std::nullopt;
     }
-    // Least-squares scale between candidate and golden.
-    double cg = 0, gg = 0;
-    for (std::int64_t i = 0; i < g->numel(); ++i) {
-      cg += c->get(i) * g->get(i);
-      gg += g->get(i) * g->get(i);
-    }
-    if (gg == 0) return std::nullopt;
-    const double ratio = cg / gg;
-    const double n = static_cast<double>(d_.shape.n);
-    for (double k : {n * n, n}) {
-      if (n > 1 && std::fabs(ratio - k) < 0.02 * k) {
-        Diagnosis r = make("duplicate_accumulation", tensor, component,
-                           fmt::format("{} is {:.3g} x the golden ({} = {:g}): accumulated {:g} times in a nested loop",
-                                       component.empty() ? tensor : component, ratio, k == n * n ? "n^2" : "n", k, k));
-        r.fields["ratio"] = fmt::format("{:.4g}", ratio);
-        return r;
-      }
-    }
+    if (auto r = duplicated(*c, *g, 0, g->numel(), tensor, component)) return r;
     // Per-token ratio against inv_rms: a missing (or extra) r factor on this block.
     if (c->rank() >= 2 && taps_.golden.count(std::string(taps::inv_rms))) {
       const Tensor& r = taps_.golden.at(std::string(taps::inv_rms));
@@ -517,6 +627,17 @@ class Diagnoser {
                                      ranges(ignored), n * C));
       g.fields["streams_ignored"] = ranges(ignored);
       return g;
+    }
+    return std::nullopt;
+  }
+
+  // A check file has no parts, but the rows of dbias and dphi are the mix blocks themselves. After
+  // the semantic hypotheses: another eps or R also leaves some blocks nearly untouched.
+  std::optional<Diagnosis> block_rows() const {
+    if (d_.op != Op::pre || !taps_.candidate.empty()) return std::nullopt;
+    for (const char* name : {"dbias", "dphi"}) {
+      if (!fails(name)) continue;
+      if (auto r = rows_confined(name)) return r;
     }
     return std::nullopt;
   }

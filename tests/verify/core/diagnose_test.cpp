@@ -182,6 +182,52 @@ TEST_F(CheckPath, DuplicateAccumulationOfDbias) {
   EXPECT_EQ(d.tensor, "dbias");
 }
 
+// The IO audit: a check file has no parts, so a bug in one mix block must be found from the rows
+// of dbias and dphi themselves (BUGS.md: the res block of dbias accumulated n^2 times).
+TEST_F(CheckPath, DuplicateAccumulationInTheResRowsOfDbias) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& dbias = r.tensors.at("dbias");
+  for (std::int64_t i = 2 * pre.shape.n; i < dbias.numel(); ++i) dbias.set(i, dbias.get(i) * 16);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "duplicate_accumulation") << d.sentence;
+  EXPECT_EQ(d.component, "part.dbias_res");
+  EXPECT_EQ(d.fields.at("ratio"), "16");
+}
+
+// A wrong factor on one block is small where inv_rms is near 1, but confined: not "precision".
+TEST_F(CheckPath, AnErrorInTheResRowsOfDphiIsConfinedNotPrecision) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& dphi = r.tensors.at("dphi");
+  const std::int64_t K = pre.shape.K();
+  for (std::int64_t i = 2 * pre.shape.n * K; i < dphi.numel(); ++i) dphi.set(i, dphi.get(i) * (1 + 1.0 / 64));
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "unknown") << d.sentence;
+  EXPECT_EQ(d.tensor, "dphi");
+  EXPECT_EQ(d.fields.at("block"), "res");
+  EXPECT_TRUE(contains(d.sentence, "rows 8..23")) << d.sentence;
+}
+
+TEST_F(CheckPath, HResStoredTransposedIsOrientation) {
+  CheckRequest r = produced_by("emulated", pre);
+  Tensor& h = r.tensors.at("h_res");
+  const Tensor golden = h;
+  const std::int64_t n = pre.shape.n;
+  for (std::int64_t i = 0; i < h.numel(); ++i) h.set(i, golden.get(i / (n * n) * n * n + i % n * n + i % (n * n) / n));
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "orientation") << d.sentence;
+  EXPECT_EQ(d.tensor, "h_res");
+}
+
+TEST_F(CheckPath, AConstantFactorIsNamedWhenNothingElseMatches) {
+  CheckRequest r = produced_by("emulated", post);
+  Tensor& dx = r.tensors.at("dx");
+  for (std::int64_t i = 0; i < dx.numel(); ++i) dx.set(i, dx.get(i) * 2);
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "unknown") << d.sentence;
+  EXPECT_EQ(d.fields.at("ratio"), "2");
+  EXPECT_TRUE(contains(d.sentence, "dx is 2 x the golden everywhere")) << d.sentence;
+}
+
 TEST_F(CheckPath, SmallRelativeErrorInTokenReductionsIsPrecision) {
   CheckRequest r = produced_by("emulated", pre);
   Tensor& dalpha = r.tensors.at("dalpha");
@@ -196,6 +242,14 @@ TEST_F(CheckPath, ResultsOfTheOtherOrientation) {
   flipped.orientation = flipped.orientation == Orientation::plain ? Orientation::transposed : Orientation::plain;
   const Diagnosis d = diagnosis(produced_by("emulated", post, flipped));
   EXPECT_EQ(d.tag, "orientation") << d.sentence;
+  EXPECT_TRUE(contains(d.sentence, "(H where the convention needs H^T)")) << d.sentence;
+  // The CLI audit: for a plain-orientation preset the sentence must say it the other way round.
+  const CaseSpec plain = CaseSpec::parse("post T=9 n=4 C=40 preset=paper seed=7 dist=normal");
+  Semantics transposed = plain.semantics;
+  transposed.orientation = Orientation::transposed;
+  const Diagnosis p = diagnosis(produced_by("emulated", plain, transposed));
+  EXPECT_EQ(p.tag, "orientation") << p.sentence;
+  EXPECT_TRUE(contains(p.sentence, "(H^T where the convention needs H)")) << p.sentence;
 }
 
 TEST_F(CheckPath, ResultsOfAnotherEpsRms) {
