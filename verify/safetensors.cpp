@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <system_error>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -43,32 +44,59 @@ std::uint64_t read_u64_le(const std::byte* p) {
   return v;
 }
 
-// JSON parse that also rejects duplicate keys (the spec forbids them; nlohmann keeps the last).
-json parse_header_json(std::string_view text) {
-  std::vector<std::set<std::string>> keys_per_object;
+// One SAX pass over the header before it is parsed into a json value: finds the first key an
+// object names twice (the spec forbids them; nlohmann keeps the last) and stops at the entry past
+// kMaxSafetensorsEntries, before their json values are built (1M zero-byte entries, a 75 MB header,
+// took 1 GB). Not a parser callback: nlohmann's callback parser rescans the parent object at the
+// end of every object, which made a header of 10^5 entries take minutes.
+class HeaderScan : public nlohmann::json_sax<json> {
+ public:
   std::string duplicate;
-  const json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start: keys_per_object.emplace_back(); break;
-      case json::parse_event_t::object_end: keys_per_object.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!keys_per_object.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default: break;
-    }
+  std::uint64_t entries = 0;  // top-level keys, __metadata__ included
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_per_object_.emplace_back();
     return true;
-  };
-  json header;
+  }
+  bool key(string_t& key) override {
+    if (keys_per_object_.size() == 1 && ++entries > kMaxSafetensorsEntries) return false;
+    if (keys_per_object_.back().insert(key).second) return true;
+    duplicate = key;
+    return false;
+  }
+  bool end_object() override {
+    keys_per_object_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override { return false; }
+
+ private:
+  std::vector<std::unordered_set<std::string>> keys_per_object_;
+};
+
+json parse_header_json(std::string_view text) {
+  HeaderScan scan;
+  json::sax_parse(text.begin(), text.end(), &scan);  // false on a syntax error: json::parse names it
+  if (!scan.duplicate.empty()) bad_file("header names \"" + scan.duplicate + "\" twice");
+  if (scan.entries > kMaxSafetensorsEntries) {
+    bad_file("header lists more than " + std::to_string(kMaxSafetensorsEntries) +
+             " tensors (an mHC check needs about 20; give the op's tensors alone)");
+  }
   try {
-    header = json::parse(text.begin(), text.end(), cb);
+    return json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     // parse_error, and out_of_range for a number literal beyond f64 ("1e9999"): both bad input.
     bad_file(std::string("header is not valid UTF-8 JSON: ") + e.what());
   }
-  if (!duplicate.empty()) bad_file("header names \"" + duplicate + "\" twice");
-  return header;
 }
 
 std::uint64_t as_u64(const json& v, const std::string& name, const char* field) {

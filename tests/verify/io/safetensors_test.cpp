@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -312,6 +313,26 @@ TEST(SafetensorsCorrupt, DuplicateNames) {
   expect_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", zeros(8)),
                   {"\"a\" twice"});
   expect_rejected(file_bytes(R"({"__metadata__":{"k":"1","k":"2"}})"), {"\"k\" twice"});
+}
+
+// {"z0":{...},"z1":{...},...} with zero-byte tensors: a valid file of `count` entries.
+std::string zero_byte_entries(std::uint64_t count) {
+  std::string header = "{";
+  for (std::uint64_t i = 0; i < count; ++i) {
+    header += (i ? ",\"z" : "\"z") + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+  }
+  return header + "}";
+}
+
+TEST(SafetensorsCorrupt, EntriesUpToTheLimitParseInLinearTime) {
+  // The duplicate-key check once made parsing quadratic in the entries: 20000 zero-byte tensors
+  // took 6 s, and a header of a million within the 100 MB limit would take hours.
+  const auto t0 = std::chrono::steady_clock::now();
+  const SafetensorsFile f = parse_safetensors(file_bytes(zero_byte_entries(kMaxSafetensorsEntries)));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(f.tensors.size(), kMaxSafetensorsEntries);
+  EXPECT_LT(seconds, 2.0) << kMaxSafetensorsEntries << " entries";
+  expect_rejected(file_bytes(zero_byte_entries(kMaxSafetensorsEntries + 1)), {"more than 65536 tensors"});
 }
 
 TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
