@@ -48,8 +48,10 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes);
 // upload copy-on-write, so they stay in its process). F16 (widened) and misaligned tensors are
 // copied. A 512 MiB upload is then parsed in microseconds instead of a copy into fresh pages.
 SafetensorsFile parse_safetensors_in_place(std::span<std::byte> bytes, std::shared_ptr<void> owner);
-// As parse_safetensors; errors are prefixed with the path. A missing or unreadable file is
-// Error(invalid_input) too: the user named it.
+// As parse_safetensors_in_place over the file's data section, read once after the header has been
+// read and checked (a corrupt header on a large file is refused without reading the rest); errors
+// are prefixed with the path. A missing or unreadable file is Error(invalid_input) too: the user
+// named it.
 SafetensorsFile read_safetensors(const std::filesystem::path& path);
 
 // Throws Error(invalid_input) for an undefined tensor or the reserved name "__metadata__".

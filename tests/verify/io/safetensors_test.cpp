@@ -356,6 +356,48 @@ TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
   }
 }
 
+TEST(SafetensorsFiles, ACorruptHeaderIsRefusedBeforeTheDataIsRead) {
+  // 9 bytes of broken header at the start of a 2 GiB sparse file: once refused only after the
+  // whole file had been read into memory (2 GiB of RSS, seconds).
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "mhc_io_sparse";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "broken.safetensors";
+  {
+    std::ofstream out(path, std::ios::binary);
+    const auto bytes = file_bytes("{not json");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::filesystem::resize_file(path, std::uint64_t{2} << 30);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    read_safetensors(path);
+    ADD_FAILURE() << "accepted a corrupt header";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_NE(std::string(e.what()).find("JSON"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SafetensorsFiles, ReadBorrowsAlignedTensorsFromOneCopyOfTheData) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "mhc_io_borrow";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "case.safetensors";
+  const SafetensorsFile f = sample_file();
+  write_safetensors(path, f);
+  const SafetensorsFile read = read_safetensors(path);
+  expect_same(f, read);
+  // Every tensor lies in one buffer, in the order serialize_safetensors wrote them.
+  const std::byte* previous_end = read.tensors.at("golden").bytes();  // F64 first
+  for (const char* name : {"golden", "scalar", "phi", "odd", "x"}) {
+    const Tensor& t = read.tensors.at(name);
+    EXPECT_EQ(t.bytes(), previous_end) << name;
+    previous_end = t.bytes() + t.nbytes();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SafetensorsWrite, RejectsWhatCannotBeWritten) {
   SafetensorsFile f;
   f.tensors["gamma"] = Tensor();
