@@ -22,7 +22,7 @@ CLI::App* add_check(CLI::App& app, int& exit) {
       ->required()
       ->check(CLI::ExistingFile);
   sub->add_option("--op", args->check.op, "pre | post (default: the file's metadata \"op\")");
-  sub->add_option("--preset", args->check.preset, "semantics preset (default: the file's metadata, else deepseek)");
+  sub->add_option("--preset", args->check.preset, "semantics preset, replacing the file's semantics fields (default: the file's metadata, else deepseek)");
   sub->add_option("--set", args->check.overrides, "semantics override KEY=VALUE (repeats=10, post_mult=1, ...)");
   sub->add_option("--phi-layout", args->check.phi_layout, "MK (default: phi is [M, K]) or KM (phi stored [K, M])")
       ->check(CLI::IsMember({"MK", "KM"}));

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "kernels/backend.hpp"
 #include "verify/casegen.hpp"
+#include "verify/check_file.hpp"
 #include "verify/op_runner.hpp"
 #include "verify/safetensors.hpp"
 
@@ -22,34 +23,42 @@ CLI::App* add_golden(CLI::App& app, int& exit) {
     std::vector<std::string> set;
   };
   auto args = std::make_shared<Args>();
-  sub->add_option("--preset", args->preset, "deepseek | mhc_ops | lite | paper");
-  sub->add_option("--op", args->op, "pre | post")->check(CLI::IsMember({"pre", "post"}));
-  sub->add_option("--tokens,-T", args->T, "T");
-  sub->add_option("--streams,-n", args->n, "n");
-  sub->add_option("--hidden,-C", args->C, "C");
-  sub->add_option("--seed", args->seed, "case seed");
-  sub->add_option("--dist", args->dist, "input distribution (docs/sweeps.md)");
+  auto* preset_opt = sub->add_option("--preset", args->preset, "deepseek | mhc_ops | lite | paper");
+  auto* op_opt = sub->add_option("--op", args->op, "pre | post")->check(CLI::IsMember({"pre", "post"}));
+  auto* from = sub->add_option("--from", args->from,
+                               "recompute from the inputs in this .safetensors: op and semantics from its metadata "
+                               "unless --op, --preset or --set say otherwise, as for check")
+                   ->check(CLI::ExistingFile);
+  // With --from the tensors are the file's: the flags that would generate them have no meaning.
+  for (auto* generated : {sub->add_option("--tokens,-T", args->T, "T"), sub->add_option("--streams,-n", args->n, "n"),
+                          sub->add_option("--hidden,-C", args->C, "C"), sub->add_option("--seed", args->seed, "case seed"),
+                          sub->add_option("--dist", args->dist, "input distribution (docs/sweeps.md)")}) {
+    from->excludes(generated);
+  }
   sub->add_option("--set", args->set, "semantics override KEY=VALUE, e.g. --set repeats=10 --set post_mult=1");
-  sub->add_option("--from", args->from, "recompute from the inputs in this .safetensors (op/semantics from its metadata)")
-      ->check(CLI::ExistingFile);
   sub->add_option("--dump", args->dump, "output .safetensors")->required();
-  sub->callback([args, &exit] {
+  sub->callback([args, preset_opt, op_opt, &exit] {
     verify::SafetensorsFile out;
     verify::Op op;
     Semantics semantics;
     TensorMap inputs;
     if (!args->from.empty()) {
-      verify::SafetensorsFile in = verify::read_safetensors(args->from);
-      const auto& md = in.metadata;
-      op = verify::op_from_string(md.count("op") ? md.at("op") : args->op);
-      const std::string preset_name = md.count("preset") ? md.at("preset") : args->preset;
-      semantics = from_fields(md, preset(preset_name));
+      // The same reading of op, preset and overrides as `check` of the same file.
+      verify::CheckOptions options;
+      if (op_opt->count()) options.op = args->op;
+      if (preset_opt->count()) options.preset = args->preset;
+      options.overrides = args->set;
+      const verify::CheckRequest in = verify::check_request_from_file(args->from, options);
+      op = in.op;
+      semantics = in.semantics;
       for (const auto& name : verify::input_names(op, semantics)) {
         const auto it = in.tensors.find(name);
         if (it == in.tensors.end()) invalid_input(args->from + " has no tensor \"" + name + "\"");
         inputs[name] = it->second;
       }
-      out.metadata = md;
+      verify::require_finite_inputs(op, semantics, inputs);
+      // Not the file's metadata: its "case" line would claim these tensors regenerate from it.
+      out.metadata["preset"] = in.preset;
     } else {
       std::string line = fmt::format("{} T={} n={} C={} preset={} seed={} dist={}", args->op, args->T, args->n, args->C,
                                      args->preset, args->seed, args->dist);

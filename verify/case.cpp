@@ -43,14 +43,6 @@ std::map<std::string, std::string> line_fields(const Semantics& s) {
   return f;
 }
 
-// Fixed order for the semantic overrides in the canonical line.
-const std::vector<std::string>& semantic_keys() {
-  static const std::vector<std::string> keys = {"resmap",    "repeats",     "eps_rms",        "eps_pre",
-                                                "eps_sk",    "post_mult",   "orientation",    "gamma",
-                                                "merged_residual", "sinkhorn_grad"};
-  return keys;
-}
-
 template <class Int>
 Int parse_integer(std::string_view key, std::string_view v) {
   Int out{};
@@ -77,6 +69,19 @@ void require_one_of(std::string_view key, const std::string& value, const std::v
 std::string_view activation_dtype_name(DType d) { return d == DType::f32 ? "f32" : "bf16"; }
 
 }  // namespace
+
+const std::vector<std::string>& semantic_keys() {
+  static const std::vector<std::string> keys = {"resmap",    "repeats",     "eps_rms",        "eps_pre",
+                                                "eps_sk",    "post_mult",   "orientation",    "gamma",
+                                                "merged_residual", "sinkhorn_grad"};
+  return keys;
+}
+
+std::string known_semantic_keys() {
+  std::string known;
+  for (const std::string& key : semantic_keys()) known += (known.empty() ? "" : " ") + key;
+  return known;
+}
 
 std::string_view to_string(Op op) { return op == Op::pre ? "pre" : "post"; }
 
@@ -138,9 +143,8 @@ CaseSpec CaseSpec::parse(std::string_view line) {
     else if (std::find(semantic_keys().begin(), semantic_keys().end(), key) != semantic_keys().end()) {
       overrides[std::string(key)] = std::string(value);
     } else {
-      invalid_input("case line: unknown key \"" + std::string(key) +
-                    "\" (known: T n C preset seed dist dtype tol resmap repeats eps_rms eps_pre eps_sk "
-                    "post_mult orientation gamma merged_residual sinkhorn_grad)");
+      invalid_input("case line: unknown key \"" + std::string(key) + "\" (known: T n C preset seed dist dtype tol " +
+                    known_semantic_keys() + ")");
     }
   }
   if (!has_T || !has_n || !has_C) invalid_input("case line \"" + std::string(line) + "\" must give T, n and C");

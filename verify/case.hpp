@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/semantics.hpp"
 #include "core/tensor.hpp"
@@ -15,6 +16,12 @@ namespace mhc::verify {
 enum class Op { pre, post };
 std::string_view to_string(Op op);
 Op op_from_string(std::string_view s);  // throws Error(invalid_input)
+
+// The semantics fields a case line overrides, in the canonical line's order: core/semantics.hpp's
+// to_fields names, with use_gamma spelled "gamma". known_semantic_keys: the same, space-separated,
+// for "unknown key" messages.
+const std::vector<std::string>& semantic_keys();
+std::string known_semantic_keys();
 
 struct CaseSpec {
   Op op = Op::pre;

@@ -1,6 +1,9 @@
 #include "verify/check_file.hpp"
 
+#include <algorithm>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "core/error.hpp"
 
@@ -33,6 +36,56 @@ void adapt(TensorMap& tensors, std::initializer_list<const char*> names, std::si
   }
 }
 
+// A semantics override the semantics would ignore is a typo (repeat=5): refused, as the case
+// line does. The file's own metadata may hold anything (producer, case, a framework's keys).
+void apply_override(std::map<std::string, std::string>& fields, const std::string& kv) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos) invalid_input("override \"" + kv + "\" is not KEY=VALUE");
+  const std::string key = kv.substr(0, eq);
+  const auto& known = semantic_keys();
+  if (key != "use_gamma" && std::find(known.begin(), known.end(), key) == known.end()) {
+    invalid_input("override \"" + kv + "\": unknown key \"" + key + "\" (known: " + known_semantic_keys() + " use_gamma)");
+  }
+  fields[key] = kv.substr(eq + 1);
+}
+
+std::string other_layout(const std::string& layout) {
+  if (layout == "MK") return "KM";
+  if (layout == "KM") return "MK";
+  return layout == "TNC" ? "TCN" : "TNC";
+}
+
+// A tensor in the other layout would fail later as "phi: expected shape [24,256], got
+// f32[256,24]", or x's axes would be misread (n and C swapped) and every other tensor would look
+// wrong: when the shapes are exactly the other layout's, name the flag. Runs after the adapters.
+void refuse_other_layouts(const TensorMap& tensors, Op op, const Semantics& s, const CheckOptions& o) {
+  const auto x = tensors.find("x");
+  if (x == tensors.end() || x->second.rank() != 3) return;  // shape_of names it
+  const std::int64_t n = x->second.dim(1), C = x->second.dim(2);
+  // A [T, n] tensor says how many streams there are.
+  const auto streams = tensors.find(op == Op::pre ? "dh_post" : "h_post");
+  if (n != C && streams != tensors.end() && streams->second.rank() == 2 && streams->second.dim(1) == C) {
+    invalid_input(fmt::format("x: read as [T, n, C] = {} but {} {} has n = {}: x is stored in the other stream layout "
+                              "(pass --stream-layout {})",
+                              x->second.describe(), streams->first, streams->second.describe(), C,
+                              other_layout(o.stream_layout)));
+  }
+  const auto phi = tensors.find("phi");
+  if (op != Op::pre || phi == tensors.end() || phi->second.rank() != 2) return;
+  std::int64_t M = 0;
+  try {
+    M = mix_count(s.resmap, n);
+  } catch (const Error&) {
+    return;  // validate names a bad n
+  }
+  const std::int64_t K = n * C;
+  if (M != K && phi->second.dim(0) == K && phi->second.dim(1) == M) {
+    invalid_input(fmt::format("phi: expected shape [M, K] = [{},{}], got {}: phi is stored in the other layout "
+                              "(pass --phi-layout {})",
+                              M, K, phi->second.describe(), other_layout(o.phi_layout)));
+  }
+}
+
 }  // namespace
 
 CheckRequest check_request(SafetensorsFile file, const CheckOptions& o, std::string label) {
@@ -42,19 +95,22 @@ CheckRequest check_request(SafetensorsFile file, const CheckOptions& o, std::str
   if (op.empty()) invalid_input(label + ": no op given (pass --op pre|post or set metadata \"op\")");
   r.op = op_from_string(op);
   r.preset = !o.preset.empty() ? o.preset : md.count("preset") ? md.at("preset") : "deepseek";
-  std::map<std::string, std::string> fields = md;
-  for (const auto& kv : o.overrides) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) invalid_input("override \"" + kv + "\" is not KEY=VALUE");
-    fields[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  // The metadata's semantics fields belong to its preset: a preset given here replaces them all.
+  std::map<std::string, std::string> fields = o.preset.empty() ? md : std::map<std::string, std::string>{};
+  for (const auto& kv : o.overrides) apply_override(fields, kv);
   if (fields.count("gamma")) fields["use_gamma"] = fields["gamma"];
   r.semantics = from_fields(fields, preset(r.preset));
   if (!fields.count("use_gamma") && r.op == Op::pre) r.semantics.use_gamma = file.tensors.count("gamma") > 0;
+  if (r.op == Op::pre && !r.semantics.use_gamma && (file.tensors.count("gamma") || file.tensors.count("dgamma"))) {
+    invalid_input(std::string(file.tensors.count("gamma") ? "gamma" : "dgamma") +
+                  " is given but use_gamma = false, so it would be ignored and the other tensors judged "
+                  "without it: set use_gamma=true (--set use_gamma=true) or drop it");
+  }
   if (o.phi_layout == "KM") adapt(file.tensors, {"phi", "dphi"}, 2);
   else if (o.phi_layout != "MK") invalid_input("phi layout \"" + o.phi_layout + "\" (choose MK or KM)");
   if (o.stream_layout == "TCN") adapt(file.tensors, {"x", "dx", "dout", "out"}, 3);
   else if (o.stream_layout != "TNC") invalid_input("stream layout \"" + o.stream_layout + "\" (choose TNC or TCN)");
+  refuse_other_layouts(file.tensors, r.op, r.semantics, o);
   r.tensors = std::move(file.tensors);
   r.label = std::move(label);
   return r;

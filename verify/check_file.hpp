@@ -15,12 +15,14 @@ namespace mhc::verify {
 
 struct CheckOptions {
   std::string op;                     // "pre" | "post"; empty: metadata "op"
-  std::string preset;                 // empty: metadata "preset", else deepseek
-  std::vector<std::string> overrides; // semantics KEY=VALUE, applied after the metadata
+  std::string preset;                 // empty: metadata "preset" and its fields, else deepseek
+  std::vector<std::string> overrides; // semantics KEY=VALUE (unknown keys refused), applied last
   std::string phi_layout = "MK";      // "KM": phi and dphi stored [K, M]
   std::string stream_layout = "TNC";  // "TCN": x, dx, dout, out stored [T, C, n]
 };
 
+// Error(invalid_input) for an unknown override key, gamma or dgamma with use_gamma = false, and a
+// phi or x whose shape is exactly the other layout's (naming the flag that reads it).
 CheckRequest check_request(SafetensorsFile file, const CheckOptions& options, std::string label);
 CheckRequest check_request_from_file(const std::string& path, const CheckOptions& options);
 

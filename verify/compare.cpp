@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
+#include <utility>
 #include <fmt/format.h>
 
 #include "core/bf16.hpp"
@@ -160,10 +162,18 @@ double max_abs_finite(const Tensor& t) {
   });
 }
 
-void require_same_shape(const Tensor& candidate, const Tensor& golden) {
-  if (candidate.shape() != golden.shape()) {
-    invalid_input(fmt::format("shape mismatch: candidate {} vs golden {}", candidate.describe(), golden.describe()));
-  }
+// `name`, where known, leads the message: the error is the case's, and the report's tensor
+// column cannot say which tensor it was.
+void require_same_shape(const Tensor& candidate, const Tensor& golden, std::string_view name = {}) {
+  if (candidate.shape() == golden.shape()) return;
+  // A tensor stored in another layout (phi as [K, M], x as [T, C, n]) has the golden's shape with
+  // its last two axes swapped.
+  std::vector<std::int64_t> swapped = candidate.shape();
+  if (swapped.size() >= 2) std::swap(swapped[swapped.size() - 1], swapped[swapped.size() - 2]);
+  const bool transposed = swapped == golden.shape();
+  invalid_input(fmt::format("{}{}shape mismatch: candidate {} vs golden {}{}", name, name.empty() ? "" : ": ",
+                            candidate.describe(), golden.describe(),
+                            transposed ? " (the last two axes swapped: stored in another layout?)" : ""));
 }
 
 // The mismatch count judge folds into a statistics pass: finite pairs with
@@ -397,7 +407,7 @@ TensorCheck judge(const JudgeInput& in, const Tolerance& tol, std::optional<doub
   TensorCheck check;
   check.name = in.name;
   check.shape = in.golden->shape();
-  require_same_shape(*in.candidate, *in.golden);
+  require_same_shape(*in.candidate, *in.golden, in.name);
   check.ref_max_abs = golden_max ? *golden_max : max_abs_finite(*in.golden);
   const DType dtype = in.candidate->dtype();
   ErrorStats& c = check.candidate;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
 
 #include "core/error.hpp"
 
@@ -26,6 +29,22 @@ std::vector<std::string> input_names(Op op, const Semantics& s) {
   std::vector<std::string> names = {"x", "phi", "alpha", "bias", "dy", "dh_post", "dh_res"};
   if (s.use_gamma) names.insert(names.begin() + 2, "gamma");
   return names;
+}
+
+void require_finite_inputs(Op op, const Semantics& s, const TensorMap& tensors) {
+  for (const auto& name : input_names(op, s)) {
+    const auto it = tensors.find(name);
+    if (it == tensors.end()) continue;  // run_op names a missing input
+    const Tensor& t = it->second;
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      const double v = t.get(i);
+      if (std::isfinite(v)) continue;
+      invalid_input(fmt::format("input {}{} is {}; non-finite inputs make the golden non-finite too, so the check "
+                                "would compare nothing there (give finite inputs)",
+                                name, format_index(name, unravel(i, t.shape())),
+                                std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf")));
+    }
+  }
 }
 
 std::vector<std::string> result_names(Op op, const Semantics& s) {

@@ -15,6 +15,11 @@ namespace mhc::verify {
 // Inputs and upstream gradients: pre x, phi, [gamma], alpha, bias, dy, dh_post, dh_res;
 // post x, f, h_post, h_res, dout.
 std::vector<std::string> input_names(Op op, const Semantics& s);
+// Tensors from a file or an upload may hold NaN/Inf. The golden propagates them, a candidate that
+// does the same "matches" it, and a check would pass without having compared anything there:
+// Error(invalid_input) naming the first non-finite element of an input. Absent inputs are left to
+// run_op.
+void require_finite_inputs(Op op, const Semantics& s, const TensorMap& tensors);
 // Outputs then gradients: pre y, h_post, h_res, dx, dphi, dalpha, dbias, [dgamma];
 // post out, dx, df, dh_post, dh_res.
 std::vector<std::string> result_names(Op op, const Semantics& s);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <system_error>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -43,32 +44,59 @@ std::uint64_t read_u64_le(const std::byte* p) {
   return v;
 }
 
-// JSON parse that also rejects duplicate keys (the spec forbids them; nlohmann keeps the last).
-json parse_header_json(std::string_view text) {
-  std::vector<std::set<std::string>> keys_per_object;
+// One SAX pass over the header before it is parsed into a json value: finds the first key an
+// object names twice (the spec forbids them; nlohmann keeps the last) and stops at the entry past
+// kMaxSafetensorsEntries, before their json values are built (1M zero-byte entries, a 75 MB header,
+// took 1 GB). Not a parser callback: nlohmann's callback parser rescans the parent object at the
+// end of every object, which made a header of 10^5 entries take minutes.
+class HeaderScan : public nlohmann::json_sax<json> {
+ public:
   std::string duplicate;
-  const json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start: keys_per_object.emplace_back(); break;
-      case json::parse_event_t::object_end: keys_per_object.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!keys_per_object.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default: break;
-    }
+  std::uint64_t entries = 0;  // top-level keys, __metadata__ included
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_per_object_.emplace_back();
     return true;
-  };
-  json header;
+  }
+  bool key(string_t& key) override {
+    if (keys_per_object_.size() == 1 && ++entries > kMaxSafetensorsEntries) return false;
+    if (keys_per_object_.back().insert(key).second) return true;
+    duplicate = key;
+    return false;
+  }
+  bool end_object() override {
+    keys_per_object_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override { return false; }
+
+ private:
+  std::vector<std::unordered_set<std::string>> keys_per_object_;
+};
+
+json parse_header_json(std::string_view text) {
+  HeaderScan scan;
+  json::sax_parse(text.begin(), text.end(), &scan);  // false on a syntax error: json::parse names it
+  if (!scan.duplicate.empty()) bad_file("header names \"" + scan.duplicate + "\" twice");
+  if (scan.entries > kMaxSafetensorsEntries) {
+    bad_file("header lists more than " + std::to_string(kMaxSafetensorsEntries) +
+             " tensors (an mHC check needs about 20; give the op's tensors alone)");
+  }
   try {
-    header = json::parse(text.begin(), text.end(), cb);
+    return json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     // parse_error, and out_of_range for a number literal beyond f64 ("1e9999"): both bad input.
     bad_file(std::string("header is not valid UTF-8 JSON: ") + e.what());
   }
-  if (!duplicate.empty()) bad_file("header names \"" + duplicate + "\" twice");
-  return header;
 }
 
 std::uint64_t as_u64(const json& v, const std::string& name, const char* field) {
@@ -82,11 +110,13 @@ std::uint64_t as_u64(const json& v, const std::string& name, const char* field) 
 
 struct Entry {
   std::string name;
-  std::string dtype;
+  bool f16 = false;         // stored F16, widened to f32 on load
+  DType dtype = DType::f32;  // as loaded
   std::vector<std::int64_t> shape;
   std::uint64_t begin = 0, end = 0;
 };
 
+// An entry, with its dtype known and its shape matching its byte span.
 Entry parse_entry(const std::string& name, const json& v) {
   if (!v.is_object()) bad_tensor(name, "entry must be an object with dtype, shape and data_offsets");
   for (const char* field : {"dtype", "shape", "data_offsets"}) {
@@ -95,7 +125,16 @@ Entry parse_entry(const std::string& name, const json& v) {
   Entry e;
   e.name = name;
   if (!v["dtype"].is_string()) bad_tensor(name, "dtype must be a string");
-  e.dtype = v["dtype"].get<std::string>();
+  const std::string dtype = v["dtype"].get<std::string>();
+  if (dtype == "F16") {
+    e.f16 = true;
+  } else if (dtype == "BF16" || dtype == "F32" || dtype == "F64") {
+    e.dtype = dtype_from_name(dtype);
+  } else if (is_spec_dtype(dtype)) {
+    bad_tensor(name, "dtype " + dtype + " is not supported (mhc-verify reads BF16, F16, F32, F64)");
+  } else {
+    bad_tensor(name, "unknown dtype \"" + dtype + "\"");
+  }
   if (!v["shape"].is_array()) bad_tensor(name, "shape must be an array");
   for (const json& d : v["shape"]) {
     const std::uint64_t extent = as_u64(d, name, "shape");
@@ -107,6 +146,19 @@ Entry parse_entry(const std::string& name, const json& v) {
   e.begin = as_u64(offsets[0], name, "data_offsets");
   e.end = as_u64(offsets[1], name, "data_offsets");
   if (e.end < e.begin) bad_tensor(name, "data_offsets end " + std::to_string(e.end) + " < begin " + std::to_string(e.begin));
+  const std::size_t elem = e.f16 ? 2 : dtype_size(e.dtype);
+  std::int64_t numel = 0;
+  try {
+    numel = checked_numel(e.shape, elem);
+  } catch (const Error&) {
+    bad_tensor(name, "shape byte size overflows 64 bits");
+  }
+  const std::uint64_t expected = static_cast<std::uint64_t>(numel) * elem;
+  if (expected != e.end - e.begin) {
+    bad_tensor(name, "shape and dtype need " + std::to_string(expected) + " bytes but data_offsets [" +
+                         std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
+                         std::to_string(e.end - e.begin));
+  }
   return e;
 }
 
@@ -120,6 +172,56 @@ std::map<std::string, std::string> parse_metadata(const json& v) {
   return out;
 }
 
+// The header length from a file's first 8 bytes, checked against the limit and the file's size.
+std::uint64_t header_length(const std::byte* first8, std::uint64_t file_size) {
+  if (file_size < 8) bad_file("file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  const std::uint64_t header_len = read_u64_le(first8);
+  if (header_len > kMaxSafetensorsHeader) {
+    bad_file("header length " + std::to_string(header_len) + " exceeds the " + std::to_string(kMaxSafetensorsHeader) + "-byte limit");
+  }
+  if (header_len > file_size - 8) {
+    bad_file("header length " + std::to_string(header_len) + " runs past the end of the " +
+             std::to_string(file_size) + "-byte file (truncated?)");
+  }
+  return header_len;
+}
+
+struct Header {
+  std::map<std::string, std::string> metadata;
+  std::vector<Entry> entries;  // in offset order, tiling the data section exactly
+};
+
+// Everything the header says, checked against a data section of data_size bytes: what follows
+// needs only to copy or borrow the bytes.
+Header parse_header(std::string_view text, std::uint64_t data_size) {
+  if (text.empty() || text.front() != '{') bad_file("header must be a JSON object starting with '{'");
+  const json header = parse_header_json(text);
+  if (!header.is_object()) bad_file("header must be a JSON object");
+  Header h;
+  for (const auto& [name, value] : header.items()) {
+    if (name == kMetadataKey) h.metadata = parse_metadata(value);
+    else h.entries.push_back(parse_entry(name, value));
+  }
+  // The tensors must tile the data section exactly, in offset order.
+  std::sort(h.entries.begin(), h.entries.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+  });
+  std::uint64_t covered = 0;
+  for (const Entry& e : h.entries) {
+    if (e.end > data_size) {
+      bad_tensor(e.name, "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                             "] run past the " + std::to_string(data_size) + "-byte data section (truncated?)");
+    }
+    if (e.begin < covered) bad_tensor(e.name, "data_offsets overlap the previous tensor (which ends at " + std::to_string(covered) + ")");
+    if (e.begin > covered) bad_tensor(e.name, "gap in the data section: bytes [" + std::to_string(covered) + ", " + std::to_string(e.begin) + ") belong to no tensor");
+    covered = e.end;
+  }
+  if (covered != data_size) {
+    bad_file("data section is " + std::to_string(data_size) + " bytes but the tensors cover " + std::to_string(covered));
+  }
+  return h;
+}
+
 Tensor widen_f16(const std::vector<std::int64_t>& shape, const std::byte* src) {
   Tensor t(DType::f32, shape);
   float* dst = t.data<float>();
@@ -131,43 +233,37 @@ Tensor widen_f16(const std::vector<std::int64_t>& shape, const std::byte* src) {
   return t;
 }
 
-// With an `owner`, the tensor borrows its bytes when they are aligned (parse_safetensors_in_place).
-Tensor load_tensor(const Entry& e, const std::byte* data, const std::shared_ptr<void>& owner) {
-  DType dtype = DType::f32;
-  std::size_t elem = 2;
-  if (e.dtype == "F16") {
-    elem = 2;
-  } else if (e.dtype == "BF16" || e.dtype == "F32" || e.dtype == "F64") {
-    dtype = dtype_from_name(e.dtype);
-    elem = dtype_size(dtype);
-  } else if (is_spec_dtype(e.dtype)) {
-    bad_tensor(e.name, "dtype " + e.dtype + " is not supported (mhc-verify reads BF16, F16, F32, F64)");
-  } else {
-    bad_tensor(e.name, "unknown dtype \"" + e.dtype + "\"");
+// With an `owner` of the writable bytes at `data`, the tensors borrow theirs where aligned.
+SafetensorsFile load(Header header, const std::byte* data, const std::shared_ptr<void>& owner) {
+  SafetensorsFile file;
+  file.metadata = std::move(header.metadata);
+  for (const Entry& e : header.entries) {
+    Tensor t;
+    std::byte* at = const_cast<std::byte*>(data) + e.begin;  // writable whenever `owner` is set
+    if (e.f16) {
+      t = widen_f16(e.shape, at);
+    } else if (owner != nullptr && reinterpret_cast<std::uintptr_t>(at) % dtype_size(e.dtype) == 0) {
+      t = Tensor(e.dtype, e.shape, std::shared_ptr<std::byte>(owner, at));
+    } else {
+      t = Tensor(e.dtype, e.shape);
+      if (t.nbytes() != 0) std::memcpy(t.bytes(), at, t.nbytes());
+    }
+    file.tensors.emplace(e.name, std::move(t));
   }
-  std::int64_t numel = 0;
-  try {
-    numel = checked_numel(e.shape, elem);
-  } catch (const Error&) {
-    bad_tensor(e.name, "shape byte size overflows 64 bits");
-  }
-  const std::uint64_t expected = static_cast<std::uint64_t>(numel) * elem;
-  if (expected != e.end - e.begin) {
-    bad_tensor(e.name, "shape and dtype need " + std::to_string(expected) + " bytes but data_offsets [" +
-                           std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
-                           std::to_string(e.end - e.begin));
-  }
-  if (e.dtype == "F16") return widen_f16(e.shape, data + e.begin);
-  std::byte* at = const_cast<std::byte*>(data) + e.begin;  // writable whenever `owner` is set
-  if (owner != nullptr && reinterpret_cast<std::uintptr_t>(at) % elem == 0) {
-    return Tensor(dtype, e.shape, std::shared_ptr<std::byte>(owner, at));
-  }
-  Tensor t(dtype, e.shape);
-  if (t.nbytes() != 0) std::memcpy(t.bytes(), data + e.begin, t.nbytes());
-  return t;
+  return file;
 }
 
-SafetensorsFile parse(std::span<const std::byte> bytes, const std::shared_ptr<void>& owner);
+SafetensorsFile parse(std::span<const std::byte> bytes, const std::shared_ptr<void>& owner) {
+  const std::uint64_t header_len = header_length(bytes.data(), bytes.size());
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), header_len);
+  const std::uint64_t data_at = 8 + header_len;
+  return load(parse_header(text, bytes.size() - data_at), bytes.data() + data_at, owner);
+}
+
+void read_exactly(std::ifstream& in, void* into, std::uint64_t size) {
+  in.read(static_cast<char*>(into), static_cast<std::streamsize>(size));
+  if (static_cast<std::uint64_t>(in.gcount()) != size) invalid_input("short read (did the file change while it was read?)");
+}
 
 }  // namespace
 
@@ -191,65 +287,25 @@ SafetensorsFile parse_safetensors_in_place(std::span<std::byte> bytes, std::shar
   return parse(bytes, owner);
 }
 
-namespace {
-
-SafetensorsFile parse(std::span<const std::byte> bytes, const std::shared_ptr<void>& owner) {
-  if (bytes.size() < 8) bad_file("file is " + std::to_string(bytes.size()) + " bytes, shorter than the 8-byte header length");
-  const std::uint64_t header_len = read_u64_le(bytes.data());
-  if (header_len > kMaxSafetensorsHeader) {
-    bad_file("header length " + std::to_string(header_len) + " exceeds the " + std::to_string(kMaxSafetensorsHeader) + "-byte limit");
-  }
-  if (header_len > bytes.size() - 8) {
-    bad_file("header length " + std::to_string(header_len) + " runs past the end of the " +
-             std::to_string(bytes.size()) + "-byte file (truncated?)");
-  }
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), header_len);
-  if (text.empty() || text.front() != '{') bad_file("header must be a JSON object starting with '{'");
-  const json header = parse_header_json(text);
-  if (!header.is_object()) bad_file("header must be a JSON object");
-
-  SafetensorsFile file;
-  std::vector<Entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name == kMetadataKey) file.metadata = parse_metadata(value);
-    else entries.push_back(parse_entry(name, value));
-  }
-
-  // The tensors must tile the data section exactly, in offset order.
-  const std::span<const std::byte> data = bytes.subspan(8 + header_len);
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
-  });
-  std::uint64_t covered = 0;
-  for (const Entry& e : entries) {
-    if (e.end > data.size()) {
-      bad_tensor(e.name, "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                             "] run past the " + std::to_string(data.size()) + "-byte data section (truncated?)");
-    }
-    if (e.begin < covered) bad_tensor(e.name, "data_offsets overlap the previous tensor (which ends at " + std::to_string(covered) + ")");
-    if (e.begin > covered) bad_tensor(e.name, "gap in the data section: bytes [" + std::to_string(covered) + ", " + std::to_string(e.begin) + ") belong to no tensor");
-    covered = e.end;
-  }
-  if (covered != data.size()) {
-    bad_file("data section is " + std::to_string(data.size()) + " bytes but the tensors cover " + std::to_string(covered));
-  }
-  for (const Entry& e : entries) file.tensors.emplace(e.name, load_tensor(e, data.data(), owner));
-  return file;
-}
-
-}  // namespace
-
 SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) invalid_input(path.string() + ": cannot read: " + ec.message());
   std::ifstream in(path, std::ios::binary);
   if (!in) invalid_input(path.string() + ": cannot open for reading");
-  std::vector<std::byte> bytes(size);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) invalid_input(path.string() + ": short read");
   try {
-    return parse_safetensors(bytes);
+    // The header is read and checked before the data section is allocated: a corrupt header on a
+    // large (or sparse) file is refused without reading it.
+    std::byte first8[8] = {};
+    read_exactly(in, first8, std::min<std::uint64_t>(size, 8));
+    const std::uint64_t header_len = header_length(first8, size);
+    std::string text(header_len, '\0');
+    read_exactly(in, text.data(), header_len);
+    Header header = parse_header(text, size - 8 - header_len);
+    // One read of the data, which the tensors then borrow (no second copy) where aligned.
+    const auto data = std::make_shared<std::vector<std::byte>>(size - 8 - header_len);
+    read_exactly(in, data->data(), data->size());
+    return load(std::move(header), data->data(), data);
   } catch (const Error& e) {
     invalid_input(path.string() + ": " + e.what());
   }

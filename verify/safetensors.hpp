@@ -31,6 +31,9 @@ namespace mhc::verify {
 
 // The reference implementation's header limit (safetensors MAX_HEADER_SIZE).
 inline constexpr std::uint64_t kMaxSafetensorsHeader = 100'000'000;
+// Tensors in one file (the reference has no limit): an mHC check reads about 20 and a golden dump
+// with every tap about 60, while a header of a million zero-byte entries fits the limit above.
+inline constexpr std::uint64_t kMaxSafetensorsEntries = 65'536;
 
 struct SafetensorsFile {
   TensorMap tensors;
@@ -45,8 +48,10 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes);
 // upload copy-on-write, so they stay in its process). F16 (widened) and misaligned tensors are
 // copied. A 512 MiB upload is then parsed in microseconds instead of a copy into fresh pages.
 SafetensorsFile parse_safetensors_in_place(std::span<std::byte> bytes, std::shared_ptr<void> owner);
-// As parse_safetensors; errors are prefixed with the path. A missing or unreadable file is
-// Error(invalid_input) too: the user named it.
+// As parse_safetensors_in_place over the file's data section, read once after the header has been
+// read and checked (a corrupt header on a large file is refused without reading the rest); errors
+// are prefixed with the path. A missing or unreadable file is Error(invalid_input) too: the user
+// named it.
 SafetensorsFile read_safetensors(const std::filesystem::path& path);
 
 // Throws Error(invalid_input) for an undefined tensor or the reserved name "__metadata__".

@@ -39,25 +39,6 @@ std::string first_difference(const TensorMap& a, const TensorMap& b) {
 
 std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
 
-// Tensors from a file or an upload may hold NaN/Inf. The golden propagates them, a candidate that
-// does the same "matches" it, and the check would pass without having compared anything there:
-// such inputs are refused, naming the first bad element.
-void require_finite_inputs(Op op, const Semantics& s, const TensorMap& tensors) {
-  for (const auto& name : input_names(op, s)) {
-    const auto it = tensors.find(name);
-    if (it == tensors.end()) continue;  // run_op names a missing input
-    const Tensor& t = it->second;
-    for (std::int64_t i = 0; i < t.numel(); ++i) {
-      const double v = t.get(i);
-      if (std::isfinite(v)) continue;
-      invalid_input(fmt::format("input {}{} is {}; non-finite inputs make the golden non-finite too, so the check "
-                                "would compare nothing there (give finite inputs)",
-                                name, format_index(name, unravel(i, t.shape())),
-                                std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf")));
-    }
-  }
-}
-
 // The baseline rule estimates legitimate rounding variation from a sample; one sample of a
 // maximum is noisy when few independent errors feed a tensor (T = 1, a dozen mix logits), so the
 // verifier draws two (the emulated backend in the candidate's precision with reordered

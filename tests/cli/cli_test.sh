@@ -62,6 +62,36 @@ golden_dump_and_check_round_trip)
   expect_exit 0 "$bin" check "$tmp/g.safetensors"
   expect_exit 0 "$bin" golden --from "$tmp/g.safetensors" --dump "$tmp/g2.safetensors"
   ;;
+golden_from_applies_flags)
+  expect_exit 0 "$bin" golden --op pre -T 4 -n 2 -C 8 --seed 1 --dump "$tmp/g.safetensors"
+  # --set applies on top of the file's metadata; the output does not claim the file's case line.
+  expect_exit 0 "$bin" golden --from "$tmp/g.safetensors" --set repeats=5 --dump "$tmp/g5.safetensors"
+  python3 - "$tmp/g5.safetensors" <<'PY' || exit 1
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+md = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+assert md["repeats"] == "5", md
+assert "case" not in md and "casegen" not in md, md
+PY
+  expect_exit 2 "$bin" golden --from "$tmp/g.safetensors" --set repeat=5 --dump "$tmp/o.safetensors"
+  grep -q 'unknown key "repeat"' "$tmp/err" || { echo "no unknown-key message"; exit 1; }
+  expect_exit 2 "$bin" golden --from "$tmp/g.safetensors" -T 8 --dump "$tmp/o.safetensors"
+  grep -q -- "--from excludes --tokens" "$tmp/err" || { echo "-T with --from not refused"; exit 1; }
+  # A NaN in x: refused by name, as check refuses it, instead of a NaN golden.
+  python3 - "$tmp/g.safetensors" "$tmp/nan.safetensors" <<'PY' || exit 1
+import json, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+x = json.loads(b[8:8 + n])["x"]
+assert x["dtype"] == "BF16"
+at = 8 + n + x["data_offsets"][0]
+b[at:at + 2] = b"\xc0\x7f"
+open(sys.argv[2], "wb").write(b)
+PY
+  expect_exit 2 "$bin" golden --from "$tmp/nan.safetensors" --dump "$tmp/o.safetensors"
+  grep -q "input x\[t=0, i=0, c=0\] is NaN" "$tmp/err" || { echo "NaN input not named"; exit 1; }
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --set repeat=5
+  ;;
 self_test)
   expect_exit 0 "$bin" self-test --random 40
   grep -q "17/17 localised\|localised" "$tmp/out" || { echo "no mutant table"; exit 1; }

@@ -218,6 +218,27 @@ TEST(Judge, MissingTensorsAreInternalErrors) {
   EXPECT_THROW(judge(JudgeInput{"dx", TensorRole::output, nullptr, &gold, &gold, 1, true}, Tolerance{}), Error);
 }
 
+TEST(Judge, AShapeMismatchNamesTheTensorAndATranspose) {
+  // The error is the case's (the report's tensor column is empty), so the message names the tensor.
+  const Tensor gold = ramp(3, 4);
+  const auto message = [&](const Tensor& cand) {
+    try {
+      judge(JudgeInput{"dphi", TensorRole::gradient, &cand, &gold, &gold, 1, false}, Tolerance{});
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "a shape mismatch must throw";
+    return std::string();
+  };
+  const std::string short_row = message(ramp(3, 3, DType::f32));
+  EXPECT_TRUE(contains(short_row, "dphi: shape mismatch: candidate f32[3,3] vs golden f64[3,4]")) << short_row;
+  EXPECT_FALSE(contains(short_row, "swapped")) << short_row;
+  const std::string transposed = message(ramp(4, 3, DType::f32));
+  EXPECT_TRUE(contains(transposed, "dphi: shape mismatch")) << transposed;
+  EXPECT_TRUE(contains(transposed, "last two axes swapped")) << transposed;
+}
+
 TEST(ToleranceProfiles, NamesAndValues) {
   EXPECT_EQ(tolerance_profile_names(),
             (std::vector<std::string>{"baseline", "assert_close_bf16", "mhc_public_2.5e-2", "mhc_public_5e-2"}));

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -314,6 +315,26 @@ TEST(SafetensorsCorrupt, DuplicateNames) {
   expect_rejected(file_bytes(R"({"__metadata__":{"k":"1","k":"2"}})"), {"\"k\" twice"});
 }
 
+// {"z0":{...},"z1":{...},...} with zero-byte tensors: a valid file of `count` entries.
+std::string zero_byte_entries(std::uint64_t count) {
+  std::string header = "{";
+  for (std::uint64_t i = 0; i < count; ++i) {
+    header += (i ? ",\"z" : "\"z") + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+  }
+  return header + "}";
+}
+
+TEST(SafetensorsCorrupt, EntriesUpToTheLimitParseInLinearTime) {
+  // The duplicate-key check once made parsing quadratic in the entries: 20000 zero-byte tensors
+  // took 6 s, and a header of a million within the 100 MB limit would take hours.
+  const auto t0 = std::chrono::steady_clock::now();
+  const SafetensorsFile f = parse_safetensors(file_bytes(zero_byte_entries(kMaxSafetensorsEntries)));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(f.tensors.size(), kMaxSafetensorsEntries);
+  EXPECT_LT(seconds, 2.0) << kMaxSafetensorsEntries << " entries";
+  expect_rejected(file_bytes(zero_byte_entries(kMaxSafetensorsEntries + 1)), {"more than 65536 tensors"});
+}
+
 TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
   // Whatever the damage, the reader either returns or throws mhc::Error; nothing else escapes.
   const std::vector<std::byte> good = serialize_safetensors(sample_file());
@@ -333,6 +354,48 @@ TEST(SafetensorsCorrupt, EveryTruncationAndByteFlipIsAnErrorOrAFile) {
       EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
     }
   }
+}
+
+TEST(SafetensorsFiles, ACorruptHeaderIsRefusedBeforeTheDataIsRead) {
+  // 9 bytes of broken header at the start of a 2 GiB sparse file: once refused only after the
+  // whole file had been read into memory (2 GiB of RSS, seconds).
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "mhc_io_sparse";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "broken.safetensors";
+  {
+    std::ofstream out(path, std::ios::binary);
+    const auto bytes = file_bytes("{not json");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::filesystem::resize_file(path, std::uint64_t{2} << 30);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    read_safetensors(path);
+    ADD_FAILURE() << "accepted a corrupt header";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_NE(std::string(e.what()).find("JSON"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SafetensorsFiles, ReadBorrowsAlignedTensorsFromOneCopyOfTheData) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "mhc_io_borrow";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "case.safetensors";
+  const SafetensorsFile f = sample_file();
+  write_safetensors(path, f);
+  const SafetensorsFile read = read_safetensors(path);
+  expect_same(f, read);
+  // Every tensor lies in one buffer, in the order serialize_safetensors wrote them.
+  const std::byte* previous_end = read.tensors.at("golden").bytes();  // F64 first
+  for (const char* name : {"golden", "scalar", "phi", "odd", "x"}) {
+    const Tensor& t = read.tensors.at(name);
+    EXPECT_EQ(t.bytes(), previous_end) << name;
+    previous_end = t.bytes() + t.nbytes();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SafetensorsWrite, RejectsWhatCannotBeWritten) {
