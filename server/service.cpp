@@ -434,7 +434,8 @@ verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& fiel
     verify::validate_case(spec);  // names, shape, semantics, overflow, host memory
     verify::tolerance_profile(spec.tolerance);
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::invalid_input) throw;
+    // Too large for this host's memory (environment) is as final for this request as a bad field.
+    if (e.kind() != ErrorKind::invalid_input && e.kind() != ErrorKind::environment) throw;
     invalid_field(field, e.what());
   }
   const auto elements = checked_numel({spec.shape.T, spec.shape.n, spec.shape.C});
