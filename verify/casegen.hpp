@@ -76,6 +76,13 @@ std::vector<std::string> distribution_names();
 // naming T, n, C when the sizes overflow 64 bits.
 std::uint64_t case_input_bytes(const CaseSpec& spec);
 
+// STAND-IN (fix-srv): the estimated peak working set, in bytes, of running and judging the case
+// (candidate, baselines, f64 golden, comparison). The lead is adding the real estimate with this
+// signature on his branch; on merge his definition replaces this one. This one is 12 times
+// the input bytes: the ratio measured for post T=65536 n=4 C=1024 bf16 on the emulated backend
+// (VmHWM 14.35 GB for 1.2 GB of inputs).
+std::uint64_t case_peak_bytes(const CaseSpec& spec);
+
 // Everything make_*_case checks before allocating: op/distribution/dtype/preset names, shape and
 // semantics (mhc::validate), 64-bit overflow and the memory limit. Error(invalid_input) naming the
 // field.
