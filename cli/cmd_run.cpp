@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <rapidcheck.h>
@@ -26,35 +27,56 @@ struct RunArgs {
   std::string tolerance;
   std::string shard;
   int jobs = 1;
+  bool jobs_given = false;  // --jobs on the command line (remote default: 8 calls in flight)
   bool list = false;
   int random = 0;
   bool only_failures = false;
   std::vector<std::string> servers;
-  std::string token_file, tls_ca;
+  std::string token_file, tls_ca, tls_cert, tls_key;
   ReportFiles files;
 };
 
+// The backend a report names for "auto": what the servers resolve it to (GetInfo
+// default_backend), so a remote report equals a local one. The first target that answers says.
+std::string resolved_backend(server::Client& client, const RunArgs& args) {
+  if (args.backend != "auto") return args.backend;
+  for (std::size_t t = 0;; ++t) {
+    try {
+      return client.info(t).default_backend();
+    } catch (const Error&) {
+      if (t + 1 == args.servers.size()) throw;
+    }
+  }
+}
+
 // Remote mode: the cases run on gRPC servers (round_robin over every address a target names; a
 // server that dies has its cases retried on the others). Skipped cases never leave this process.
+// The sweep's tolerance (or --tolerance) travels with each case, so the servers judge as a local
+// run would. When a case cannot be run anywhere, the cases already finished are kept, the rest
+// are reported as errors, and `stopped` says why (run_sweep writes the report, then fails).
 verify::SweepReport run_remote(const RunArgs& args, const verify::Sweep& plan, verify::SweepPosition position,
-                               const verify::ProgressFn& progress) {
+                               const verify::ProgressFn& progress, std::optional<Error>& stopped) {
   server::ClientOptions co;
   co.targets = args.servers;
   co.tls_ca = args.tls_ca;
+  co.tls_cert = args.tls_cert;
+  co.tls_key = args.tls_key;
+  if (args.jobs_given) co.in_flight = args.jobs;
   if (!args.token_file.empty()) co.token = server::read_token_file(args.token_file);
   server::Client client(co);
+  const std::string backend = resolved_backend(client, args);
   std::vector<verify::CaseSpec> specs;
   std::vector<std::size_t> where;
   verify::SweepReport report;
   report.name = plan.name;
-  report.backend = args.backend;
+  report.backend = backend;
   report.cases.resize(plan.cases.size());
   for (std::size_t i = 0; i < plan.cases.size(); ++i) {
     verify::CaseReport& r = report.cases[i];
     r.index = position.first_index + static_cast<std::int64_t>(i) * position.index_stride;
     if (plan.cases[i].skipped()) {
       r.spec = plan.cases[i].spec;
-      r.backend = args.backend;
+      r.backend = backend;
       r.verdict = verify::Verdict::skip;
       r.error = plan.cases[i].skip_reason;
       continue;
@@ -64,17 +86,20 @@ verify::SweepReport run_remote(const RunArgs& args, const verify::Sweep& plan, v
   }
   server::RunCaseOptions ro;
   ro.backend = args.backend == "auto" ? "" : args.backend;
+  ro.tolerance = args.tolerance.empty() ? plan.tolerance : verify::SweepTolerance{args.tolerance, {}};
   std::size_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto results = client.run_cases(specs, ro, [&](std::size_t, const verify::CaseReport& r) {
+  auto results = client.run_cases(specs, ro, [&](std::size_t, const verify::CaseReport& r) {
     if (progress) progress(++done, specs.size(), r);
   });
-  for (std::size_t k = 0; k < results.size(); ++k) {
+  for (std::size_t k = 0; k < results.reports.size(); ++k) {
     const auto index = report.cases[where[k]].index;
-    report.cases[where[k]] = results[k];
+    report.cases[where[k]] = std::move(results.reports[k]);
     report.cases[where[k]].index = index;
+    if (report.cases[where[k]].backend.empty()) report.cases[where[k]].backend = backend;  // not run
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stopped = std::move(results.error);
   return report;
 }
 
@@ -137,11 +162,13 @@ int run_sweep(const RunArgs& args) {
   };
   const verify::SweepPosition position =
       shard ? verify::SweepPosition{shard->index, shard->count} : verify::SweepPosition{};
+  std::optional<Error> remote_stopped;
   const verify::SweepReport report =
       args.servers.empty() ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, {}, position)
-                           : run_remote(args, plan, position, progress);
+                           : run_remote(args, plan, position, progress, remote_stopped);
   print_report(report, args.files, args.only_failures);
   args.files.write(report);
+  if (remote_stopped) throw *remote_stopped;  // after the partial report is written: exit 3 (or 2)
   return exit_code(report);
 }
 
@@ -155,7 +182,9 @@ CLI::App* add_run(CLI::App& app, int& exit) {
   sub->add_option("--backend,-b", args->backend,
                   "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
-  sub->add_option("--jobs,-j", args->jobs, "cases in parallel")->check(CLI::Range(1, 256));
+  sub->add_option("--jobs,-j", args->jobs, "cases in parallel (with --server: calls in flight, default 8)")
+      ->check(CLI::Range(1, 256))
+      ->each([args](const std::string&) { args->jobs_given = true; });
   sub->add_option("--shard", args->shard, "run shard I of N (I/N); default: GTEST_*, JOB_COMPLETION_INDEX, SLURM_*");
   sub->add_flag("--list", args->list, "print the expanded case lines and exit");
   sub->add_option("--random", args->random, "property-based mode: N random cases with shrinking (RapidCheck)")
@@ -163,7 +192,14 @@ CLI::App* add_run(CLI::App& app, int& exit) {
   sub->add_option("--server", args->servers,
                   "run on gRPC servers (repeatable): HOST:PORT, ipv4:h1:p,h2:p or dns:///name:port (round_robin)");
   sub->add_option("--token-file", args->token_file, "bearer token for --server")->check(CLI::ExistingFile);
-  sub->add_option("--tls-ca", args->tls_ca, "PEM CA bundle: talk TLS to --server")->check(CLI::ExistingFile);
+  auto* tls_ca = sub->add_option("--tls-ca", args->tls_ca, "PEM CA bundle: talk TLS to --server")->check(CLI::ExistingFile);
+  // For servers started with --tls-client-ca, which refuse a client without a certificate.
+  auto* tls_cert = sub->add_option("--tls-cert", args->tls_cert, "PEM client certificate chain for --server")
+                       ->check(CLI::ExistingFile)
+                       ->needs(tls_ca);
+  auto* tls_key = sub->add_option("--tls-key", args->tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   sub->add_flag("--only-failures", args->only_failures, "print only failing cases in the table");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {

@@ -1,9 +1,13 @@
 #include "server/auth.hpp"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <grpcpp/security/server_credentials.h>
 
@@ -79,12 +83,35 @@ void check_exposure(const ServeOptions& o) {
                   "or --insecure to accept an unprotected service");
 }
 
+namespace {
+
+// gRPC reports a key that does not belong to the certificate only as a failure to listen
+// ("address in use?"); say what is wrong, naming the files.
+void check_key_pair(const std::string& key_pem, const std::string& cert_pem, const ServeOptions& o) {
+  const auto bad = [&](const std::string& what) {
+    invalid_input("--tls-cert " + o.tls_cert + " / --tls-key " + o.tls_key + ": " + what);
+  };
+  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) bad("the certificate is not a PEM certificate");
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr),
+                                                          EVP_PKEY_free);
+  if (!key) bad("the key is not a PEM private key (or needs a passphrase)");
+  if (X509_check_private_key(cert.get(), key.get()) != 1) bad("the private key does not belong to the certificate");
+  ERR_clear_error();
+}
+
+}  // namespace
+
 std::shared_ptr<grpc::ServerCredentials> make_server_credentials(const ServeOptions& o) {
   if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl(o.tls_client_ca.empty()
                                             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_key_cert_pairs.push_back({read_file(o.tls_key, "--tls-key"), read_file(o.tls_cert, "--tls-cert")});
+  const std::string key = read_file(o.tls_key, "--tls-key"), cert = read_file(o.tls_cert, "--tls-cert");
+  check_key_pair(key, cert, o);
+  ssl.pem_key_cert_pairs.push_back({key, cert});
   if (!o.tls_client_ca.empty()) ssl.pem_root_certs = read_file(o.tls_client_ca, "--tls-client-ca");
   return grpc::SslServerCredentials(ssl);
 }

@@ -25,12 +25,15 @@ namespace pb = ::mhcverify::v1;
 
 namespace {
 
-bool retryable(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
-}
-
 [[noreturn]] void throw_status(const grpc::Status& s, const std::string& target) {
-  const std::string message = fmt::format("server {}: {} ({})", target, s.error_message(), static_cast<int>(s.error_code()));
+  // gRPC's callback API answers a request it cannot decode with UNIMPLEMENTED and no message.
+  const std::string what =
+      !s.error_message().empty() ? s.error_message()
+      : s.error_code() == grpc::StatusCode::UNIMPLEMENTED
+          ? "UNIMPLEMENTED with no message: the server could not decode the request or lacks the method "
+            "(a server built from another mhc_verify.proto?)"
+          : "the call failed with no message";
+  const std::string message = fmt::format("server {}: {} ({})", target, what, static_cast<int>(s.error_code()));
   switch (s.error_code()) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
@@ -51,6 +54,15 @@ void fill_case(pb::RunCaseRequest& request, const verify::CaseSpec& spec, const 
   opts->set_backend(o.backend);
   opts->set_diagnose(o.diagnose);
   opts->set_check_determinism(o.check_determinism);
+  if (o.tolerance) {
+    auto* rule = opts->mutable_tolerance();
+    rule->set_profile(o.tolerance->profile);
+    for (const auto& [tensor, fixed] : o.tolerance->overrides) {
+      auto& f = (*rule->mutable_overrides())[tensor];
+      f.set_atol(fixed.atol);
+      f.set_rtol(fixed.rtol);
+    }
+  }
 }
 
 // The order a sweep's cases go out in: a fixed pseudo-random permutation. round_robin gives the
@@ -65,6 +77,19 @@ std::vector<std::size_t> issue_order(std::size_t cases) {
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::shuffle(order.begin(), order.end(), std::mt19937_64(0x6d68632d766572ULL));  // any fixed seed
   return order;
+}
+
+// The exception being handled as an Error (anything else is a bug here: internal).
+Error current_error() {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return e;
+  } catch (const std::exception& e) {
+    return Error(ErrorKind::internal, e.what());
+  } catch (...) {
+    return Error(ErrorKind::internal, "an unknown exception");
+  }
 }
 
 }  // namespace
@@ -96,21 +121,38 @@ struct Client::Impl {
                          std::chrono::milliseconds(static_cast<long long>(deadline_seconds * 1000)));
   }
 
-  // One case with retries: attempt k goes to target (first + k) mod targets.
+  // One case with retries, each on the next target: UNAVAILABLE (a server down or draining) up to
+  // max_attempts times; RESOURCE_EXHAUSTED (a full work queue, which drains as other clients'
+  // cases finish) with backoff until busy_retry_seconds have passed.
   verify::CaseReport run_one(const verify::CaseSpec& spec, const RunCaseOptions& o, std::size_t first) const {
     pb::RunCaseRequest request;
     fill_case(request, spec, o);
+    const auto busy_deadline = std::chrono::steady_clock::now() +
+                               std::chrono::milliseconds(static_cast<long long>(options.busy_retry_seconds * 1000));
+    thread_local std::minstd_rand jitter(std::random_device{}());
     grpc::Status last;
     std::size_t target = first;
-    for (int attempt = 0; attempt < std::max(1, options.max_attempts); ++attempt) {
+    int unavailable = 0;
+    auto busy_backoff = std::chrono::milliseconds(100);
+    for (std::size_t attempt = 0;; ++attempt) {
       target = (first + attempt) % stubs.size();
       grpc::ClientContext context;
       prepare(context, options.case_deadline_seconds);
       pb::CaseResult result;
       last = stubs[target]->RunCase(&context, request, &result);
       if (last.ok()) return report_of(result);
-      if (!retryable(last.error_code())) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+      std::chrono::milliseconds pause;
+      if (last.error_code() == grpc::StatusCode::UNAVAILABLE && ++unavailable < options.max_attempts) {
+        pause = std::chrono::milliseconds(50 << unavailable);
+      } else if (last.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        // Jittered, so the clients of a full server do not all come back at the same moment.
+        pause = busy_backoff / 2 + std::chrono::milliseconds(jitter() % (busy_backoff.count() / 2 + 1));
+        busy_backoff = std::min<std::chrono::milliseconds>(busy_backoff * 2, std::chrono::seconds(5));
+        if (std::chrono::steady_clock::now() + pause > busy_deadline) break;
+      } else {
+        break;
+      }
+      std::this_thread::sleep_for(pause);
     }
     throw_status(last, options.targets[target]);
   }
@@ -154,14 +196,14 @@ verify::CaseReport Client::run_case(const verify::CaseSpec& spec, const RunCaseO
   return impl_->run_one(spec, options, 0);
 }
 
-std::vector<verify::CaseReport> Client::run_cases(
-    const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options,
-    const std::function<void(std::size_t, const verify::CaseReport&)>& progress) {
-  std::vector<verify::CaseReport> reports(specs.size());
+SweepResults Client::run_cases(const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options,
+                               const std::function<void(std::size_t, const verify::CaseReport&)>& progress) {
+  SweepResults out;
+  out.reports.resize(specs.size());
+  std::vector<bool> finished(specs.size(), false);
   const std::vector<std::size_t> order = issue_order(specs.size());
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
   std::mutex mutex;
   auto work = [&] {
     for (;;) {
@@ -171,11 +213,12 @@ std::vector<verify::CaseReport> Client::run_cases(
       try {
         auto report = impl_->run_one(specs[i], options, k % impl_->stubs.size());
         std::lock_guard lock(mutex);
-        reports[i] = std::move(report);
-        if (progress) progress(i, reports[i]);
+        out.reports[i] = std::move(report);
+        finished[i] = true;
+        if (progress) progress(i, out.reports[i]);
       } catch (...) {
         std::lock_guard lock(mutex);
-        if (!first_error) first_error = std::current_exception();
+        if (!out.error) out.error = current_error();
         failed = true;
       }
     }
@@ -184,8 +227,15 @@ std::vector<verify::CaseReport> Client::run_cases(
   std::vector<std::jthread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(work);
   pool.clear();  // joins
-  if (first_error) std::rethrow_exception(first_error);
-  return reports;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (finished[i]) continue;
+    verify::CaseReport& r = out.reports[i];
+    r.spec = specs[i];
+    r.backend = options.backend;
+    r.verdict = verify::Verdict::error;
+    r.error = "not run: the sweep stopped when a case failed: " + std::string(out.error->what());
+  }
+  return out;
 }
 
 verify::CaseReport Client::check_tensors(const std::string& payload, const CheckTensorsOptions& o) {

@@ -13,11 +13,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "mhc_verify.grpc.pb.h"
 #include "verify/report.hpp"
+#include "verify/sweep.hpp"
 
 namespace mhc::server {
 
@@ -29,14 +32,29 @@ struct ClientOptions {
   std::string tls_cert;
   std::string tls_key;
   double case_deadline_seconds = 3600;  // per RunCase call
-  int max_attempts = 3;                 // per case, each on the next target
+  int max_attempts = 3;                 // per case on UNAVAILABLE, each on the next target
+  // A busy server (RESOURCE_EXHAUSTED: its work queue is full) is retried on the next target with
+  // exponential backoff (0.1 s doubling to 5 s, jittered) until a case has waited this long.
+  double busy_retry_seconds = 300;
   int in_flight = 8;                    // concurrent RunCase calls of a sweep
+};
+
+// The outcome of a sweep sent case by case. A case that fails for good (what run_case would
+// throw) stops the sweep: no further case is sent, the calls in flight finish, and every case
+// without a report gets one with Verdict::error saying it was not run, so finished results are
+// never lost (`run --server` writes them before exiting 3).
+struct SweepResults {
+  std::vector<verify::CaseReport> reports;  // in the order of the specs
+  std::optional<Error> error;               // the first case that failed for good
 };
 
 struct RunCaseOptions {
   std::string backend;  // empty: the server's default
   bool diagnose = true;
   bool check_determinism = true;
+  // Judge with this instead of each case's `tol=` profile (RunOptions.tolerance): what a local
+  // run's VerifyOptions.tolerance comes from.
+  std::optional<verify::SweepTolerance> tolerance;
 };
 
 struct CheckTensorsOptions {
@@ -58,8 +76,8 @@ class Client {
   // answer (UNAVAILABLE after retries, DEADLINE_EXCEEDED, UNAUTHENTICATED, RESOURCE_EXHAUSTED).
   ::mhcverify::v1::ServerInfo info(std::size_t target = 0);
   verify::CaseReport run_case(const verify::CaseSpec& spec, const RunCaseOptions& options = {});
-  // Reports in the order of `specs`; `progress` is called (serialised) as each case completes.
-  std::vector<verify::CaseReport> run_cases(
+  // `progress` is called (serialised) as each case completes.
+  SweepResults run_cases(
       const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options = {},
       const std::function<void(std::size_t index, const verify::CaseReport&)>& progress = {});
   // Streams a safetensors payload in 1 MiB chunks with its SHA-256 and returns the verdict.

@@ -30,6 +30,14 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--upload-reserve-bytes", o.upload_reserve_bytes,
                  "memory file kept ready for uploads from start (costs this much RSS; at most --max-upload-bytes)")
       ->capture_default_str();
+  app.add_option("--upload-idle-seconds", o.upload_idle_seconds,
+                 "cancel a CheckTensors stream that sends nothing for this long (0: never)")
+      ->capture_default_str();
+  app.add_option("--memory-budget-bytes", o.memory_budget_bytes,
+                 "estimated peak memory of the cases running at once (0: 3/4 of physical memory)")
+      ->capture_default_str();
+  app.add_option("--max-case-seconds", o.max_case_seconds, "stop a case running longer (verdict error; 0: no limit)")
+      ->capture_default_str();
   app.add_option("--max-sweep-cases", o.max_sweep_cases, "most cases in one RunSweep")->capture_default_str();
   app.add_option("--max-pending", o.max_pending_requests, "admitted requests before RESOURCE_EXHAUSTED")
       ->capture_default_str()

@@ -42,6 +42,13 @@ struct ServeOptions {
   // (server/upload_buffers.hpp), so a first upload of about this size does not pay for fresh
   // pages; costs this much resident shared memory. At most max_upload_bytes; 0: none.
   std::uint64_t upload_reserve_bytes = 0;
+  // The estimated peak memory (verify::case_peak_bytes) of the cases running at once, over every
+  // worker: a case waits in the queue until it fits, and one that can never fit is refused.
+  // 0: three quarters of the host's physical memory.
+  std::uint64_t memory_budget_bytes = 0;
+  double max_case_seconds = 0;  // a case running longer is stopped, verdict error; 0: no limit
+  // A CheckTensors stream with no message for this long is cancelled (0: never).
+  double upload_idle_seconds = 30;
   std::uint32_t max_sweep_cases = 100000;
   std::uint32_t max_pending_requests = 256;  // admitted RPCs (running or queued); beyond: RESOURCE_EXHAUSTED
   std::uint32_t max_receive_message_bytes = 4u << 20;  // a 1 MiB chunk plus headers fits
@@ -56,7 +63,7 @@ struct ServeOptions {
 
 // Registers --listen, --name, --insecure, --token-file, --tls-cert, --tls-key, --tls-client-ca,
 // --workers, --devices, --backend, --max-case-elements, --max-upload-bytes, --max-upload-inflight-bytes,
-// --upload-reserve-bytes,
+// --upload-reserve-bytes, --upload-idle-seconds, --memory-budget-bytes, --max-case-seconds,
 // --max-sweep-cases, --max-pending, --drain-seconds on `app`.
 void add_serve_options(CLI::App& app, ServeOptions& options);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -44,6 +45,8 @@ WorkerPoolOptions pool_options(const ServeOptions& o, const std::string& name) {
   p.command = o.worker_command.empty() ? std::vector<std::string>{"/proc/self/exe", "worker"} : o.worker_command;
   p.cancel_grace_seconds = o.cancel_grace_seconds;
   p.heap_reserve_bytes = std::min(o.upload_reserve_bytes, o.max_upload_bytes);
+  p.memory_budget_bytes = o.memory_budget_bytes;
+  p.max_case_seconds = o.max_case_seconds;
   // One worker per GPU: a faulting kernel loses only its own device's context. Without a GPU, a
   // small pool of CPU workers (each runs OpenMP across the cores).
   const int host_gpus = cuda_device_count();
@@ -86,10 +89,39 @@ pb::ServerInfo server_info(const ServeOptions& o, const std::string& name, std::
   l->set_max_sweep_cases(o.max_sweep_cases);
   l->set_max_pending_requests(o.max_pending_requests);
   l->set_max_receive_message_bytes(o.max_receive_message_bytes);
+  l->set_memory_budget_bytes(o.memory_budget_bytes);
+  l->set_max_case_seconds(o.max_case_seconds);
   return info;
 }
 
 constexpr const char* kServiceName = "mhcverify.v1.Verifier";
+
+// Refuses at start what would otherwise start and fail later (every request naming no backend
+// failing on a field the client never set) or be silently changed (a port taken modulo 65536, a
+// reserve clamped to the upload limit).
+void check_serve_options(const ServeOptions& o) {
+  check_backend_name(o.backend, "--backend");
+  if (const auto colon = o.listen.rfind(':'); colon != std::string::npos && !o.listen.starts_with("unix")) {
+    const std::string port = o.listen.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) > 65535)
+      invalid_input("--listen " + o.listen + ": the port must be a number from 0 to 65535");
+  }
+  if (o.max_case_elements == 0) invalid_input("--max-case-elements must be at least 1");
+  if (o.max_sweep_cases == 0) invalid_input("--max-sweep-cases must be at least 1");
+  if (o.max_upload_bytes == 0) invalid_input("--max-upload-bytes must be at least 1");
+  if (o.upload_reserve_bytes > o.max_upload_bytes)
+    invalid_input(fmt::format("--upload-reserve-bytes {} is over --max-upload-bytes {}", o.upload_reserve_bytes,
+                              o.max_upload_bytes));
+  if (!std::isfinite(o.drain_seconds) || o.drain_seconds < 0)
+    invalid_input(fmt::format("--drain-seconds must be a finite number >= 0, got {}", o.drain_seconds));
+  if (!std::isfinite(o.upload_idle_seconds) || o.upload_idle_seconds < 0)
+    invalid_input(fmt::format("--upload-idle-seconds must be a finite number >= 0, got {}", o.upload_idle_seconds));
+  if (!std::isfinite(o.max_case_seconds) || o.max_case_seconds < 0)
+    invalid_input(fmt::format("--max-case-seconds must be a finite number >= 0, got {}", o.max_case_seconds));
+  if (!std::isfinite(o.cancel_grace_seconds) || o.cancel_grace_seconds < 0)
+    invalid_input(fmt::format("cancel grace must be a finite number >= 0, got {}", o.cancel_grace_seconds));
+}
 
 }  // namespace
 
@@ -130,8 +162,18 @@ RunningServer::RunningServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 RunningServer::~RunningServer() { shutdown(0); }
 
-std::unique_ptr<RunningServer> RunningServer::start(const ServeOptions& options) {
-  check_exposure(options);
+std::unique_ptr<RunningServer> RunningServer::start(const ServeOptions& requested) {
+  check_exposure(requested);
+  check_serve_options(requested);
+  ServeOptions options = requested;
+  // "auto" resolved once, as a worker would resolve it, so GetInfo's default_backend names the
+  // backend the reports will show (`run --server` labels its report with it).
+  if (options.backend == "auto") options.backend = served_gpus(options, cuda_device_count()).empty() ? "emulated" : "cuda";
+  // Three quarters of the host: the rest is for the server itself, uploads and the system.
+  if (options.memory_budget_bytes == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    options.memory_budget_bytes = static_cast<std::uint64_t>(std::max(1L, pages)) * static_cast<std::uint64_t>(std::max(1L, page)) / 4 * 3;
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   const std::string name = options.name.empty() ? host_name() : options.name;
@@ -146,6 +188,9 @@ std::unique_ptr<RunningServer> RunningServer::start(const ServeOptions& options)
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &impl->port);
+  // gRPC sets SO_REUSEPORT by default: a second server on a port in use would start and take part
+  // of the traffic (a stale server with other flags answering some requests). Fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_receive_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_send_message_bytes));
@@ -173,6 +218,11 @@ void RunningServer::shutdown(double drain_seconds) {
     impl_->service->begin_shutdown();
     const auto deadline = std::chrono::system_clock::now() +
                           std::chrono::milliseconds(static_cast<long>(std::max(0.0, drain_seconds) * 1000));
+    // The port stays open while the admitted requests drain, so probes and load balancers see
+    // NOT_SERVING and new calls get UNAVAILABLE "shutting down" (clients retry elsewhere) rather
+    // than a refused connection; Shutdown closes the listener.
+    while (impl_->service->pending() > 0 && std::chrono::system_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     impl_->server->Shutdown(deadline);
     impl_->pool->stop();
     impl_->server->Wait();

@@ -14,6 +14,7 @@
 #include "server/status.hpp"
 #include "server/tsan_handoff.hpp"
 #include "server/upload.hpp"
+#include "server/worker.hpp"
 #include "verify/casegen.hpp"
 #include "verify/tolerance.hpp"
 
@@ -55,12 +56,17 @@ std::function<void(JobResult)> finish_with_result(Reactor* reactor, const Verifi
   };
 }
 
-nlohmann::json case_request(const verify::CaseSpec& spec, const std::string& backend, const pb::RunOptions& o) {
-  return {{"kind", "case"},
-          {"spec", spec.to_string()},
-          {"backend", backend},
-          {"diagnose", o.has_diagnose() ? o.diagnose() : true},
-          {"check_determinism", o.has_check_determinism() ? o.check_determinism() : true}};
+// `tolerance`: tolerance_json of the request's options.tolerance, or null to judge with the case's
+// `tol=` profile.
+nlohmann::json case_request(const verify::CaseSpec& spec, const std::string& backend, const pb::RunOptions& o,
+                            const nlohmann::json& tolerance) {
+  nlohmann::json request = {{"kind", "case"},
+                            {"spec", spec.to_string()},
+                            {"backend", backend},
+                            {"diagnose", o.has_diagnose() ? o.diagnose() : true},
+                            {"check_determinism", o.has_check_determinism() ? o.check_determinism() : true}};
+  if (!tolerance.is_null()) request["tolerance"] = tolerance;
+  return request;
 }
 
 verify::CaseReport case_template(const verify::CaseSpec& spec, const std::string& backend) {
@@ -69,6 +75,22 @@ verify::CaseReport case_template(const verify::CaseSpec& spec, const std::string
   r.backend = backend;
   r.reproduce = fmt::format("mhc-verify decompose '{}' --backend {}", spec.to_string(), backend);
   return r;
+}
+
+nlohmann::json resolve_tolerance(const pb::RunOptions& o) {
+  if (!o.has_tolerance()) return nullptr;
+  return tolerance_json(tolerance_from_proto(o.tolerance(), "options.tolerance"));
+}
+
+// The estimated peak memory of a case, refused (INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: waiting
+// cannot help) when it exceeds the whole memory budget.
+std::uint64_t case_memory(const verify::CaseSpec& spec, const std::string& field, std::uint64_t budget) {
+  const std::uint64_t peak = verify::case_peak_bytes(spec);
+  if (peak > budget)
+    invalid_field(field + ".shape", fmt::format("estimated peak memory {} MiB exceeds this server's memory budget of "
+                                                "{} MiB (--memory-budget-bytes): reduce T or C",
+                                                peak >> 20, budget >> 20));
+  return peak;
 }
 
 std::string resolve_backend(const VerifierService& service, const pb::RunOptions& o, const std::string& field) {
@@ -108,7 +130,8 @@ class RunCaseReactor final : public HandedOffReactor<grpc::ServerUnaryReactor> {
     try {
       const auto spec = case_from_proto(request->case_ref(), "case_ref", service.options().max_case_elements);
       const auto backend = resolve_backend(service, request->options(), "options.backend");
-      job.request = case_request(spec, backend, request->options());
+      job.request = case_request(spec, backend, request->options(), resolve_tolerance(request->options()));
+      job.memory_bytes = case_memory(spec, "case_ref", service.options().memory_budget_bytes);
       job.crash_template = case_template(spec, backend);
     } catch (...) {
       finish(current_exception_status());
@@ -152,10 +175,13 @@ class RunSweepReactor final : public HandedOffReactor<grpc::ServerWriteReactor<p
         invalid_field("cases", fmt::format("{} cases exceed this server's limit of {} per sweep", request->cases_size(),
                                            service.options().max_sweep_cases));
       backend_ = resolve_backend(service, request->options(), "options.backend");
+      tolerance_ = resolve_tolerance(request->options());
       specs_.reserve(request->cases_size());
-      for (int i = 0; i < request->cases_size(); ++i)
-        specs_.push_back(case_from_proto(request->cases(i), fmt::format("cases[{}]", i),
-                                         service.options().max_case_elements));
+      for (int i = 0; i < request->cases_size(); ++i) {
+        const std::string field = fmt::format("cases[{}]", i);
+        specs_.push_back(case_from_proto(request->cases(i), field, service.options().max_case_elements));
+        memory_.push_back(case_memory(specs_.back(), field, service.options().memory_budget_bytes));
+      }
     } catch (...) {
       finish(current_exception_status());
       return;
@@ -223,7 +249,8 @@ class RunSweepReactor final : public HandedOffReactor<grpc::ServerWriteReactor<p
       while (!stopped_ && next_ < specs_.size() && in_flight_ < window_) {
         const auto index = static_cast<std::uint32_t>(next_++);
         Job job;
-        job.request = case_request(specs_[index], backend_, options_);
+        job.request = case_request(specs_[index], backend_, options_, tolerance_);
+        job.memory_bytes = memory_[index];
         job.crash_template = case_template(specs_[index], backend_);
         job.cancel = cancel_;
         to_submit.emplace_back(index, std::move(job));
@@ -254,7 +281,9 @@ class RunSweepReactor final : public HandedOffReactor<grpc::ServerWriteReactor<p
   const std::size_t window_;
   std::optional<VerifierService::Ticket> ticket_;
   std::vector<verify::CaseSpec> specs_;
+  std::vector<std::uint64_t> memory_;  // case_memory of each spec
   std::string backend_;
+  nlohmann::json tolerance_;
   pb::RunOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
 
@@ -282,17 +311,28 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
         response_(response),
         assembler_(service.options().max_upload_bytes,
                    [&buffers = service.upload_buffers()](std::size_t size) { return buffers.take(size); }) {
-    if (auto status = service.admit(*context, ticket_); !status.ok()) {
+    if (auto status = service.admit(*context, ticket_, /*upload=*/true); !status.ok()) {
       finish(status);
       return;
     }
+    activity_->context = context;
+    activity_->last = Clock::now();
+    service.watch_upload(activity_);
     start_read();
   }
 
-  ~CheckTensorsReactor() override { service_.upload_bytes_in_flight().fetch_sub(reserved_bytes_); }
+  ~CheckTensorsReactor() override {
+    read_all();  // the context goes with this reactor
+    service_.upload_bytes_in_flight().fetch_sub(reserved_bytes_);
+  }
 
   void OnReadDone(bool ok) override {
     const Reaction reaction(this);
+    {
+      std::lock_guard lock(activity_->mutex);
+      activity_->last = Clock::now();
+    }
+    if (!ok) read_all();
     if (ok) {
       if (chunks_seen_++ == 0) started_ = Clock::now();
       try {
@@ -322,6 +362,9 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     result_.set_upload_bytes(job.payload->size());
     result_.set_upload_seconds(std::chrono::duration<double>(Clock::now() - started_).count());
     job.request = request_;
+    // The payload holds the inputs and the results (4-6 bytes per element of x in bf16), and
+    // verifying a case peaks at about 40 bytes per element of x (case_peak_bytes): 10 per byte.
+    job.memory_bytes = 10 * job.payload->size();
     job.crash_template = template_;
     job.cancel = cancel_;
     job.done = finish_with_result(this, service_, &result_, [this] {
@@ -337,6 +380,11 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     cancel_->store(true);
     service_.pool().withdraw_cancelled();
   }
+  // The stream is read (or the call is ending): the idle watchdog lets go of it.
+  void read_all() {
+    std::lock_guard lock(activity_->mutex);
+    activity_->context = nullptr;
+  }
   // Like finish(): the read's reaction runs on another gRPC thread (server/tsan_handoff.hpp).
   void start_read() {
     handoff_release(this);
@@ -349,6 +397,7 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     const WireChunk chunk = decode_chunk(message_, where);
     const auto write_data = [&](char* to) { copy_chunk_data(message_, chunk, to); };
     if (!chunk.header) {
+      if (assembler_.has_header()) reserve(chunk.data_size);  // else add() names the missing header
       assembler_.add(nullptr, chunk.offset, chunk.data_size, write_data, chunk.sha256);
       return;
     }
@@ -379,19 +428,23 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     t.spec.tolerance = tolerance;
     t.backend = header.label.empty() ? "upload" : header.label;
     t.reproduce = "mhc-verify check " + t.backend;
-    if (header.total_bytes <= service_.options().max_upload_bytes) {
-      const auto limit = service_.options().max_upload_inflight_bytes;
-      const auto before = service_.upload_bytes_in_flight().fetch_add(header.total_bytes);
-      reserved_bytes_ = header.total_bytes;
-      if (before + header.total_bytes > limit)
-        throw UploadTooLarge(fmt::format("uploads in flight would hold {} bytes, over this server's limit of {}; "
-                                         "retry later",
-                                         before + header.total_bytes, limit));
-    }
+    reserve(chunk.data_size);
     assembler_.add(&header, chunk.offset, chunk.data_size, write_data, chunk.sha256);
     template_ = std::move(t);
     request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
                 {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance}};
+  }
+
+  // Uploads count against max_upload_inflight_bytes as their data arrives, not as announced, so a
+  // client that announces a large payload and stalls holds only what it has sent.
+  void reserve(std::uint64_t bytes) {
+    const auto limit = service_.options().max_upload_inflight_bytes;
+    const auto before = service_.upload_bytes_in_flight().fetch_add(bytes);
+    reserved_bytes_ += bytes;
+    if (before + bytes > limit)
+      throw UploadTooLarge(fmt::format("uploads in flight would hold {} bytes, over this server's limit of {}; "
+                                       "retry later",
+                                       before + bytes, limit));
   }
 
   VerifierService& service_;
@@ -404,6 +457,7 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
   std::uint64_t chunks_seen_ = 0;
   Clock::time_point started_;
   std::uint64_t reserved_bytes_ = 0;
+  std::shared_ptr<VerifierService::UploadActivity> activity_ = std::make_shared<VerifierService::UploadActivity>();
   verify::CaseReport template_;
   nlohmann::json request_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
@@ -445,6 +499,18 @@ verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& fiel
   return spec;
 }
 
+verify::SweepTolerance tolerance_from_proto(const pb::ToleranceRule& rule, const std::string& field) {
+  verify::SweepTolerance t;
+  if (!rule.profile().empty()) t.profile = rule.profile();
+  for (const auto& [tensor, fixed] : rule.overrides()) t.overrides[tensor] = {fixed.atol(), fixed.rtol()};
+  try {
+    verify::to_tolerance(t);
+  } catch (const Error& e) {
+    invalid_field(field, e.what());
+  }
+  return t;
+}
+
 void check_backend_name(const std::string& backend, const std::string& field) {
   const auto names = backend_names();
   if (std::find(names.begin(), names.end(), backend) == names.end()) {
@@ -471,21 +537,59 @@ void fill_result(JobResult& job, std::uint32_t index, pb::CaseResult& result) {
 // before the service does (one process serving twice, as the two-server tests do).
 VerifierService::VerifierService(const ServeOptions& options, WorkerPool& pool, TokenCheck token, pb::ServerInfo info)
     : options_(options), pool_(pool), token_(std::move(token)), info_(std::move(info)) {
+  if (options_.upload_idle_seconds > 0) upload_watchdog_ = std::jthread([this](std::stop_token stop) { watch_uploads(stop); });
   handoff_release(this);
 }
 
-grpc::Status VerifierService::admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket) {
+grpc::Status VerifierService::admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket,
+                                    bool upload) {
   if (!token_.allows(context))
     return {grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token (metadata `authorization: Bearer ...`)"};
   if (shutting_down_) return shutting_down_status();
+  const std::uint32_t max_uploads = std::max<std::uint32_t>(1, options_.max_pending_requests / 2);
+  if (upload && pending_uploads_.fetch_add(1) >= max_uploads) {
+    pending_uploads_.fetch_sub(1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            fmt::format("{} uploads are in flight, this server's limit (half of --max-pending); retry later or on "
+                        "another server",
+                        max_uploads)};
+  }
   if (pending_.fetch_add(1) >= options_.max_pending_requests) {
     pending_.fetch_sub(1);
+    if (upload) pending_uploads_.fetch_sub(1);
     return {grpc::StatusCode::RESOURCE_EXHAUSTED,
             fmt::format("the work queue is full ({} requests admitted); retry later or on another server",
                         options_.max_pending_requests)};
   }
-  ticket.emplace(this);
+  ticket.emplace(this, upload);
   return grpc::Status::OK;
+}
+
+void VerifierService::watch_upload(const std::shared_ptr<UploadActivity>& activity) {
+  std::lock_guard lock(uploads_mutex_);
+  uploads_.push_back(activity);
+}
+
+void VerifierService::watch_uploads(std::stop_token stop) {
+  const auto idle = std::chrono::duration<double>(options_.upload_idle_seconds);
+  // Checked a few times per idle period: a stalled upload ends within 1.25 idle periods.
+  const auto tick = std::chrono::duration_cast<Clock::duration>(idle / 4);
+  std::unique_lock lock(uploads_mutex_);
+  for (;;) {
+    watchdog_sleep_.wait_for(lock, stop, tick, [] { return false; });
+    if (stop.stop_requested()) return;
+    const auto now = Clock::now();
+    std::erase_if(uploads_, [&](const std::weak_ptr<UploadActivity>& weak) {
+      const auto activity = weak.lock();
+      if (!activity) return true;
+      std::lock_guard a(activity->mutex);
+      if (activity->context == nullptr) return true;
+      if (now - activity->last < idle) return false;
+      activity->context->TryCancel();  // the reactor ends the call (CANCELLED)
+      activity->context = nullptr;
+      return true;
+    });
+  }
 }
 
 grpc::ServerUnaryReactor* VerifierService::GetInfo(grpc::CallbackServerContext* context, const pb::GetInfoRequest*,
@@ -503,6 +607,7 @@ grpc::ServerUnaryReactor* VerifierService::GetInfo(grpc::CallbackServerContext* 
   w->set_crashes(stats.crashes);
   w->set_kills(stats.kills);
   w->set_spawns(stats.spawns);
+  w->set_memory_in_use_bytes(stats.memory_in_use);
   response->set_pending_requests(pending_.load());
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -5,8 +5,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -16,6 +22,7 @@
 #include "server/upload_buffers.hpp"
 #include "server/worker_pool.hpp"
 #include "verify/case.hpp"
+#include "verify/sweep.hpp"
 
 namespace mhc::server {
 
@@ -26,6 +33,8 @@ namespace pb = ::mhcverify::v1;
 // a shape outside the math (core/semantics validate) or over max_case_elements.
 verify::CaseSpec case_from_proto(const pb::CaseRef& ref, const std::string& field, std::uint64_t max_case_elements);
 void check_backend_name(const std::string& backend, const std::string& field);
+// RunOptions.tolerance, checked: Error(invalid_input) naming `field`.
+verify::SweepTolerance tolerance_from_proto(const pb::ToleranceRule& rule, const std::string& field);
 
 // CheckTensors is a raw method (ByteBuffer in and out): its chunks are decoded by
 // server/chunk_wire.hpp so their data is copied once, straight into the upload.
@@ -53,20 +62,36 @@ class VerifierService final : public VerifierServiceBase {
   // Admission of one request against the work-queue bound; released on destruction.
   class Ticket {
    public:
-    explicit Ticket(VerifierService* service) : service_(service) {}
-    Ticket(Ticket&& other) noexcept : service_(std::exchange(other.service_, nullptr)) {}
+    Ticket(VerifierService* service, bool upload) : service_(service), upload_(upload) {}
+    Ticket(Ticket&& other) noexcept
+        : service_(std::exchange(other.service_, nullptr)), upload_(other.upload_) {}
     Ticket& operator=(Ticket&&) = delete;
     ~Ticket() {
-      if (service_) service_->pending_.fetch_sub(1);
+      if (!service_) return;
+      service_->pending_.fetch_sub(1);
+      if (upload_) service_->pending_uploads_.fetch_sub(1);
     }
 
    private:
     VerifierService* service_;
+    bool upload_;
   };
 
   // OK with a ticket, or the status to answer with (UNAUTHENTICATED, UNAVAILABLE,
-  // RESOURCE_EXHAUSTED) and no work done.
-  grpc::Status admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket);
+  // RESOURCE_EXHAUSTED) and no work done. Uploads (CheckTensors) may take at most half of the
+  // pending slots: a client's upload stream is open for as long as the client takes to send it,
+  // so slow or stalled uploads must not lock RunCase and RunSweep out.
+  grpc::Status admit(const grpc::CallbackServerContext& context, std::optional<Ticket>& ticket, bool upload = false);
+
+  // The reading phase of an upload, for the idle watchdog: an upload whose stream has been quiet
+  // for upload_idle_seconds is cancelled, so a stalled client cannot hold a pending slot, a
+  // hasher thread and a memory file for long.
+  struct UploadActivity {
+    std::mutex mutex;
+    grpc::CallbackServerContext* context = nullptr;  // null once the stream has been read
+    std::chrono::steady_clock::time_point last;      // the last message
+  };
+  void watch_upload(const std::shared_ptr<UploadActivity>& activity);
 
   const ServeOptions& options() const { return options_; }
   WorkerPool& pool() { return pool_; }
@@ -80,9 +105,15 @@ class VerifierService final : public VerifierServiceBase {
   pb::ServerInfo info_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::uint32_t> pending_{0};
+  std::atomic<std::uint32_t> pending_uploads_{0};
   std::atomic<std::uint64_t> upload_bytes_in_flight_{0};
   std::shared_ptr<UploadBuffers> upload_buffers_ =
       UploadBuffers::create(std::chrono::seconds(5), std::min(options_.upload_reserve_bytes, options_.max_upload_bytes));
+  void watch_uploads(std::stop_token stop);
+  std::mutex uploads_mutex_;
+  std::condition_variable_any watchdog_sleep_;
+  std::vector<std::weak_ptr<UploadActivity>> uploads_;
+  std::jthread upload_watchdog_;  // declared last: stopped and joined before the members it uses go
 };
 
 // The CaseResult of a job's result (its strings are moved out).

@@ -70,7 +70,7 @@ void ChunkAssembler::add(const UploadHeader* header, std::uint64_t offset, std::
     std::lock_guard lock(mutex_);
     published_ = received_;
   }
-  published_cv_.notify_one();
+  published_cv_.notify_all();  // the hasher and the prefaulter
 }
 
 ChunkAssembler::~ChunkAssembler() {
@@ -79,10 +79,16 @@ ChunkAssembler::~ChunkAssembler() {
 }
 
 // Populates the file in steps from where its resident pages end, skipping to the writer when it
-// has overtaken (then the writer faults its pages in itself, as without this thread).
+// has overtaken (then the writer faults its pages in itself, as without this thread). It runs at
+// most kPrefaultLead ahead of the data received, so a client that announces a large payload and
+// stalls commits no more memory than it has sent plus the lead.
 void ChunkAssembler::prefault_loop(SharedBuffer& buffer) {
   constexpr std::size_t kStep = std::size_t{4} << 20;
   for (std::size_t at = buffer.resident_bytes(); at < buffer.size(); at += kStep) {
+    {
+      std::unique_lock lock(mutex_);
+      published_cv_.wait(lock, [&] { return prefault_stop_.load() || published_ + kPrefaultLead > at; });
+    }
     if (prefault_stop_.load(std::memory_order_relaxed)) return;
     at = std::max(at, written_.load(std::memory_order_relaxed));
     if (!buffer.prefault(at, kStep)) return;
@@ -91,7 +97,11 @@ void ChunkAssembler::prefault_loop(SharedBuffer& buffer) {
 
 void ChunkAssembler::stop_prefaulter() {
   if (!prefaulter_.joinable()) return;
-  prefault_stop_ = true;
+  {
+    std::lock_guard lock(mutex_);  // so the prefaulter cannot miss the wake-up
+    prefault_stop_ = true;
+  }
+  published_cv_.notify_all();
   prefaulter_.join();
 }
 
@@ -102,7 +112,7 @@ void ChunkAssembler::stop_hasher(bool drain) {
     closing_ = true;
     abandoned_ = !drain;
   }
-  published_cv_.notify_one();
+  published_cv_.notify_all();
   hasher_.join();
 }
 

@@ -65,6 +65,9 @@ class ChunkAssembler {
   void add(const UploadHeader* header, std::uint64_t offset, std::uint64_t data_size,
            const std::function<void(char*)>& write_data, std::string_view sha256 = {});
 
+  // How far the prefaulter may run ahead of the bytes received.
+  static constexpr std::size_t kPrefaultLead = std::size_t{64} << 20;
+
   // The stream ended: checks the length and the SHA-256 and hands over the payload.
   std::unique_ptr<SharedBuffer> finish();
 

@@ -40,13 +40,14 @@ using verify::CaseReport;
 // across requests.
 class VerifierCache {
  public:
-  verify::Verifier& get(const std::string& backend, const std::string& tolerance, bool diagnose, bool determinism) {
-    auto key = std::make_tuple(backend, tolerance, diagnose, determinism);
+  verify::Verifier& get(const std::string& backend, const verify::SweepTolerance& tolerance, bool diagnose,
+                        bool determinism) {
+    auto key = std::make_tuple(backend, tolerance_json(tolerance).dump(), diagnose, determinism);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
       verify::VerifyOptions o;
       o.backend = backend;
-      o.tolerance = verify::tolerance_profile(tolerance);
+      o.tolerance = verify::to_tolerance(tolerance);
       o.diagnose = diagnose;
       o.check_determinism = determinism;
       it = cache_.emplace(key, std::make_unique<verify::Verifier>(o)).first;
@@ -83,7 +84,9 @@ CaseReport run_request(VerifierCache& cache, Frame& request, std::stop_token sto
   const std::string kind = h.at("kind").get<std::string>();
   if (kind == "case") {
     const auto spec = verify::CaseSpec::parse(h.at("spec").get<std::string>());
-    auto& verifier = cache.get(h.at("backend").get<std::string>(), spec.tolerance, h.value("diagnose", true),
+    const verify::SweepTolerance tolerance =
+        h.contains("tolerance") ? tolerance_from_json(h.at("tolerance")) : verify::SweepTolerance{spec.tolerance, {}};
+    auto& verifier = cache.get(h.at("backend").get<std::string>(), tolerance, h.value("diagnose", true),
                                h.value("check_determinism", true));
     return verifier.run(spec, stop);
   }
@@ -94,7 +97,7 @@ CaseReport run_request(VerifierCache& cache, Frame& request, std::stop_token sto
     for (const auto& [key, value] : h.at("semantics").get<std::map<std::string, std::string>>())
       options.overrides.push_back(key + "=" + value);
     if (request.passed_fd < 0) fail(ErrorKind::internal, "worker: a check request came without its payload");
-    auto& verifier = cache.get("emulated", h.value("tolerance", std::string("baseline")), true, false);
+    auto& verifier = cache.get("emulated", {h.value("tolerance", std::string("baseline")), {}}, true, false);
     // The tensors borrow the mapped upload (no copy of its bytes into fresh heap pages); they all
     // go with `check`, so the file is unmapped before the answer, after which the server may
     // overwrite it for the next upload.
@@ -207,6 +210,20 @@ class Worker {
 };
 
 }  // namespace
+
+nlohmann::json tolerance_json(const verify::SweepTolerance& t) {
+  nlohmann::json overrides = nlohmann::json::object();
+  for (const auto& [tensor, fixed] : t.overrides) overrides[tensor] = {{"atol", fixed.atol}, {"rtol", fixed.rtol}};
+  return {{"profile", t.profile}, {"overrides", overrides}};
+}
+
+verify::SweepTolerance tolerance_from_json(const nlohmann::json& j) {
+  verify::SweepTolerance t;
+  t.profile = j.at("profile").get<std::string>();
+  for (const auto& [tensor, fixed] : j.at("overrides").items())
+    t.overrides[tensor] = {fixed.at("atol").get<double>(), fixed.at("rtol").get<double>()};
+  return t;
+}
 
 int worker_main(int argc, char** argv) {
   CLI::App app("mhc-verify worker: runs backend work for `mhc-verify serve` (not for direct use)");

@@ -105,6 +105,7 @@ void WorkerPool::withdraw_cancelled() {
         ++it;
       }
     }
+    if (!withdrawn.empty()) wake_.notify_all();  // the new first job may fit the memory budget
   }
   for (auto& job : withdrawn) job.done(cancelled_result(job));
 }
@@ -219,21 +220,29 @@ void WorkerPool::replace(std::size_t slot) {
   }
 }
 
+bool WorkerPool::fits(const Job& job) const {
+  const std::uint64_t budget = options_.memory_budget_bytes;
+  return budget == 0 || stats_.memory_in_use == 0 || stats_.memory_in_use + job.memory_bytes <= budget;
+}
+
 void WorkerPool::slot_loop(std::size_t slot) {
   for (;;) {
     Queued item;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] { return stopping_ || (!queue_.empty() && fits(queue_.front().job)); });
       if (stopping_) return;  // stop() answers what is still queued
       item = std::move(queue_.front());
       queue_.pop_front();
+      stats_.memory_in_use += item.job.memory_bytes;
     }
     JobResult result = item.job.cancel && item.job.cancel->load() ? cancelled_result(item.job)
                                                                   : run_on_worker(slot, item.id, item.job);
     {
       std::lock_guard lock(mutex_);
       ++stats_.jobs_done;
+      stats_.memory_in_use -= item.job.memory_bytes;
+      wake_.notify_all();  // a job waiting for memory may fit now
     }
     item.job.done(std::move(result));
   }
@@ -287,8 +296,20 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
   // job.payload stays held until the worker has answered (it unmaps the file first) or is dead:
   // only then may server/upload_buffers.hpp reuse the file for another upload.
 
-  bool cancel_sent = false;
+  bool cancel_sent = false, timed_out = false;
+  const Clock::time_point started = Clock::now();
   Clock::time_point cancel_at;
+  // A case stopped for running over max_case_seconds is an error verdict (the sweep goes on),
+  // not a cancelled RPC.
+  const auto over_time = [&] {
+    verify::CaseReport report = job.crash_template;
+    report.verdict = verify::Verdict::error;
+    report.device = label;
+    report.error = fmt::format("stopped after {:.0f} s: over this server's limit of {} s per case (--max-case-seconds)",
+                               std::chrono::duration<double>(Clock::now() - started).count(),
+                               options_.max_case_seconds);
+    return result_of(report, JobOutcome::done);
+  };
   for (;;) {
     if (wait_readable(fd, kPollMs)) {
       std::optional<Frame> frame;
@@ -298,6 +319,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       }
       if (!frame) return crash(reap(slot, SIGKILL));
       if (frame->passed_fd >= 0) ::close(frame->passed_fd);  // workers pass none; never leak one
+      if (timed_out) return over_time();
       JobResult r;
       r.outcome = cancel_sent ? JobOutcome::cancelled : JobOutcome::done;
       const auto& h = frame->header;
@@ -316,7 +338,10 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       std::lock_guard lock(mutex_);
       stopping = stopping_;
     }
-    const bool cancelled = stopping || (job.cancel && job.cancel->load());
+    if (options_.max_case_seconds > 0 && !cancel_sent &&
+        std::chrono::duration<double>(Clock::now() - started).count() > options_.max_case_seconds)
+      timed_out = true;
+    const bool cancelled = stopping || timed_out || (job.cancel && job.cancel->load());
     if (cancelled && !cancel_sent) {
       cancel_sent = true;
       cancel_at = Clock::now();
@@ -332,7 +357,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
         ++stats_.kills;
       }
       replace(slot);
-      return cancelled_result(job);
+      return timed_out ? over_time() : cancelled_result(job);
     }
   }
 }

@@ -48,6 +48,14 @@ struct WorkerPoolOptions {
   // --upload-reserve-bytes: a check's tensors take about its upload's size), so the first check
   // does not pay a page fault per 4 KiB of fresh memory. Costs this much RSS per worker; 0: none.
   std::uint64_t heap_reserve_bytes = 0;
+  // The estimated peak memory of the jobs running at once stays within this (serve
+  // --memory-budget-bytes; 0: no budget): the first queued job waits until it fits beside the
+  // running ones, and later jobs wait behind it, so a big case is not starved by small ones. A
+  // job alone always runs (the service refuses what can never fit).
+  std::uint64_t memory_budget_bytes = 0;
+  // A job still running after this long is stopped and reported as an error (serve
+  // --max-case-seconds; 0: no limit).
+  double max_case_seconds = 0;
 };
 
 enum class JobOutcome {
@@ -76,6 +84,7 @@ struct Job {
   nlohmann::json request;  // worker request header without "id"
   std::shared_ptr<SharedBuffer> payload;  // CheckTensors: the upload, passed to the worker as a memfd
   verify::CaseReport crash_template;  // spec/backend of the case, for a crash or cancel report
+  std::uint64_t memory_bytes = 0;  // estimated peak of running it (verify::case_peak_bytes)
   std::shared_ptr<std::atomic<bool>> cancel;  // set by the RPC on cancellation/deadline
   std::function<void(JobResult)> done;        // called exactly once, on a pool thread
 };
@@ -86,6 +95,7 @@ struct WorkerPoolStats {
   std::uint64_t crashes = 0;  // workers that died under a job
   std::uint64_t kills = 0;    // workers killed for ignoring a cancellation
   std::uint64_t spawns = 0;
+  std::uint64_t memory_in_use = 0;  // estimated peak bytes of the jobs running now
 };
 
 class WorkerPool {
@@ -119,6 +129,8 @@ class WorkerPool {
   };
 
   void slot_loop(std::size_t slot);
+  // Whether `job` may start now within the memory budget (mutex_ held).
+  bool fits(const Job& job) const;
   JobResult run_on_worker(std::size_t slot, std::uint64_t id, Job& job);
   void spawn(std::size_t slot);
   // A fresh worker right after one died, so the pool is back to full size before the crash is

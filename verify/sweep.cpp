@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.hpp"
@@ -505,7 +506,20 @@ Sweep load_sweep(const std::filesystem::path& path) {
 
 Tolerance to_tolerance(const SweepTolerance& t) {
   Tolerance out = tolerance_profile(t.profile);
-  for (const auto& [name, fixed] : t.overrides) out.overrides[name] = fixed;
+  // parse_tolerance checks a sweep file's overrides with line numbers; these checks are for
+  // overrides from elsewhere (a gRPC request's options.tolerance).
+  const std::set<std::string> tensors = result_tensor_names();
+  for (const auto& [name, fixed] : t.overrides) {
+    if (!tensors.contains(name) && !name.starts_with("tap.") && !name.starts_with("part.")) {
+      invalid_input("tolerance overrides: unknown tensor \"" + name + "\" (choose " +
+                    join(std::vector<std::string>(tensors.begin(), tensors.end())) + ", or a tap./part. component)");
+    }
+    if (!std::isfinite(fixed.atol) || !std::isfinite(fixed.rtol) || fixed.atol < 0 || fixed.rtol < 0) {
+      invalid_input(fmt::format("tolerance override of {}: atol and rtol must be finite and >= 0, got atol={} rtol={}",
+                                name, fixed.atol, fixed.rtol));
+    }
+    out.overrides[name] = fixed;
+  }
   return out;
 }
 

@@ -58,7 +58,8 @@ inline constexpr std::size_t kMaxSweepCases = 1'000'000;
 Sweep parse_sweep(std::string_view yaml, std::string_view source = "<string>");
 Sweep load_sweep(const std::filesystem::path& path);
 
-// The profile with the overrides applied (Error(invalid_input) for an unknown profile).
+// The profile with the overrides applied. Error(invalid_input) for an unknown profile or tensor, or
+// a negative or non-finite atol/rtol.
 Tolerance to_tolerance(const SweepTolerance& t);
 
 // Cases index, index + count, index + 2 count, ... of the list: the shards of one sweep

@@ -73,8 +73,10 @@ RemoteRun remote_run(const std::vector<verify::CaseSpec>& cases, const std::stri
   server::Client client(o);
   const auto t0 = Clock::now();
   RemoteRun run;
-  run.reports = client.run_cases(cases);
+  auto results = client.run_cases(cases);
   run.seconds = since(t0);
+  if (results.error) throw *results.error;  // a benchmark of a sweep that did not finish means nothing
+  run.reports = std::move(results.reports);
   return run;
 }
 

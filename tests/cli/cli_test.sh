@@ -106,6 +106,33 @@ a, m = (json.load(open(p)) for p in sys.argv[1:])
 assert [c["case"] for c in a["cases"]] == [c["case"] for c in m["cases"]], "merged order differs"
 PY
   ;;
+remote_equals_local)
+  # `run --server` judges with the sweep's tolerance section and --tolerance, as a local run does,
+  # and labels the report with the backend "auto" resolves to: the reports are equal apart from
+  # timings and devices, exit codes included.
+  "$bin" serve --listen 127.0.0.1:0 --workers 1 2>"$tmp/serve.log" &
+  server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do grep -q "listening on port" "$tmp/serve.log" && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
+  [[ -n $port ]] || { echo "the server did not start"; cat "$tmp/serve.log"; exit 1; }
+  printf 'name: tol\ntolerance: {profile: baseline, overrides: {dx: {atol: 1e-12, rtol: 0}}}\ncases:\n  - pre T=13 n=4 C=64 preset=deepseek seed=1\n  - post T=13 n=4 C=64 preset=deepseek seed=1\n' >"$tmp/tol.yaml"
+  for extra in "" "--tolerance assert_close_bf16"; do
+    expect_exit "$( [[ -z $extra ]] && echo 1 || echo 0)" "$bin" --shapes "$tmp/tol.yaml" $extra --json "$tmp/local.json"
+    expect_exit "$( [[ -z $extra ]] && echo 1 || echo 0)" "$bin" --shapes "$tmp/tol.yaml" $extra --json "$tmp/remote.json" \
+      --server "127.0.0.1:$port" -j 2
+    python3 - "$tmp/local.json" "$tmp/remote.json" <<'PY' || exit 1
+import json, sys
+def strip(r):
+    r.pop("seconds", None)
+    for c in r["cases"]:
+        for k in ("seconds", "backend_seconds", "device"): c.pop(k, None)
+    return r
+local, remote = (strip(json.load(open(p))) for p in sys.argv[1:])
+assert local == remote, (local, remote)
+PY
+  done
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"

@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "fixture.hpp"
 #include "server/client.hpp"
+#include "verify/verifier.hpp"
 
 extern char** environ;
 
@@ -57,7 +58,8 @@ TEST(Client, TwoServersBehindOneTargetEqualInProcess) {
   Client client(o);
   const auto cases = specs(16);
   std::set<std::string> devices;
-  auto reports = client.run_cases(cases, {}, [&](std::size_t, const verify::CaseReport& r) { devices.insert(r.device); });
+  auto [reports, error] = client.run_cases(cases, {}, [&](std::size_t, const verify::CaseReport& r) { devices.insert(r.device); });
+  ASSERT_FALSE(error) << error->what();
   expect_equal_to_in_process(cases, reports);
   EXPECT_EQ(devices.size(), 1u);  // both servers are named "test" with one worker: same label
   EXPECT_EQ(client.info().workers(), 1u);
@@ -76,7 +78,8 @@ TEST(Client, EachServerGetsAMixOfAPeriodicSweep) {
   o.in_flight = 1;
   Client client(o);
   const auto cases = specs(16);  // pre, post, pre, post, ...
-  const auto reports = client.run_cases(cases);
+  const auto [reports, error] = client.run_cases(cases);
+  ASSERT_FALSE(error) << error->what();
   std::map<std::string, std::set<verify::Op>> ops;  // device -> the ops it ran
   for (const auto& r : reports) ops[r.device].insert(r.spec.op);
   ASSERT_EQ(ops.size(), 2u);
@@ -102,9 +105,10 @@ TEST(Client, ServerKilledMidSweepHasItsCasesRetriedOnTheOther) {
   const auto cases = specs(40);
   std::atomic<int> done{0};
   std::atomic<bool> killed{false};
-  auto reports = client.run_cases(cases, {}, [&](std::size_t, const verify::CaseReport&) {
+  auto [reports, error] = client.run_cases(cases, {}, [&](std::size_t, const verify::CaseReport&) {
     if (++done == 8 && !killed.exchange(true)) ::kill(pid, SIGKILL);
   });
+  ASSERT_FALSE(error) << error->what();
   EXPECT_TRUE(killed);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -142,6 +146,104 @@ TEST(Client, RejectedRequestsBecomeInvalidInput) {
     EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
     EXPECT_NE(std::string(e.what()).find("options.backend"), std::string::npos);
   }
+}
+
+// A sweep's tolerance section (or `run --tolerance`) travels with each case: the remote verdict is
+// the local one. Before RunOptions.tolerance the server judged with the case's `tol=` profile and
+// passed a case the sweep's override fails.
+TEST(Client, TheSweepToleranceJudgesRemoteCasesAsLocalOnes) {
+  TestServer a(test_options(1));
+  ClientOptions o;
+  o.targets = {a.target};
+  Client client(o);
+  const std::vector<verify::CaseSpec> cases = {verify::CaseSpec::parse("pre T=13 n=4 C=64 preset=deepseek seed=1"),
+                                               verify::CaseSpec::parse("post T=13 n=4 C=64 preset=deepseek seed=1")};
+  for (const verify::SweepTolerance& tolerance :
+       {verify::SweepTolerance{"baseline", {{"dx", {1e-12, 0}}}}, verify::SweepTolerance{"assert_close_bf16", {}}}) {
+    RunCaseOptions r;
+    r.tolerance = tolerance;
+    const auto [reports, error] = client.run_cases(cases, r);
+    ASSERT_FALSE(error) << error->what();
+    verify::VerifyOptions local;
+    local.backend = "emulated";
+    local.tolerance = verify::to_tolerance(tolerance);
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      EXPECT_EQ(comparable(reports[i]), comparable(verify::Verifier(local).run(cases[i]))) << cases[i].to_string();
+  }
+  RunCaseOptions strict;
+  strict.tolerance = verify::SweepTolerance{"baseline", {{"dx", {1e-12, 0}}}};
+  EXPECT_EQ(client.run_case(cases[0], strict).verdict, verify::Verdict::fail);  // not a trivial pass
+  RunCaseOptions bad;
+  bad.tolerance = verify::SweepTolerance{"baseline", {{"dq", {1, 1}}}};
+  try {
+    client.run_case(cases[0], bad);
+    FAIL() << "an override of an unknown tensor was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_NE(std::string(e.what()).find("options.tolerance"), std::string::npos) << e.what();
+  }
+}
+
+// A full work queue (RESOURCE_EXHAUSTED) is waited out with backoff; it used to fail the case
+// after about 350 ms.
+TEST(Client, ABusyServerIsRetriedUntilItHasRoom) {
+  auto options = test_options(1);
+  options.max_pending_requests = 1;
+  TestServer a(options);
+  auto stub = make_stub(a.target);
+  auto context = make_context();
+  pb::RunSweepRequest sweep;
+  for (int i = 0; i < 200; ++i) sweep.add_cases()->set_line("pre T=64 n=4 C=512 preset=deepseek seed=" + std::to_string(i));
+  auto reader = stub->RunSweep(context.get(), sweep);
+  pb::CaseResult first;
+  ASSERT_TRUE(reader->Read(&first));  // the sweep holds the only slot
+  std::jthread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    context->TryCancel();
+  });
+  ClientOptions o;
+  o.targets = {a.target};
+  Client client(o);
+  const auto spec = verify::CaseSpec::parse("pre T=5 n=4 C=32 seed=1");
+  EXPECT_EQ(client.run_case(spec).verdict, verify::Verdict::pass);
+  release.join();
+  pb::CaseResult r;
+  while (reader->Read(&r)) {
+  }
+  reader->Finish();
+}
+
+// A sweep that cannot finish (its only server shut down) keeps the results it has: the rest are
+// errors saying they did not run, and the error says why. It used to throw and lose everything.
+TEST(Client, AStoppedSweepKeepsTheFinishedResults) {
+  TestServer a(test_options(1));
+  ClientOptions o;
+  o.targets = {a.target};
+  o.in_flight = 2;
+  Client client(o);
+  const auto cases = specs(40);
+  std::atomic<int> done{0};
+  std::jthread stopper;
+  auto [reports, error] = client.run_cases(cases, {}, [&](std::size_t, const verify::CaseReport&) {
+    if (++done == 6) stopper = std::jthread([&] { a.server->shutdown(0); });
+  });
+  stopper = {};
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->kind(), ErrorKind::environment) << error->what();
+  ASSERT_EQ(reports.size(), cases.size());
+  std::size_t run = 0, not_run = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(reports[i].spec, cases[i]);
+    if (reports[i].verdict == verify::Verdict::error && reports[i].error.starts_with("not run")) {
+      ++not_run;
+      EXPECT_NE(reports[i].error.find(error->what()), std::string::npos) << reports[i].error;
+    } else {
+      EXPECT_EQ(comparable(reports[i]), comparable(in_process(cases[i].to_string())));
+      ++run;
+    }
+  }
+  EXPECT_GE(run, 6u);
+  EXPECT_GT(not_run, 0u);
 }
 
 }  // namespace

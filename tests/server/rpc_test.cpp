@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -12,10 +14,12 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "fixture.hpp"
+#include "core/error.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
+#include "verify/casegen.hpp"
 
 namespace mhc::server::testing {
 namespace {
@@ -422,6 +426,199 @@ TEST(RpcShutdown, DrainFinishesRunningSweepsAndRefusesNewWork) {
   pb::CaseResult result;
   const auto status = stub->RunCase(make_context(5).get(), case_request(kPre), &result);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// During the drain the port stays open: new calls get UNAVAILABLE saying the server is shutting
+// down (they used to get a refused connection, and NOT_SERVING was never observable).
+TEST(RpcShutdown, NewCallsDuringTheDrainAreToldTheServerIsShuttingDown) {
+  TestServer server(test_options(1));
+  auto stub = make_stub(server.target);
+  auto context = make_context();
+  auto reader = stub->RunSweep(context.get(), sweep_request(slow_lines(200)));
+  pb::CaseResult r;
+  ASSERT_TRUE(reader->Read(&r));
+  std::jthread stopper([&] { server.server->shutdown(60); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  pb::CaseResult result;
+  const auto status = stub->RunCase(make_context(5).get(), case_request(kPre), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(status.error_message().find("shutting down"), std::string::npos) << status.error_message();
+  context->TryCancel();
+  while (reader->Read(&r)) {
+  }
+  reader->Finish();
+}
+
+// A case whose estimated peak memory exceeds the whole budget can never run: INVALID_ARGUMENT
+// naming the estimate and the budget (not RESOURCE_EXHAUSTED, which clients retry).
+TEST(RpcMemory, ACaseOverTheMemoryBudgetIsRefusedNamingTheEstimate) {
+  auto options = test_options(1);
+  options.memory_budget_bytes = 64 << 20;
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  pb::CaseResult result;
+  const auto status = stub->RunCase(make_context().get(), case_request("post T=8192 n=4 C=1024 seed=1"), &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("case_ref.shape: estimated peak memory"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("memory budget of 64 MiB"), std::string::npos) << status.error_message();
+  ASSERT_TRUE(stub->RunCase(make_context().get(), case_request(kPre), &result).ok());  // small ones still run
+}
+
+// Two workers, a budget that fits one of these cases: they run one after the other, never side
+// by side, and both pass.
+TEST(RpcMemory, CasesWaitUntilTheirMemoryFits) {
+  const std::string line = "pre T=256 n=4 C=512 preset=deepseek seed=1";
+  const auto peak = verify::case_peak_bytes(verify::CaseSpec::parse(line));
+  auto options = test_options(2);
+  options.memory_budget_bytes = peak * 3 / 2;
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  std::atomic<int> running{2};
+  std::vector<grpc::Status> statuses(2);
+  std::vector<pb::CaseResult> results(2);
+  std::vector<std::jthread> calls;
+  for (int i = 0; i < 2; ++i)
+    calls.emplace_back([&, i] {
+      statuses[i] = stub->RunCase(make_context().get(), case_request(line), &results[i]);
+      --running;
+    });
+  std::uint64_t most = 0;
+  while (running > 0) {
+    pb::ServerInfo info;
+    ASSERT_TRUE(stub->GetInfo(make_context().get(), {}, &info).ok());
+    most = std::max(most, info.worker_stats().memory_in_use_bytes());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  calls.clear();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(results[i].verdict(), "pass");
+  }
+  EXPECT_EQ(most, peak);  // seen running, and never two at once
+}
+
+// --max-case-seconds: a case running longer is stopped and reported as an error verdict; the
+// worker is then free for the next case.
+TEST(RpcLimits, ACaseOverTheTimeLimitIsStoppedAsAnError) {
+  auto options = test_options(1);
+  options.max_case_seconds = 0.5;
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  pb::CaseResult result;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto status =
+      stub->RunCase(make_context().get(), case_request("pre T=4096 n=4 C=64 preset=deepseek seed=1 repeats=10000"), &result);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(result.verdict(), "error");
+  EXPECT_NE(result.report_json().find("--max-case-seconds"), std::string::npos) << result.report_json();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  ASSERT_TRUE(stub->RunCase(make_context().get(), case_request(kPre), &result).ok());
+  EXPECT_EQ(result.verdict(), "pass");
+}
+
+std::uint64_t shmem_kib() {  // the server runs in this process
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("RssShmem:")) return std::stoull(line.substr(9));
+  return 0;
+}
+
+// A client that announces a large upload and stalls: it commits about what it sent (the
+// prefaulter used to fill the whole announced size), holds no more than its share of the pending
+// slots, and is cancelled when idle, after which its slot is free again.
+TEST(RpcUploads, AStalledUploadCostsWhatItSentAndIsCancelledWhenIdle) {
+  auto options = test_options(1);
+  options.upload_idle_seconds = 1;
+  options.max_pending_requests = 4;  // at most 2 uploads
+  TestServer server(options);
+  auto stub = make_stub(server.target);
+  const auto shmem_before = shmem_kib();
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientWriter<pb::CheckChunk>>> writers;
+  std::vector<pb::CaseResult> results(2);
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(make_context());
+    writers.push_back(stub->CheckTensors(contexts.back().get(), &results[i]));
+    pb::CheckChunk chunk;
+    chunk.mutable_header()->set_op("pre");
+    chunk.mutable_header()->set_total_bytes(std::uint64_t{512} << 20);
+    chunk.set_data(std::string(16, 'x'));
+    ASSERT_TRUE(writers.back()->Write(chunk));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  pb::ServerInfo info;
+  ASSERT_TRUE(stub->GetInfo(make_context().get(), {}, &info).ok());
+  EXPECT_EQ(info.pending_requests(), 2u);
+  EXPECT_LT(shmem_kib() - shmem_before, 2 * (ChunkAssembler::kPrefaultLead + (8 << 20)) / 1024);
+  pb::CaseResult result;
+  const auto third = send_upload(*stub, valid_upload(kPre), &result);
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << third.error_message();
+  ASSERT_TRUE(stub->RunCase(make_context().get(), case_request(kPre), &result).ok());  // cases still get in
+  for (auto& writer : writers) EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  for (int i = 0; i < 100; ++i) {  // the slot is released when the call's reactor is done, just after
+    ASSERT_TRUE(stub->GetInfo(make_context().get(), {}, &info).ok());
+    if (info.pending_requests() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(info.pending_requests(), 0u);
+  const auto fourth = send_upload(*stub, valid_upload(kPre), &result);
+  ASSERT_TRUE(fourth.ok()) << fourth.error_message();
+  EXPECT_EQ(result.verdict(), "pass");
+}
+
+// Misconfigurations are refused at start, naming the flag, instead of starting and failing later
+// or being silently changed.
+TEST(RpcStart, BadOptionsAreRefusedNamingTheFlag) {
+  const auto refused = [](ServeOptions o, const std::string& flag) {
+    try {
+      RunningServer::start(o);
+      ADD_FAILURE() << flag << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    }
+  };
+  auto o = test_options(1);
+  o.backend = "bogus";
+  refused(o, "--backend");
+  o = test_options(1);
+  o.listen = "127.0.0.1:99999";
+  refused(o, "--listen");
+  o = test_options(1);
+  o.upload_reserve_bytes = o.max_upload_bytes + 1;
+  refused(o, "--upload-reserve-bytes");
+  o = test_options(1);
+  o.max_case_elements = 0;
+  refused(o, "--max-case-elements");
+  o = test_options(1);
+  o.max_sweep_cases = 0;
+  refused(o, "--max-sweep-cases");
+  o = test_options(1);
+  o.max_upload_bytes = 0;
+  refused(o, "--max-upload-bytes");
+  o = test_options(1);
+  o.drain_seconds = std::nan("");
+  refused(o, "--drain-seconds");
+}
+
+// gRPC sets SO_REUSEPORT by default: a second server on a port in use started and took part of
+// the traffic. It must fail to start.
+TEST(RpcStart, ASecondServerOnAPortInUseDoesNotStart) {
+  TestServer first(test_options(1));
+  auto o = test_options(1);
+  o.listen = first.target;
+  EXPECT_THROW(RunningServer::start(o), Error);
+}
+
+// GetInfo names the backend "auto" resolves to, as reports do (`run --server` labels with it).
+TEST(RpcStart, AutoIsResolvedInGetInfo) {
+  auto o = test_options(1);
+  o.backend = "auto";
+  TestServer server(o);
+  pb::ServerInfo info;
+  ASSERT_TRUE(make_stub(server.target)->GetInfo(make_context().get(), {}, &info).ok());
+  EXPECT_EQ(info.default_backend(), cuda_device_count() > 0 ? "cuda" : "emulated");
 }
 
 }  // namespace

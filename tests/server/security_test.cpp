@@ -96,5 +96,23 @@ TEST(Security, TlsWithClientCertificates) {
   EXPECT_FALSE(plaintext->RunCase(make_context(10).get(), small_case(), &result).ok());
 }
 
+// A key that does not belong to the certificate is named at start (exit 2), instead of gRPC's
+// failure to listen, which said "address in use or not local?".
+TEST(Security, AMismatchedCertificateAndKeyAreNamed) {
+  const auto dir = make_certificates();
+  ASSERT_FALSE(dir.empty()) << "openssl could not make the test certificates";
+  auto options = test_options(1);
+  options.tls_cert = dir + "/server.pem";
+  options.tls_key = dir + "/client.key";
+  try {
+    RunningServer::start(options);
+    FAIL() << "a mismatched key was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_NE(std::string(e.what()).find("client.key"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not belong"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace mhc::server::testing
