@@ -32,6 +32,7 @@ CLI::App* add_check(CLI::App& app, int& exit) {
   sub->add_option("--tolerance", args->tolerance, "tolerance profile");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
     verify::VerifyOptions options;
     options.tolerance = verify::tolerance_profile(args->tolerance);
     options.backend = "golden";  // no backend runs the candidate; this only sizes the verifier
@@ -43,8 +44,7 @@ CLI::App* add_check(CLI::App& app, int& exit) {
     sweep.cases.push_back(verifier.check(request));
     sweep.seconds = sweep.cases.back().seconds;
     print_report(sweep, args->files);
-    args->files.write(sweep);
-    exit = exit_code(sweep);
+    exit = args->files.write(sweep, exit_code(sweep));
   });
   return sub;
 }

@@ -23,6 +23,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
   sub->add_option("--tolerance", args->tolerance, "tolerance profile");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
     verify::VerifyOptions options;
     options.backend = args->backend;
     options.tolerance = verify::tolerance_profile(args->tolerance);
@@ -36,8 +37,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     sweep.seconds = sweep.cases.back().seconds;
     std::cout << verify::render_decomposition(sweep.cases.back(), args->files.color_stdout()) << "\n";
     print_report(sweep, args->files);
-    args->files.write(sweep);
-    exit = exit_code(sweep);
+    exit = args->files.write(sweep, exit_code(sweep));
   });
   return sub;
 }

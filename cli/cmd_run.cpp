@@ -105,8 +105,7 @@ int run_random(const RunArgs& args) {
   sweep.cases.push_back(last_failure);
   std::cout << "smallest failing case after shrinking:\n";
   print_report(sweep, args.files);
-  args.files.write(sweep);
-  return check_failed;
+  return args.files.write(sweep, check_failed);
 }
 
 int run_sweep(const RunArgs& args) {
@@ -141,8 +140,7 @@ int run_sweep(const RunArgs& args) {
       args.servers.empty() ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, {}, position)
                            : run_remote(args, plan, position, progress);
   print_report(report, args.files, args.only_failures);
-  args.files.write(report);
-  return exit_code(report);
+  return args.files.write(report, exit_code(report));
 }
 
 }  // namespace
@@ -167,6 +165,7 @@ CLI::App* add_run(CLI::App& app, int& exit) {
   sub->add_flag("--only-failures", args->only_failures, "print only failing cases in the table");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
     if (args->random > 0) exit = run_random(*args);
     else if (!args->shapes.empty()) exit = run_sweep(*args);
     else invalid_input("nothing to run: give --shapes FILE (try examples/quick.yaml) or --random N");

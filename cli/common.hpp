@@ -18,8 +18,14 @@ struct ReportFiles {
   void add_options(CLI::App& app);
   bool color_stdout() const;
   bool color_stderr() const;
-  // Writes every requested file; throws mhc::Error(environment) naming a file it cannot write.
-  void write(const verify::SweepReport& report) const;
+  // Throws Error(invalid_input) naming the flag and the OS reason when a requested file cannot be
+  // written (missing directory, a directory, no permission), so that a typo costs no sweep. Creates
+  // and truncates nothing. Call before running anything.
+  void preflight() const;
+  // Writes every requested file, carrying on past one that fails. Returns `verdict` when all were
+  // written; otherwise says on stderr which file failed, why, and which verdict the exit code
+  // `infrastructure` replaces, and returns that.
+  int write(const verify::SweepReport& report, int verdict) const;
 };
 
 // Exit code of a finished sweep: failures and crashes are check failures; errors are

@@ -76,6 +76,25 @@ a, m = (json.load(open(p)) for p in sys.argv[1:])
 assert [c["case"] for c in a["cases"]] == [c["case"] for c in m["cases"]], "merged order differs"
 PY
   ;;
+bad_report_path_is_exit_2_before_running)
+  # A typo'd report path costs no sweep: refused up front, naming the flag and the OS reason.
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --json /nonexistent/x.json
+  grep -q -- "--json /nonexistent/x.json.*No such file or directory" "$tmp/err" || { echo "no flag/reason"; exit 1; }
+  grep -q "cases from" "$tmp/err" && { echo "the sweep ran"; exit 1; }
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --junit "$tmp"
+  grep -q -- "--junit.*Is a directory" "$tmp/err" || { echo "directory not named"; exit 1; }
+  expect_exit 2 "$bin" decompose 'pre T=1 n=4 C=8' --md /nonexistent/x.md
+  expect_exit 2 "$bin" merge "$src/tests/cli/cli_test.sh" --html /nonexistent/x.html
+  grep -q -- "--html" "$tmp/err" || { echo "merge did not pre-flight"; exit 1; }
+  ;;
+failed_report_write_keeps_the_others)
+  [[ -w /dev/full ]] || { echo "SKIP: no /dev/full"; exit 0; }
+  expect_exit 3 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:post_h_not_transposed \
+    --json /dev/full --junit "$tmp/r.xml" --md "$tmp/r.md"
+  [[ -s $tmp/r.xml && -s $tmp/r.md ]] || { echo "the other reports were lost"; exit 1; }
+  grep -q -- "--json /dev/full.*No space left on device" "$tmp/err" || { echo "no reason"; exit 1; }
+  grep -q "run itself exits 1" "$tmp/err" || { echo "verdict hidden"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
