@@ -95,6 +95,13 @@ failed_report_write_keeps_the_others)
   grep -q -- "--json /dev/full.*No space left on device" "$tmp/err" || { echo "no reason"; exit 1; }
   grep -q "run itself exits 1" "$tmp/err" || { echo "verdict hidden"; exit 1; }
   ;;
+self_test_refuses_empty_selection)
+  # A typo in a CI gate must not turn it into a silent green.
+  expect_exit 2 "$bin" self-test --only nope
+  grep -q "post_h_not_transposed" "$tmp/err" || { echo "valid names not listed"; exit 1; }
+  expect_exit 2 "$bin" self-test --random -5
+  expect_exit 2 "$bin" self-test --jobs 0
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
