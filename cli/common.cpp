@@ -1,5 +1,6 @@
 #include "cli/common.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -104,8 +105,13 @@ int ReportFiles::write(const verify::SweepReport& report, int verdict) const {
 int exit_code(const verify::SweepReport& report) {
   const auto s = report.summary();
   if (s.failed > 0 || s.crashed > 0) return check_failed;
-  if (s.errors > 0) return infrastructure;
-  return ok;
+  int code = ok;
+  for (const auto& c : report.cases) {
+    if (c.verdict != verify::Verdict::error) continue;
+    const bool users = c.error_kind == ErrorKind::invalid_input || c.error_kind == ErrorKind::unsupported;
+    code = std::max(code, users ? int(bad_input) : int(infrastructure));
+  }
+  return code;
 }
 
 void print_report(const verify::SweepReport& report, const ReportFiles& files, bool only_failures) {

@@ -28,8 +28,9 @@ struct ReportFiles {
   int write(const verify::SweepReport& report, int verdict) const;
 };
 
-// Exit code of a finished sweep: failures and crashes are check failures; errors are
-// infrastructure unless every case passed or was skipped.
+// Exit code of a finished sweep: failures and crashes are check failures; otherwise an error of
+// the infrastructure (environment, internal) gives 3, else one of bad input (invalid_input,
+// unsupported) gives 2.
 int exit_code(const verify::SweepReport& report);
 
 // Prints the table and the summary line to stdout.

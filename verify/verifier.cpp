@@ -173,12 +173,14 @@ struct Verifier::Impl {
     } catch (const Error& e) {
       report.verdict = Verdict::error;
       report.error = e.what();
+      report.error_kind = e.kind();
     } catch (const std::bad_alloc&) {
       report.verdict = Verdict::error;
       report.error = "out of host memory running this case; use a smaller shape";
     } catch (const std::exception& e) {
       report.verdict = Verdict::error;
       report.error = std::string("internal error: ") + e.what();
+      report.error_kind = ErrorKind::internal;
     }
     report.seconds = seconds_since(t0);
   }

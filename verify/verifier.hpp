@@ -37,7 +37,8 @@ class Verifier {
   explicit Verifier(VerifyOptions options);
   ~Verifier();
 
-  // Never throws for a bad case: errors become Verdict::error with the message. A stop request
+  // Never throws for a bad case: errors become Verdict::error with the message and the ErrorKind
+  // (so a caller can tell bad input from a broken device). A stop request
   // is honoured between stages; the report then says "cancelled".
   CaseReport run(const CaseSpec& spec, std::stop_token stop = {});
   CaseReport check(const CheckRequest& request, std::stop_token stop = {});

@@ -102,6 +102,14 @@ self_test_refuses_empty_selection)
   expect_exit 2 "$bin" self-test --random -5
   expect_exit 2 "$bin" self-test --jobs 0
   ;;
+bad_input_to_check_and_decompose_is_exit_2)
+  # The verifier turns a bad case into an error verdict; its kind, not the verdict, picks 2 over 3.
+  expect_exit 2 "$bin" decompose 'pre T=1 n=6 C=8 preset=lite' --json "$tmp/d.json"
+  grep -q '"error_kind": "invalid_input"' "$tmp/d.json" || { echo "no error_kind in the JSON"; exit 1; }
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --op post
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --phi-layout KM
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
