@@ -54,6 +54,8 @@ ErrorKind error_kind_from_string(std::string_view s) {
                 "\" (expected invalid_input, unsupported, environment or internal)");
 }
 
+std::string_view this_tool_version() { return MHC_VERSION; }
+
 SweepSummary SweepReport::summary() const {
   SweepSummary s;
   for (const CaseReport& c : cases) {
@@ -369,7 +371,7 @@ SweepReport sweep_report_from_json(const json& j) {
   }
   SweepReport r;
   r.name = o.string("name");
-  r.tool_version = o.string("tool_version");
+  r.tool_version = o.string("tool_version");  // "" when absent, not ours: merge compares them
   r.backend = o.string("backend");
   r.seconds = o.real("seconds");
   o.require("cases");

@@ -91,10 +91,13 @@ struct SweepSummary {
   int total() const { return passed + failed + skipped + errors + crashed; }
 };
 
+// The version of this mhc-verify (the CMake project version).
+std::string_view this_tool_version();
+
 struct SweepReport {
   static constexpr int schema_version = 1;
   std::string name;             // sweep name
-  std::string tool_version;
+  std::string tool_version{this_tool_version()};  // of the tool that ran it; as read for a read report
   std::string backend;
   std::vector<CaseReport> cases;
   double seconds = 0;

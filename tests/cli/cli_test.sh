@@ -20,10 +20,12 @@ quick_sweep_passes)
   expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/r.json" --junit "$tmp/r.xml" \
     --md "$tmp/r.md" --html "$tmp/r.html"
   grep -qE '^[0-9]+ passed, 0 failed' "$tmp/out" || { echo "no summary line"; exit 1; }
-  python3 - "$tmp/r.json" "$tmp/r.xml" <<'PY' || exit 1
+  version=$("$bin" --version | awk '{print $2}')
+  python3 - "$tmp/r.json" "$tmp/r.xml" "$version" <<'PY' || exit 1
 import json, sys, xml.dom.minidom
 r = json.load(open(sys.argv[1]))
 assert r["schema_version"] == 1, r.get("schema_version")
+assert r["tool_version"] == sys.argv[3], (r["tool_version"], sys.argv[3])
 assert len(r["cases"]) > 100 and all("case" in c and "verdict" in c for c in r["cases"])
 xml.dom.minidom.parse(sys.argv[2])
 PY

@@ -97,6 +97,12 @@ TEST(ReportJson, ErrorWithoutKindIsEnvironment) {
   EXPECT_EQ(case_report_from_json(j).error_kind, ErrorKind::environment);
 }
 
+// merge's version guard compares these, so a report the tool writes must carry its version.
+TEST(ReportJson, NewReportsCarryTheToolVersion) {
+  EXPECT_FALSE(SweepReport{}.tool_version.empty());
+  EXPECT_EQ(to_json(SweepReport{}).at("tool_version"), std::string(this_tool_version()));
+}
+
 TEST(ReportJson, SweepRoundTripsThroughText) {
   const SweepReport original = sample_sweep();
   const SweepReport back = sweep_report_from_json(json::parse(to_json(original).dump()));
