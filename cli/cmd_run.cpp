@@ -1,7 +1,9 @@
 // `mhc-verify [run] --shapes sweep.yaml`: the main job.
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <set>
 
 #include <fmt/format.h>
 #include <rapidcheck.h>
@@ -25,6 +27,7 @@ struct RunArgs {
   std::string backend = "auto";
   std::string tolerance;
   std::string shard;
+  std::vector<std::string> cases;  // --case: run only these lines of the sweep
   int jobs = 1;
   bool list = false;
   int random = 0;
@@ -87,29 +90,57 @@ int run_random(const RunArgs& args) {
   options.backend = args.backend;
   if (!args.tolerance.empty()) options.tolerance = verify::tolerance_profile(args.tolerance);
   verify::Verifier verifier(options);
-  verify::CaseReport last_failure;
-  const bool passed = rc::check("backend " + verifier.backend_name() + " matches the golden", [&](const verify::CaseSpec& spec) {
-    verify::CaseReport r = verifier.run(spec);
-    if (r.verdict != verify::Verdict::pass) {
-      last_failure = r;
-      RC_FAIL(spec.to_string() + ": " + verify::outcome_message(r));
-    }
-  });
-  if (passed) {
-    std::cout << fmt::format("{} passed, 0 failed\n", args.random);
-    return ok;
-  }
   verify::SweepReport sweep;
   sweep.name = "random";
   sweep.backend = verifier.backend_name();
-  sweep.cases.push_back(last_failure);
-  std::cout << "smallest failing case after shrinking:\n";
-  print_report(sweep, args.files);
-  return args.files.write(sweep, check_failed);
+  // Every case RapidCheck ran (RC_PARAMS may ask for fewer or more than --random), until the first
+  // failure; after it, the shrinking steps keep only the smallest failing case.
+  std::vector<verify::CaseReport> passed_cases;
+  std::optional<verify::CaseReport> smallest_failure;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool passed = rc::check("backend " + verifier.backend_name() + " matches the golden", [&](verify::CaseSpec spec) {
+    if (!args.tolerance.empty()) spec.tolerance = args.tolerance;
+    verify::CaseReport r = verifier.run(spec);
+    if (r.verdict != verify::Verdict::pass) {
+      smallest_failure = r;
+      RC_FAIL(spec.to_string() + ": " + verify::outcome_message(r));
+    }
+    if (!smallest_failure) passed_cases.push_back(std::move(r));
+  });
+  sweep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sweep.cases = std::move(passed_cases);
+  if (!passed) {
+    // RapidCheck reports false for a failure it could not keep (e.g. a generation error) too.
+    if (!smallest_failure) fail(ErrorKind::internal, "RapidCheck failed without a failing case (see its output above)");
+    sweep.cases.push_back(*smallest_failure);
+    std::cout << "smallest failing case after shrinking:\n";
+  }
+  print_report(sweep, args.files, /*only_failures=*/true);
+  return args.files.write(sweep, exit_code(sweep));
+}
+
+// The cases of the sweep that `lines` name (compared as canonical case lines), in sweep order. A
+// line the sweep does not hold is an error, so a stale reproduce line says so instead of running
+// nothing.
+std::vector<verify::SweepCase> select_cases(const std::vector<verify::SweepCase>& cases,
+                                            const std::vector<std::string>& lines, const std::string& source) {
+  std::set<std::string> wanted;
+  for (const auto& line : lines) wanted.insert(verify::CaseSpec::parse(line).to_string());
+  std::vector<verify::SweepCase> out;
+  for (const auto& c : cases) {
+    if (wanted.erase(c.spec.to_string())) out.push_back(c);
+  }
+  if (!wanted.empty()) invalid_input(fmt::format("--case '{}': no such case in {} (see --list)", *wanted.begin(), source));
+  return out;
 }
 
 int run_sweep(const RunArgs& args) {
   verify::Sweep plan = verify::load_sweep(args.shapes);
+  if (!args.cases.empty()) plan.cases = select_cases(plan.cases, args.cases, args.shapes);
+  // --tolerance replaces the sweep's profile, which is every case line's tol= (docs/sweeps.md).
+  if (!args.tolerance.empty()) {
+    for (auto& c : plan.cases) c.spec.tolerance = args.tolerance;
+  }
   std::optional<Shard> shard = args.shard.empty() ? shard_from_environment() : std::optional(parse_shard(args.shard));
   if (shard) plan.cases = verify::select_shard(plan.cases, static_cast<std::size_t>(shard->index),
                                                static_cast<std::size_t>(shard->count));
@@ -136,9 +167,18 @@ int run_sweep(const RunArgs& args) {
   };
   const verify::SweepPosition position =
       shard ? verify::SweepPosition{shard->index, shard->count} : verify::SweepPosition{};
-  const verify::SweepReport report =
+  verify::SweepReport report =
       args.servers.empty() ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, {}, position)
                            : run_remote(args, plan, position, progress);
+  // Per-tensor overrides live only in the sweep file; a decompose line would judge without them.
+  if (!options.tolerance.overrides.empty()) {
+    for (auto& c : report.cases) {
+      if (c.reproduce.empty()) continue;
+      c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}",
+                                shell_quote(std::filesystem::absolute(args.shapes).string()),
+                                shell_quote(c.spec.to_string()), c.backend);
+    }
+  }
   print_report(report, args.files, args.only_failures);
   return args.files.write(report, exit_code(report));
 }
@@ -148,21 +188,26 @@ int run_sweep(const RunArgs& args) {
 CLI::App* add_run(CLI::App& app, int& exit) {
   auto* sub = app.add_subcommand("run", "verify a backend over a YAML sweep (the default command)");
   auto args = std::make_shared<RunArgs>();
-  sub->add_option("--shapes,-s", args->shapes, "sweep file (see examples/ and docs/sweeps.md)")
+  auto* shapes = sub->add_option("--shapes,-s", args->shapes, "sweep file (see examples/ and docs/sweeps.md)")
       ->check(CLI::ExistingFile);
   sub->add_option("--backend,-b", args->backend,
                   "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
-  sub->add_option("--jobs,-j", args->jobs, "cases in parallel")->check(CLI::Range(1, 256));
-  sub->add_option("--shard", args->shard, "run shard I of N (I/N); default: GTEST_*, JOB_COMPLETION_INDEX, SLURM_*");
-  sub->add_flag("--list", args->list, "print the expanded case lines and exit");
-  sub->add_option("--random", args->random, "property-based mode: N random cases with shrinking (RapidCheck)")
+  auto* jobs = sub->add_option("--jobs,-j", args->jobs, "cases in parallel")->check(CLI::Range(1, 256));
+  auto* shard = sub->add_option("--shard", args->shard, "run shard I of N (I/N); default: GTEST_*, JOB_COMPLETION_INDEX, SLURM_*");
+  auto* cases = sub->add_option("--case", args->cases, "run only this case line of the sweep (repeatable; as --list prints it)")
+                    ->needs(shapes);
+  auto* list = sub->add_flag("--list", args->list, "print the expanded case lines and exit");
+  auto* random = sub->add_option("--random", args->random, "property-based mode: N random cases with shrinking (RapidCheck)")
       ->check(CLI::Range(1, 10000000));
   sub->add_option("--server", args->servers,
                   "run on gRPC servers (repeatable): HOST:PORT, ipv4:h1:p,h2:p or dns:///name:port (round_robin)");
   sub->add_option("--token-file", args->token_file, "bearer token for --server")->check(CLI::ExistingFile);
   sub->add_option("--tls-ca", args->tls_ca, "PEM CA bundle: talk TLS to --server")->check(CLI::ExistingFile);
   sub->add_flag("--only-failures", args->only_failures, "print only failing cases in the table");
+  // Property-based mode generates its own cases and runs them one at a time, here: a sweep, a
+  // selection of it, parallelism or servers would be silently ignored.
+  for (auto* ignored : {shapes, jobs, shard, cases, list, sub->get_option("--server")}) random->excludes(ignored);
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
     args->files.preflight();

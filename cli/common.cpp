@@ -74,6 +74,12 @@ bool ReportFiles::color_stdout() const { return color_for(color, STDOUT_FILENO);
 bool ReportFiles::color_stderr() const { return color_for(color, STDERR_FILENO); }
 bool stderr_is_terminal() { return isatty(STDERR_FILENO); }
 
+std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 void ReportFiles::preflight() const {
   for (const auto& [flag, path] : {std::pair{"--json", &json}, {"--junit", &junit}, {"--md", &md}, {"--html", &html}}) {
     if (path->empty()) continue;

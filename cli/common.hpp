@@ -38,6 +38,9 @@ void print_report(const verify::SweepReport& report, const ReportFiles& files, b
 
 bool stderr_is_terminal();
 
+// `s` as one word for a POSIX shell, for the reproduce lines the CLI builds.
+std::string shell_quote(std::string_view s);
+
 // Subcommand registration. Each returns the subcommand; its callback stores the exit code.
 CLI::App* add_run(CLI::App& app, int& exit);
 CLI::App* add_check(CLI::App& app, int& exit);

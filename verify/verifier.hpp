@@ -16,7 +16,8 @@ namespace mhc::verify {
 
 struct VerifyOptions {
   std::string backend = "auto";  // candidate: any name make_backend accepts
-  Tolerance tolerance;           // rule and per-tensor overrides
+  Tolerance tolerance;           // rule and per-tensor overrides; a case line whose tol= names another
+                                 // profile is judged by that profile (with these overrides)
   bool diagnose = true;          // decomposition + diagnosis when a case fails
   bool always_decompose = false; // decomposition table for passing cases too (`decompose`)
   bool check_determinism = true; // run the candidate twice and compare bitwise

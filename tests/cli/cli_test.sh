@@ -112,6 +112,39 @@ bad_input_to_check_and_decompose_is_exit_2)
   expect_exit 2 "$bin" check "$tmp/g.safetensors" --op post
   expect_exit 2 "$bin" check "$tmp/g.safetensors" --phi-layout KM
   ;;
+reproduce_lines_reproduce)
+  # A reproduce line run from another directory judges as the run did: same file, flags, tolerance.
+  reproduce() { grep -m1 'reproduce: ' "$tmp/out" | sed 's/.*reproduce: mhc-verify //'; }
+  printf 'axes: {T: [4], n: [4], C: [16], op: pre}\ntolerance: {overrides: {dx: {atol: 1e-9, rtol: 0}}}\n' >"$tmp/ov.yaml"
+  (cd "$tmp" && expect_exit 1 "$bin" --shapes ov.yaml)
+  line=$(reproduce)
+  (cd / && eval expect_exit 1 "$bin" "$line") || { echo "sweep override line passed: $line"; exit 1; }
+  expect_exit 1 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:post_h_not_transposed --tolerance mhc_public_5e-2
+  line=$(reproduce)
+  [[ $line == *tol=mhc_public_5e-2* ]] || { echo "profile missing: $line"; exit 1; }
+  eval expect_exit 1 "$bin" "$line"
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
+  (cd "$tmp" && expect_exit 2 "$bin" check g.safetensors --stream-layout TCN --tolerance mhc_public_5e-2)
+  line=$(reproduce)
+  [[ $line == *"'$tmp/g.safetensors' --stream-layout TCN --tolerance 'mhc_public_5e-2'" ]] || { echo "check line: $line"; exit 1; }
+  ;;
+run_case_selects_by_case_line)
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --case 'pre T=13 n=4 C=64 preset=deepseek dist=zero_rows seed=0'
+  grep -qE '^1 passed, 0 failed' "$tmp/out" || { echo "not exactly one case"; exit 1; }
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --case 'pre T=12345 n=4 C=64'
+  grep -q "no such case" "$tmp/err" || { echo "unmatched --case not named"; exit 1; }
+  ;;
+random_reports_what_ran)
+  RC_PARAMS=max_success=2 expect_exit 0 "$bin" run --random 50 --json "$tmp/r.json"
+  grep -qE '^2 passed, 0 failed' "$tmp/out" || { echo "summary does not count the cases RapidCheck ran"; exit 1; }
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["summary"]["passed"] == 2, r["summary"]' "$tmp/r.json" || exit 1
+  for flags in "--shapes $src/examples/quick.yaml" "--jobs 4" "--shard 1/2"; do
+    expect_exit 2 "$bin" run --random 3 $flags
+  done
+  RC_PARAMS=max_success=20 expect_exit 1 "$bin" run --random 20 --backend mutant:post_h_not_transposed
+  grep -q "<???>" "$tmp/out" && { echo "counterexample not shown as a case line"; exit 1; }
+  grep -q " in 0.00s" "$tmp/out" && { echo "no run time"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
