@@ -24,6 +24,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
     args->files.preflight();
+    refuse_local_crash_backend(args->backend);
     verify::CaseSpec spec = verify::CaseSpec::parse(args->case_line);
     // The flag rewrites the line's tol=, so the report's case line (and its reproduce line) says
     // which profile judged it.

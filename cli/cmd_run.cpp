@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <set>
 
 #include <fmt/format.h>
@@ -86,6 +87,7 @@ int run_random(const RunArgs& args) {
   if (!std::getenv("RC_PARAMS")) {
     setenv("RC_PARAMS", fmt::format("max_success={} verbose_progress=0", args.random).c_str(), 1);
   }
+  refuse_local_crash_backend(args.backend);
   verify::VerifyOptions options;
   options.backend = args.backend;
   if (!args.tolerance.empty()) options.tolerance = verify::tolerance_profile(args.tolerance);
@@ -155,21 +157,39 @@ int run_sweep(const RunArgs& args) {
   options.backend = args.backend;
   options.tolerance =
       args.tolerance.empty() ? verify::to_tolerance(plan.tolerance) : verify::tolerance_profile(args.tolerance);
+  if (args.servers.empty()) refuse_local_crash_backend(args.backend);
   const bool tty = stderr_is_terminal();
   const bool color = args.files.color_stderr();
   std::cerr << fmt::format("mhc-verify: {} cases from {}{} on backend {}\n", plan.cases.size(), args.shapes,
                            shard ? fmt::format(" (shard {}/{})", shard->index, shard->count) : "", args.backend);
+  // Remote runs cannot be stopped between cases yet: a signal ends them as before.
+  std::optional<InterruptGuard> interrupt;
+  if (args.servers.empty()) interrupt.emplace();
+  std::mutex progress_mutex;  // remote results arrive on the client's threads
+  auto last_line = std::chrono::steady_clock::now();
   auto progress = [&](std::size_t done, std::size_t total, const verify::CaseReport& r) {
-    // Interactive: a live progress line; otherwise one line per non-passing case, so a CI log shows
-    // problems as they happen without drowning in passes.
-    if (tty) std::cerr << "\r\033[K" << verify::progress_line(done, total, r, color) << (done == total ? "\n" : "");
-    else if (r.verdict != verify::Verdict::pass && r.verdict != verify::Verdict::skip) std::cerr << verify::progress_line(done, total, r, false) << "\n";
+    const std::lock_guard lock(progress_mutex);
+    // After an interrupt the cases that never started all end at once; the summary counts them.
+    if (interrupt && interrupt->signal() && r.verdict == verify::Verdict::error && r.error == "cancelled") return;
+    // Interactive: a live progress line. Otherwise one line per non-passing case, so a CI log shows
+    // problems as they happen without drowning in passes, and a pass at least every
+    // kHeartbeat, so that a slow sweep does not look like a hung one.
+    constexpr auto kHeartbeat = std::chrono::seconds(10);
+    const auto now = std::chrono::steady_clock::now();
+    const bool problem = r.verdict != verify::Verdict::pass && r.verdict != verify::Verdict::skip;
+    if (tty) {
+      std::cerr << "\r\033[K" << verify::progress_line(done, total, r, color) << (done == total ? "\n" : "");
+    } else if (problem || now - last_line >= kHeartbeat || done == total) {
+      std::cerr << verify::progress_line(done, total, r, false) << "\n";
+      last_line = now;
+    }
   };
   const verify::SweepPosition position =
       shard ? verify::SweepPosition{shard->index, shard->count} : verify::SweepPosition{};
   verify::SweepReport report =
-      args.servers.empty() ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, {}, position)
-                           : run_remote(args, plan, position, progress);
+      args.servers.empty()
+          ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, interrupt->token(), position)
+          : run_remote(args, plan, position, progress);
   // Per-tensor overrides live only in the sweep file; a decompose line would judge without them.
   if (!options.tolerance.overrides.empty()) {
     for (auto& c : report.cases) {
@@ -179,8 +199,10 @@ int run_sweep(const RunArgs& args) {
                                 shell_quote(c.spec.to_string()), c.backend);
     }
   }
+  const int signal = interrupt ? interrupt->signal() : 0;
+  const int verdict = signal ? interrupted(report, signal) : exit_code(report);
   print_report(report, args.files, args.only_failures);
-  return args.files.write(report, exit_code(report));
+  return args.files.write(report, verdict);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <tuple>
 #include <utility>
@@ -15,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "kernels/mutants/mutants.hpp"
 #include "verify/report_html.hpp"
 #include "verify/report_junit.hpp"
 #include "verify/report_markdown.hpp"
@@ -73,6 +76,55 @@ void ReportFiles::add_options(CLI::App& app) {
 bool ReportFiles::color_stdout() const { return color_for(color, STDOUT_FILENO); }
 bool ReportFiles::color_stderr() const { return color_for(color, STDERR_FILENO); }
 bool stderr_is_terminal() { return isatty(STDERR_FILENO); }
+
+InterruptGuard::InterruptGuard() {
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stops, &old_mask_);
+  waiter_ = std::thread([this, stops] {
+    int sig = 0;
+    while (sigwait(&stops, &sig) == 0 && !finished_) {
+      if (signal_.exchange(sig) != 0) std::_Exit(128 + sig);  // asked twice: stop now
+      std::cerr << fmt::format("\nmhc-verify: {}: finishing the running cases and writing the reports "
+                               "(again to stop at once)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stop_.request_stop();
+    }
+  });
+}
+
+InterruptGuard::~InterruptGuard() {
+  finished_ = true;
+  pthread_kill(waiter_.native_handle(), SIGTERM);  // wakes sigwait; finished_ makes it no stop
+  waiter_.join();
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+int interrupted(verify::SweepReport& report, int signal) {
+  int finished = 0;
+  for (auto& c : report.cases) {
+    if (c.verdict == verify::Verdict::error && c.error == "cancelled") {
+      c.error = fmt::format("not finished: the run was interrupted ({})", signal == SIGINT ? "SIGINT" : "SIGTERM");
+      c.error_kind = ErrorKind::environment;
+    } else {
+      ++finished;
+    }
+  }
+  std::cerr << fmt::format("mhc-verify: interrupted: {} of {} cases finished\n", finished, report.cases.size());
+  return 128 + signal;
+}
+
+void refuse_local_crash_backend(const std::string& backend) {
+  for (const auto& m : mutant_catalog()) {
+    if (m.diagnosis == "crash" && backend == "mutant:" + m.name) {
+      fail(ErrorKind::unsupported,
+           fmt::format("{} crashes the process that runs it, which would lose every result here; run it where "
+                       "worker processes contain crashes: `mhc-verify serve` and `run --server HOST:PORT`",
+                       backend));
+    }
+  }
+}
 
 std::string shell_quote(std::string_view s) {
   std::string out = "'";

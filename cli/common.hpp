@@ -1,7 +1,11 @@
 // Shared plumbing of the subcommands: exit codes, colour policy, report files.
 #pragma once
 
+#include <atomic>
+#include <csignal>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -37,6 +41,35 @@ int exit_code(const verify::SweepReport& report);
 void print_report(const verify::SweepReport& report, const ReportFiles& files, bool only_failures = false);
 
 bool stderr_is_terminal();
+
+// While alive, SIGINT and SIGTERM request a stop instead of killing the process, so that a run
+// can report what finished; a second signal ends the process at once. The signals are blocked in
+// this thread and in every thread started meanwhile, and taken by a thread of its own (sigwait):
+// a stop_source is not async-signal-safe.
+class InterruptGuard {
+ public:
+  InterruptGuard();
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  std::stop_token token() const { return stop_.get_token(); }
+  int signal() const { return signal_; }  // the signal that stopped the run, 0 if none
+
+ private:
+  sigset_t old_mask_;
+  std::stop_source stop_;
+  std::atomic<int> signal_{0};
+  std::atomic<bool> finished_{false};
+  std::thread waiter_;
+};
+
+// Exit code of a run stopped by `signal` (the shell's convention, 128 + signal number), after
+// marking the cases it did not finish as interrupted.
+int interrupted(verify::SweepReport& report, int signal);
+
+// Crash mutants kill the process that runs them; only `serve`'s worker processes contain that.
+// Throws Error(unsupported) for one, pointing at --server.
+void refuse_local_crash_backend(const std::string& backend);
 
 // `s` as one word for a POSIX shell, for the reproduce lines the CLI builds.
 std::string shell_quote(std::string_view s);

@@ -145,6 +145,30 @@ random_reports_what_ran)
   grep -q "<???>" "$tmp/out" && { echo "counterexample not shown as a case line"; exit 1; }
   grep -q " in 0.00s" "$tmp/out" && { echo "no run time"; exit 1; }
   ;;
+interrupt_writes_partial_reports)
+  # SIGTERM (a background job of a script ignores SIGINT) mid-sweep: the finished cases are reported.
+  "$bin" --shapes "$src/examples/edge.yaml" --json "$tmp/int.json" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
+  sleep 1
+  kill -TERM $pid; wait $pid; got=$?
+  [[ $got -eq 143 ]] || { echo "exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
+  python3 - "$tmp/int.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
+assert unfinished and r["summary"]["passed"] > 0, r["summary"]
+PY
+  ;;
+crash_mutant_is_refused_locally)
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:crash_out_of_bounds
+  grep -q -- "--server" "$tmp/err" || { echo "no pointer to --server"; exit 1; }
+  expect_exit 2 "$bin" decompose 'pre T=1 n=4 C=8' --backend mutant:crash_out_of_bounds
+  ;;
+progress_without_tty_shows_passes)
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml"
+  grep -q '^\[218/218\].* PASS' "$tmp/err" || { echo "no progress line for passing cases"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
