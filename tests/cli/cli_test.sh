@@ -169,6 +169,10 @@ progress_without_tty_shows_passes)
   expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml"
   grep -q '^\[218/218\].* PASS' "$tmp/err" || { echo "no progress line for passing cases"; exit 1; }
   ;;
+unknown_command_is_named)
+  expect_exit 2 "$bin" runn
+  grep -q 'unknown command "runn"' "$tmp/err" || { echo "the mistyped command is not named"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
