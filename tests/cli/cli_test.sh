@@ -173,6 +173,14 @@ unknown_command_is_named)
   expect_exit 2 "$bin" runn
   grep -q 'unknown command "runn"' "$tmp/err" || { echo "the mistyped command is not named"; exit 1; }
   ;;
+slurm_stepped_array_shards)
+  # --array=0-12:4 runs tasks 0, 4, 8, 12: task 8 is shard 2 of 4.
+  SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_STEP=4 SLURM_ARRAY_TASK_COUNT=4 \
+    expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --list
+  SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_STEP=4 SLURM_ARRAY_TASK_COUNT=4 \
+    expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/s.json"
+  grep -q "shard 2/4" "$tmp/err" || { echo "not shard 2/4"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
