@@ -27,7 +27,7 @@ CLI::App* add_golden(CLI::App& app, int& exit) {
   sub->add_option("--tokens,-T", args->T, "T");
   sub->add_option("--streams,-n", args->n, "n");
   sub->add_option("--hidden,-C", args->C, "C");
-  sub->add_option("--seed", args->seed, "case seed");
+  sub->add_option("--seed", args->seed, "case seed")->check(CLI::NonNegativeNumber);  // a uint64 would wrap -1
   sub->add_option("--dist", args->dist, "input distribution (docs/sweeps.md)");
   sub->add_option("--set", args->set, "semantics override KEY=VALUE, e.g. --set repeats=10 --set post_mult=1");
   sub->add_option("--from", args->from, "recompute from the inputs in this .safetensors (op/semantics from its metadata)")

@@ -181,6 +181,9 @@ slurm_stepped_array_shards)
     expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/s.json"
   grep -q "shard 2/4" "$tmp/err" || { echo "not shard 2/4"; exit 1; }
   ;;
+golden_negative_seed_is_exit_2)
+  expect_exit 2 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed -1 --dump "$tmp/g.safetensors"
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"
