@@ -1,4 +1,5 @@
 // `mhc-verify check FILE.safetensors`: judge tensors produced by another implementation.
+#include <filesystem>
 #include <iostream>
 
 #include "cli/common.hpp"
@@ -8,15 +9,33 @@
 #include "verify/verifier.hpp"
 
 namespace mhc::cli {
+namespace {
+
+struct Args {
+  std::string file;
+  verify::CheckOptions check;
+  std::string tolerance = "baseline";
+  ReportFiles files;
+};
+
+// Reruns this check from any directory: the file's absolute path and every flag that changes
+// what is judged or how.
+std::string reproduce_command(const Args& a) {
+  const verify::CheckOptions defaults;
+  std::string line = "mhc-verify check " + shell_quote(std::filesystem::absolute(a.file).string());
+  if (!a.check.op.empty()) line += " --op " + a.check.op;
+  if (!a.check.preset.empty()) line += " --preset " + shell_quote(a.check.preset);
+  for (const auto& o : a.check.overrides) line += " --set " + shell_quote(o);
+  if (a.check.phi_layout != defaults.phi_layout) line += " --phi-layout " + a.check.phi_layout;
+  if (a.check.stream_layout != defaults.stream_layout) line += " --stream-layout " + a.check.stream_layout;
+  if (a.tolerance != Args{}.tolerance) line += " --tolerance " + shell_quote(a.tolerance);
+  return line;
+}
+
+}  // namespace
 
 CLI::App* add_check(CLI::App& app, int& exit) {
   auto* sub = app.add_subcommand("check", "judge the outputs and gradients in a .safetensors file against the golden");
-  struct Args {
-    std::string file;
-    verify::CheckOptions check;
-    std::string tolerance = "baseline";
-    ReportFiles files;
-  };
   auto args = std::make_shared<Args>();
   sub->add_option("file", args->file, "inputs + upstream gradients + the implementation's outputs and gradients")
       ->required()
@@ -32,6 +51,7 @@ CLI::App* add_check(CLI::App& app, int& exit) {
   sub->add_option("--tolerance", args->tolerance, "tolerance profile");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
     verify::VerifyOptions options;
     options.tolerance = verify::tolerance_profile(args->tolerance);
     options.backend = "golden";  // no backend runs the candidate; this only sizes the verifier
@@ -41,10 +61,10 @@ CLI::App* add_check(CLI::App& app, int& exit) {
     sweep.name = "check";
     sweep.backend = request.label;
     sweep.cases.push_back(verifier.check(request));
+    sweep.cases.back().reproduce = reproduce_command(*args);
     sweep.seconds = sweep.cases.back().seconds;
     print_report(sweep, args->files);
-    args->files.write(sweep);
-    exit = exit_code(sweep);
+    exit = args->files.write(sweep, exit_code(sweep));
   });
   return sub;
 }

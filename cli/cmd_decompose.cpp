@@ -12,7 +12,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
   struct Args {
     std::string case_line;
     std::string backend = "auto";
-    std::string tolerance = "baseline";
+    std::string tolerance;  // empty: the case line's tol=
     ReportFiles files;
   };
   auto args = std::make_shared<Args>();
@@ -20,14 +20,19 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
                   "the case line, e.g. \"pre T=137 n=4 C=1280 preset=deepseek seed=3 dist=normal\"")
       ->required();
   sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`)");
-  sub->add_option("--tolerance", args->tolerance, "tolerance profile");
+  sub->add_option("--tolerance", args->tolerance, "tolerance profile (default: the case line's tol=, else baseline)");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
+    refuse_local_crash_backend(args->backend);
+    verify::CaseSpec spec = verify::CaseSpec::parse(args->case_line);
+    // The flag rewrites the line's tol=, so the report's case line (and its reproduce line) says
+    // which profile judged it.
+    if (!args->tolerance.empty()) spec.tolerance = args->tolerance;
     verify::VerifyOptions options;
     options.backend = args->backend;
-    options.tolerance = verify::tolerance_profile(args->tolerance);
+    options.tolerance = verify::tolerance_profile(spec.tolerance);
     options.always_decompose = true;
-    verify::CaseSpec spec = verify::CaseSpec::parse(args->case_line);
     verify::Verifier verifier(options);
     verify::SweepReport sweep;
     sweep.name = "decompose";
@@ -36,8 +41,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     sweep.seconds = sweep.cases.back().seconds;
     std::cout << verify::render_decomposition(sweep.cases.back(), args->files.color_stdout()) << "\n";
     print_report(sweep, args->files);
-    args->files.write(sweep);
-    exit = exit_code(sweep);
+    exit = args->files.write(sweep, exit_code(sweep));
   });
   return sub;
 }

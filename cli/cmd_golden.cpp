@@ -30,8 +30,9 @@ CLI::App* add_golden(CLI::App& app, int& exit) {
                                "unless --op, --preset or --set say otherwise, as for check")
                    ->check(CLI::ExistingFile);
   // With --from the tensors are the file's: the flags that would generate them have no meaning.
+  auto* seed = sub->add_option("--seed", args->seed, "case seed")->check(CLI::NonNegativeNumber);  // uint64 wraps -1
   for (auto* generated : {sub->add_option("--tokens,-T", args->T, "T"), sub->add_option("--streams,-n", args->n, "n"),
-                          sub->add_option("--hidden,-C", args->C, "C"), sub->add_option("--seed", args->seed, "case seed"),
+                          sub->add_option("--hidden,-C", args->C, "C"), seed,
                           sub->add_option("--dist", args->dist, "input distribution (docs/sweeps.md)")}) {
     from->excludes(generated);
   }

@@ -16,11 +16,11 @@ CLI::App* add_merge(CLI::App& app, int& exit) {
   sub->add_option("reports", args->inputs, "shard reports written with --json")->required()->check(CLI::ExistingFile);
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
+    args->files.preflight();
     std::vector<std::filesystem::path> paths(args->inputs.begin(), args->inputs.end());
     const verify::SweepReport merged = verify::merge_report_files(paths);
     print_report(merged, args->files, /*only_failures=*/true);
-    args->files.write(merged);
-    exit = exit_code(merged);
+    exit = args->files.write(merged, exit_code(merged));
   });
   return sub;
 }

@@ -16,8 +16,9 @@ CLI::App* add_self_test(CLI::App& app, int& exit) {
     verify::SelfTestOptions options;
   };
   auto args = std::make_shared<Args>();
-  sub->add_option("--random", args->options.random_cases, "random cases per correct backend (false-failure check)");
-  sub->add_option("--jobs,-j", args->options.jobs, "cases in parallel");
+  sub->add_option("--random", args->options.random_cases, "random cases per correct backend (false-failure check)")
+      ->check(CLI::Range(0, 10000000));
+  sub->add_option("--jobs,-j", args->options.jobs, "cases in parallel")->check(CLI::Range(1, 256));
   sub->add_option("--only", args->options.only, "run only these mutants");
   sub->callback([args, &exit] {
     const bool tty = stderr_is_terminal();

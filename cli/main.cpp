@@ -44,6 +44,17 @@ int main(int argc, char** argv) {
   add_bench(app, exit);
 
   auto args = with_default_subcommand(argc, argv);
+  // CLI11 would take a mistyped command for a stray argument and say only that one is required.
+  std::string names;
+  bool known = false;
+  for (const auto* sub : app.get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    known |= !args.empty() && sub->get_name() == args[0];
+  }
+  if (!args.empty() && !args[0].starts_with("-") && !known) {
+    std::cerr << "mhc-verify: error: unknown command \"" << args[0] << "\" (commands: " << names << ")\n";
+    return bad_input;
+  }
   std::reverse(args.begin(), args.end());  // CLI11 takes the reversed vector form
   try {
     app.parse(args);

@@ -31,6 +31,22 @@ std::optional<Shard> pair(const char* index_var, const char* count_var, int inde
   return checked(what, parse_int(index_var, i) - index_base, parse_int(count_var, n));
 }
 
+// A Slurm array --array=MIN-MAX:STEP numbers its tasks MIN, MIN + STEP, ...; the shard is the
+// task's position in that list. A list of arbitrary IDs (--array=1,5,6) has no step to undo.
+std::optional<Shard> slurm_array() {
+  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (!id || !count) return std::nullopt;
+  const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
+  const char* step = std::getenv("SLURM_ARRAY_TASK_STEP");
+  const int offset = parse_int("SLURM_ARRAY_TASK_ID", id) - (min ? parse_int("SLURM_ARRAY_TASK_MIN", min) : 0);
+  const int stride = step ? parse_int("SLURM_ARRAY_TASK_STEP", step) : 1;
+  if (stride < 1 || offset % stride != 0) {
+    invalid_input("SLURM_ARRAY_TASK_ID " + std::string(id) + " is not MIN + k * STEP of its array; use --array=MIN-MAX[:STEP] or --shard I/N");
+  }
+  return checked("SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT", offset / stride, parse_int("SLURM_ARRAY_TASK_COUNT", count));
+}
+
 }  // namespace
 
 Shard parse_shard(const std::string& text) {
@@ -42,9 +58,7 @@ Shard parse_shard(const std::string& text) {
 std::optional<Shard> shard_from_environment() {
   if (auto s = pair("GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", 0)) return s;
   if (auto s = pair("JOB_COMPLETION_INDEX", "MHC_SHARD_COUNT", 0)) return s;
-  // Slurm arrays are usually 0-based (--array=0-N); SLURM_ARRAY_TASK_MIN gives the base otherwise.
-  const char* base = std::getenv("SLURM_ARRAY_TASK_MIN");
-  return pair("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", base ? parse_int("SLURM_ARRAY_TASK_MIN", base) : 0);
+  return slurm_array();
 }
 
 }  // namespace mhc::cli

@@ -36,6 +36,8 @@ CaseSpec assemble(Op op, std::int64_t T, std::int64_t n, std::int64_t C, std::si
 
 }  // namespace
 
+void showValue(const CaseSpec& spec, std::ostream& os) { os << spec.to_string(); }
+
 CaseSpec random_case(std::uint64_t index, std::int64_t max_elements) {
   std::mt19937_64 rng(0x6d6863ULL ^ (index * 0x9E3779B97F4A7C15ULL));
   auto pick = [&](std::size_t size) { return static_cast<std::size_t>(rng() % size); };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 
 #include <rapidcheck.h>
 
@@ -14,6 +15,10 @@ namespace mhc::verify {
 
 // Deterministic: the same index gives the same case on every machine.
 CaseSpec random_case(std::uint64_t index, std::int64_t max_elements = 1 << 15);
+
+// How RapidCheck prints a case (found by argument-dependent lookup): its case line, which
+// reproduces it, instead of a placeholder.
+void showValue(const CaseSpec& spec, std::ostream& os);
 
 }  // namespace mhc::verify
 

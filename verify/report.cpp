@@ -36,6 +36,26 @@ Verdict verdict_from_string(std::string_view s) {
   invalid_input("unknown verdict \"" + std::string(s) + "\" (expected pass, fail, skip, error or crash)");
 }
 
+std::string_view to_string(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::invalid_input: return "invalid_input";
+    case ErrorKind::environment: return "environment";
+    case ErrorKind::unsupported: return "unsupported";
+    case ErrorKind::internal: return "internal";
+  }
+  return "internal";
+}
+
+ErrorKind error_kind_from_string(std::string_view s) {
+  for (ErrorKind k : {ErrorKind::invalid_input, ErrorKind::environment, ErrorKind::unsupported, ErrorKind::internal}) {
+    if (s == to_string(k)) return k;
+  }
+  invalid_input("unknown error kind \"" + std::string(s) +
+                "\" (expected invalid_input, unsupported, environment or internal)");
+}
+
+std::string_view this_tool_version() { return MHC_VERSION; }
+
 SweepSummary SweepReport::summary() const {
   SweepSummary s;
   for (const CaseReport& c : cases) {
@@ -128,6 +148,7 @@ json to_json(const CaseReport& r) {
   j["decomposition"] = checks_to_json(r.decomposition);
   if (r.diagnosis) j["diagnosis"] = to_json(*r.diagnosis);
   j["error"] = r.error;
+  if (r.verdict == Verdict::error) j["error_kind"] = to_string(r.error_kind);
   j["reproduce"] = r.reproduce;
   j["seconds"] = number(r.seconds);
   j["backend_seconds"] = number(r.backend_seconds);
@@ -322,6 +343,14 @@ CaseReport case_report_at(const json& j, const std::string& path) {
          [&](const json& t, const std::string& p) { r.decomposition.push_back(tensor_check_from_json(t, p)); });
   if (const json* d = o.find("diagnosis")) r.diagnosis = diagnosis_from_json(*d, o.field("diagnosis"));
   r.error = o.string("error");
+  // Reports written before error_kind existed keep their old meaning (exit 3).
+  if (o.find("error_kind")) {
+    try {
+      r.error_kind = error_kind_from_string(o.string("error_kind"));
+    } catch (const Error& e) {
+      Object::bad(o.field("error_kind"), e.what());
+    }
+  }
   r.reproduce = o.string("reproduce");
   r.seconds = o.real("seconds");
   r.backend_seconds = o.real("backend_seconds");
@@ -342,7 +371,7 @@ SweepReport sweep_report_from_json(const json& j) {
   }
   SweepReport r;
   r.name = o.string("name");
-  r.tool_version = o.string("tool_version");
+  r.tool_version = o.string("tool_version");  // "" when absent, not ours: merge compares them
   r.backend = o.string("backend");
   r.seconds = o.real("seconds");
   o.require("cases");

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.hpp"
 #include "verify/case.hpp"
 
 namespace mhc::verify {
@@ -24,6 +25,9 @@ enum class Verdict {
 };
 std::string_view to_string(Verdict v);
 Verdict verdict_from_string(std::string_view s);
+// "invalid_input", "unsupported", "environment", "internal"
+std::string_view to_string(ErrorKind k);
+ErrorKind error_kind_from_string(std::string_view s);  // throws Error(invalid_input)
 
 // Candidate-vs-golden (or baseline-vs-golden) error statistics of one tensor.
 struct ErrorStats {
@@ -74,6 +78,9 @@ struct CaseReport {
   std::vector<TensorCheck> decomposition;  // taps and parts (on failure or when asked)
   std::optional<Diagnosis> diagnosis;      // on failure
   std::string error;             // message for error/crash/skip
+  // For Verdict::error, whose fault it is: invalid_input and unsupported are the user's (exit 2),
+  // environment and internal are the infrastructure's (exit 3).
+  ErrorKind error_kind = ErrorKind::environment;
   std::string reproduce;         // a command line that reruns exactly this case
   double seconds = 0;            // wall time of the whole case
   double backend_seconds = 0;    // of which candidate + golden + baseline computations
@@ -84,10 +91,13 @@ struct SweepSummary {
   int total() const { return passed + failed + skipped + errors + crashed; }
 };
 
+// The version of this mhc-verify (the CMake project version).
+std::string_view this_tool_version();
+
 struct SweepReport {
   static constexpr int schema_version = 1;
   std::string name;             // sweep name
-  std::string tool_version;
+  std::string tool_version{this_tool_version()};  // of the tool that ran it; as read for a read report
   std::string backend;
   std::vector<CaseReport> cases;
   double seconds = 0;

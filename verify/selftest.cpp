@@ -1,11 +1,13 @@
 #include "verify/selftest.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"
 #include "verify/random_cases.hpp"
 #include "verify/verifier.hpp"
 
@@ -90,11 +92,25 @@ std::vector<std::string> correct_backends() {
 SelfTestResult run_self_test(const SelfTestOptions& options, const std::function<void(const std::string&)>& progress) {
   SelfTestResult result;
   std::vector<MutantInfo> mutants;
+  std::string runnable;  // for the error message
   for (const auto& m : mutant_catalog()) {
     if (m.diagnosis == "crash") continue;  // kills its process: exercised by the service's isolation tests
+    runnable += (runnable.empty() ? "" : ", ") + m.name;
     if (options.only.empty() || std::find(options.only.begin(), options.only.end(), m.name) != options.only.end()) {
       mutants.push_back(m);
     }
+  }
+  // A typo in a CI gate's --only would otherwise select nothing and pass.
+  for (const auto& name : options.only) {
+    if (std::none_of(mutants.begin(), mutants.end(), [&](const MutantInfo& m) { return m.name == name; })) {
+      invalid_input(fmt::format("self-test --only {}: not a mutant the self-test runs (crash mutants kill their "
+                                "process and are tested by the service); choose from {}",
+                                name, runnable));
+    }
+  }
+  if (options.random_cases < 0 || options.jobs < 1) {
+    invalid_input(fmt::format("self-test: need random_cases >= 0 and jobs >= 1, got {} and {}", options.random_cases,
+                              options.jobs));
   }
   result.mutants.resize(mutants.size());
   const auto cases = self_test_cases();

@@ -48,6 +48,8 @@ std::vector<CaseSpec> self_test_cases();
 // Correct backends checked for false failures.
 std::vector<std::string> correct_backends();
 
+// Throws Error(invalid_input) for an --only name that is not a runnable mutant, random_cases < 0
+// or jobs < 1, before running anything.
 SelfTestResult run_self_test(const SelfTestOptions& options,
                              const std::function<void(const std::string& line)>& progress = {});
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -412,7 +413,14 @@ Sweep parse_sweep(std::string_view yaml, std::string_view source) {
   const Reader r(source);
   Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    // A second document (after `---`) would otherwise be dropped without a word.
+    const std::vector<Node> documents = YAML::LoadAll(std::string(yaml));
+    if (documents.size() > 1) {
+      r.fail_at(documents[1].Mark(), "the file holds " + std::to_string(documents.size()) +
+                                         " YAML documents (separated by ---); a sweep is one document: merge "
+                                         "them or use one file per sweep");
+    }
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::Exception& e) {
     r.fail_at(e.mark, "malformed YAML: " + e.msg);
   }

@@ -71,16 +71,25 @@ struct Verifier::Impl {
     if (candidate->name() != "f32" && baseline->name() != "f32") second_baseline = make_backend("f32");
   }
 
-  std::string baseline_names() const {
-    if (options.tolerance.fixed) return "";
+  // A case line's tol= is the truth for its profile (so a reproduce line judges like the sweep
+  // did); the options' per-tensor overrides apply to every profile.
+  Tolerance tolerance_for(const CaseSpec& spec) const {
+    if (spec.tolerance == options.tolerance.profile) return options.tolerance;
+    Tolerance t = tolerance_profile(spec.tolerance);
+    t.overrides = options.tolerance.overrides;
+    return t;
+  }
+
+  std::string baseline_names(const Tolerance& tolerance) const {
+    if (tolerance.fixed) return "";
     return second_baseline ? baseline->name() + ", " + second_baseline->name() : baseline->name();
   }
 
   // Judges `candidate` results (from a backend run or a file) and fills the report. With `working`
   // (a copy of `inputs`), the backends run on it without copies of their own (run_op_in_place).
-  void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const TensorMap& inputs,
-                TensorMap* working, const OpRun* candidate_run, const TensorMap& candidate_results,
-                const std::stop_token& stop) {
+  void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const Tolerance& tolerance,
+                const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
+                const TensorMap& candidate_results, const std::stop_token& stop) {
     const Shape shape = shape_of(inputs);
     auto run = [&](Backend& backend) {
       return working ? run_op_in_place(backend, op, s, *working, inputs) : run_op(backend, op, s, inputs, false);
@@ -89,7 +98,7 @@ struct Verifier::Impl {
     report.backend_seconds += gold.backend_seconds;
     check_stop(stop);
     OpRun base, second;
-    const bool use_baseline = !options.tolerance.fixed;  // per-tensor overrides are fixed rules
+    const bool use_baseline = !tolerance.fixed;  // per-tensor overrides are fixed rules
     if (use_baseline) {
       base = run(*baseline);
       report.backend_seconds += base.backend_seconds;
@@ -122,7 +131,7 @@ struct Verifier::Impl {
                     is_per_token(name), shape.T};
       const auto m = golden_max.find(name);
       report.tensors.push_back(
-          judge(in, options.tolerance, m != golden_max.end() ? std::optional(m->second) : std::nullopt));
+          judge(in, tolerance, m != golden_max.end() ? std::optional(m->second) : std::nullopt));
     }
 
     bool failed = !findings.modified_input.empty() || !findings.nondeterministic.empty();
@@ -143,7 +152,7 @@ struct Verifier::Impl {
         return;
       }
       DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
-                      findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, options.tolerance, spec};
+                      findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, tolerance, spec};
       // Diagnosis (failing cases only, or `decompose`) reruns backends under other hypotheses:
       // counted as backend time as a whole.
       const auto t0 = Clock::now();
@@ -165,12 +174,14 @@ struct Verifier::Impl {
     } catch (const Error& e) {
       report.verdict = Verdict::error;
       report.error = e.what();
+      report.error_kind = e.kind();
     } catch (const std::bad_alloc&) {
       report.verdict = Verdict::error;
       report.error = "out of host memory running this case; use a smaller shape";
     } catch (const std::exception& e) {
       report.verdict = Verdict::error;
       report.error = std::string("internal error: ") + e.what();
+      report.error_kind = ErrorKind::internal;
     }
     report.seconds = seconds_since(t0);
   }
@@ -187,9 +198,10 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   report.backend = impl_->candidate_name;
   // A GPU backend's name says which device ran it ("cuda", "cuda:1"); everything else runs here.
   report.device = report.backend.starts_with("cuda") ? report.backend : "cpu";
-  report.baseline = impl_->baseline_names();
   report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
   impl_->guarded(report, [&] {
+    const Tolerance tolerance = impl_->tolerance_for(spec);
+    report.baseline = impl_->baseline_names(tolerance);
     validate(spec.shape, spec.semantics);
     const TensorMap inputs = case_tensors(spec);
     TensorMap working = inputs;  // one copy per case, which every backend call runs on
@@ -197,7 +209,7 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
     const OpRun cand = run_op_in_place(*impl_->candidate, spec.op, spec.semantics, working, inputs);
     report.backend_seconds += cand.backend_seconds;
     check_stop(stop);
-    impl_->evaluate(report, &spec, spec.op, spec.semantics, inputs, &working, &cand, cand.results, stop);
+    impl_->evaluate(report, &spec, spec.op, spec.semantics, tolerance, inputs, &working, &cand, cand.results, stop);
   });
   return report;
 }
@@ -208,14 +220,14 @@ CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
   report.spec.preset = request.preset;
   report.spec.semantics = request.semantics;
   report.backend = request.label.empty() ? "tensors" : request.label;
-  report.baseline = impl_->baseline_names();
+  report.baseline = impl_->baseline_names(impl_->options.tolerance);
   impl_->guarded(report, [&] {
     report.spec.shape = shape_of(request.tensors);
     validate(report.spec.shape, request.semantics);
     report.reproduce = "mhc-verify check " + shell_quote(request.label);
     require_finite_inputs(request.op, request.semantics, request.tensors);
-    impl_->evaluate(report, nullptr, request.op, request.semantics, request.tensors, nullptr, nullptr, request.tensors,
-                    stop);
+    impl_->evaluate(report, nullptr, request.op, request.semantics, impl_->options.tolerance, request.tensors, nullptr,
+                    nullptr, request.tensors, stop);
   });
   return report;
 }

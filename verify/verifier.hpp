@@ -16,7 +16,8 @@ namespace mhc::verify {
 
 struct VerifyOptions {
   std::string backend = "auto";  // candidate: any name make_backend accepts
-  Tolerance tolerance;           // rule and per-tensor overrides
+  Tolerance tolerance;           // rule and per-tensor overrides; a case line whose tol= names another
+                                 // profile is judged by that profile (with these overrides)
   bool diagnose = true;          // decomposition + diagnosis when a case fails
   bool always_decompose = false; // decomposition table for passing cases too (`decompose`)
   bool check_determinism = true; // run the candidate twice and compare bitwise
@@ -37,7 +38,8 @@ class Verifier {
   explicit Verifier(VerifyOptions options);
   ~Verifier();
 
-  // Never throws for a bad case: errors become Verdict::error with the message. A stop request
+  // Never throws for a bad case: errors become Verdict::error with the message and the ErrorKind
+  // (so a caller can tell bad input from a broken device). A stop request
   // is honoured between stages; the report then says "cancelled".
   CaseReport run(const CaseSpec& spec, std::stop_token stop = {});
   CaseReport check(const CheckRequest& request, std::stop_token stop = {});

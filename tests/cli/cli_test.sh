@@ -20,10 +20,12 @@ quick_sweep_passes)
   expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/r.json" --junit "$tmp/r.xml" \
     --md "$tmp/r.md" --html "$tmp/r.html"
   grep -qE '^[0-9]+ passed, 0 failed' "$tmp/out" || { echo "no summary line"; exit 1; }
-  python3 - "$tmp/r.json" "$tmp/r.xml" <<'PY' || exit 1
+  version=$("$bin" --version | awk '{print $2}')
+  python3 - "$tmp/r.json" "$tmp/r.xml" "$version" <<'PY' || exit 1
 import json, sys, xml.dom.minidom
 r = json.load(open(sys.argv[1]))
 assert r["schema_version"] == 1, r.get("schema_version")
+assert r["tool_version"] == sys.argv[3], (r["tool_version"], sys.argv[3])
 assert len(r["cases"]) > 100 and all("case" in c and "verdict" in c for c in r["cases"])
 xml.dom.minidom.parse(sys.argv[2])
 PY
@@ -132,6 +134,113 @@ local, remote = (strip(json.load(open(p))) for p in sys.argv[1:])
 assert local == remote, (local, remote)
 PY
   done
+  ;;
+bad_report_path_is_exit_2_before_running)
+  # A typo'd report path costs no sweep: refused up front, naming the flag and the OS reason.
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --json /nonexistent/x.json
+  grep -q -- "--json /nonexistent/x.json.*No such file or directory" "$tmp/err" || { echo "no flag/reason"; exit 1; }
+  grep -q "cases from" "$tmp/err" && { echo "the sweep ran"; exit 1; }
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --junit "$tmp"
+  grep -q -- "--junit.*Is a directory" "$tmp/err" || { echo "directory not named"; exit 1; }
+  expect_exit 2 "$bin" decompose 'pre T=1 n=4 C=8' --md /nonexistent/x.md
+  expect_exit 2 "$bin" merge "$src/tests/cli/cli_test.sh" --html /nonexistent/x.html
+  grep -q -- "--html" "$tmp/err" || { echo "merge did not pre-flight"; exit 1; }
+  ;;
+failed_report_write_keeps_the_others)
+  [[ -w /dev/full ]] || { echo "SKIP: no /dev/full"; exit 0; }
+  expect_exit 3 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:post_h_not_transposed \
+    --json /dev/full --junit "$tmp/r.xml" --md "$tmp/r.md"
+  [[ -s $tmp/r.xml && -s $tmp/r.md ]] || { echo "the other reports were lost"; exit 1; }
+  grep -q -- "--json /dev/full.*No space left on device" "$tmp/err" || { echo "no reason"; exit 1; }
+  grep -q "run itself exits 1" "$tmp/err" || { echo "verdict hidden"; exit 1; }
+  ;;
+self_test_refuses_empty_selection)
+  # A typo in a CI gate must not turn it into a silent green.
+  expect_exit 2 "$bin" self-test --only nope
+  grep -q "post_h_not_transposed" "$tmp/err" || { echo "valid names not listed"; exit 1; }
+  expect_exit 2 "$bin" self-test --random -5
+  expect_exit 2 "$bin" self-test --jobs 0
+  ;;
+bad_input_to_check_and_decompose_is_exit_2)
+  # The verifier turns a bad case into an error verdict; its kind, not the verdict, picks 2 over 3.
+  expect_exit 2 "$bin" decompose 'pre T=1 n=6 C=8 preset=lite' --json "$tmp/d.json"
+  grep -q '"error_kind": "invalid_input"' "$tmp/d.json" || { echo "no error_kind in the JSON"; exit 1; }
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --op post
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --phi-layout KM
+  ;;
+reproduce_lines_reproduce)
+  # A reproduce line run from another directory judges as the run did: same file, flags, tolerance.
+  reproduce() { grep -m1 'reproduce: ' "$tmp/out" | sed 's/.*reproduce: mhc-verify //'; }
+  printf 'axes: {T: [4], n: [4], C: [16], op: pre}\ntolerance: {overrides: {dx: {atol: 1e-9, rtol: 0}}}\n' >"$tmp/ov.yaml"
+  (cd "$tmp" && expect_exit 1 "$bin" --shapes ov.yaml)
+  line=$(reproduce)
+  (cd / && eval expect_exit 1 "$bin" "$line") || { echo "sweep override line passed: $line"; exit 1; }
+  expect_exit 1 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:post_h_not_transposed --tolerance mhc_public_5e-2
+  line=$(reproduce)
+  [[ $line == *tol=mhc_public_5e-2* ]] || { echo "profile missing: $line"; exit 1; }
+  eval expect_exit 1 "$bin" "$line"
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
+  (cd "$tmp" && expect_exit 1 "$bin" check g.safetensors --set post_mult=1 --tolerance mhc_public_5e-2)
+  line=$(reproduce)
+  [[ $line == *"'$tmp/g.safetensors' --set 'post_mult=1' --tolerance 'mhc_public_5e-2'" ]] || { echo "check line: $line"; exit 1; }
+  (cd / && eval expect_exit 1 "$bin" "$line") || { echo "check line did not reproduce: $line"; exit 1; }
+  ;;
+run_case_selects_by_case_line)
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --case 'pre T=13 n=4 C=64 preset=deepseek dist=zero_rows seed=0'
+  grep -qE '^1 passed, 0 failed' "$tmp/out" || { echo "not exactly one case"; exit 1; }
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --case 'pre T=12345 n=4 C=64'
+  grep -q "no such case" "$tmp/err" || { echo "unmatched --case not named"; exit 1; }
+  ;;
+random_reports_what_ran)
+  RC_PARAMS=max_success=2 expect_exit 0 "$bin" run --random 50 --json "$tmp/r.json"
+  grep -qE '^2 passed, 0 failed' "$tmp/out" || { echo "summary does not count the cases RapidCheck ran"; exit 1; }
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["summary"]["passed"] == 2, r["summary"]' "$tmp/r.json" || exit 1
+  for flags in "--shapes $src/examples/quick.yaml" "--jobs 4" "--shard 1/2"; do
+    expect_exit 2 "$bin" run --random 3 $flags
+  done
+  RC_PARAMS=max_success=20 expect_exit 1 "$bin" run --random 20 --backend mutant:post_h_not_transposed
+  grep -q "<???>" "$tmp/out" && { echo "counterexample not shown as a case line"; exit 1; }
+  grep -q " in 0.00s" "$tmp/out" && { echo "no run time"; exit 1; }
+  ;;
+interrupt_writes_partial_reports)
+  # SIGTERM (a background job of a script ignores SIGINT) mid-sweep: the finished cases are reported.
+  "$bin" --shapes "$src/examples/edge.yaml" --json "$tmp/int.json" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
+  sleep 1
+  kill -TERM $pid; wait $pid; got=$?
+  [[ $got -eq 143 ]] || { echo "exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
+  python3 - "$tmp/int.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
+assert unfinished and r["summary"]["passed"] > 0, r["summary"]
+PY
+  ;;
+crash_mutant_is_refused_locally)
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:crash_out_of_bounds
+  grep -q -- "--server" "$tmp/err" || { echo "no pointer to --server"; exit 1; }
+  expect_exit 2 "$bin" decompose 'pre T=1 n=4 C=8' --backend mutant:crash_out_of_bounds
+  ;;
+progress_without_tty_shows_passes)
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml"
+  grep -q '^\[218/218\].* PASS' "$tmp/err" || { echo "no progress line for passing cases"; exit 1; }
+  ;;
+unknown_command_is_named)
+  expect_exit 2 "$bin" runn
+  grep -q 'unknown command "runn"' "$tmp/err" || { echo "the mistyped command is not named"; exit 1; }
+  ;;
+slurm_stepped_array_shards)
+  # --array=0-12:4 runs tasks 0, 4, 8, 12: task 8 is shard 2 of 4.
+  SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_STEP=4 SLURM_ARRAY_TASK_COUNT=4 \
+    expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --list
+  SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_STEP=4 SLURM_ARRAY_TASK_COUNT=4 \
+    expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/s.json"
+  grep -q "shard 2/4" "$tmp/err" || { echo "not shard 2/4"; exit 1; }
+  ;;
+golden_negative_seed_is_exit_2)
+  expect_exit 2 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed -1 --dump "$tmp/g.safetensors"
   ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

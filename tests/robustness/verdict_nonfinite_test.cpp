@@ -35,7 +35,10 @@ const verify::TensorCheck& tensor_check(const verify::CaseReport& report, const 
 }
 
 verify::CaseReport check(const verify::CheckRequest& request) {
-  verify::Verifier verifier(verify::VerifyOptions{.backend = "golden", .diagnose = false});
+  verify::VerifyOptions options;
+  options.backend = "golden";
+  options.diagnose = false;
+  verify::Verifier verifier(options);
   return verifier.check(request);
 }
 
@@ -58,8 +61,10 @@ TEST(VerdictNonfinite, CandidateNaNWhereTheGoldenIsFiniteIsNamedExactly) {
   EXPECT_EQ(t.candidate.nonfinite_mismatches, 1);
   EXPECT_EQ(t.candidate.first_nonfinite_at, (std::vector<std::int64_t>{3, 1, 17}));
   // Every other tensor is untouched and still passes.
-  for (const auto& other : report.tensors)
-    if (other.name != "out") EXPECT_EQ(other.verdict, verify::Verdict::pass) << other.name << ": " << other.reason;
+  for (const auto& other : report.tensors) {
+    if (other.name == "out") continue;
+    EXPECT_EQ(other.verdict, verify::Verdict::pass) << other.name << ": " << other.reason;
+  }
 }
 
 TEST(VerdictNonfinite, CandidateInfInAParameterGradientIsNamedWithItsAxes) {

@@ -78,10 +78,25 @@ TEST(VerifierRun, FixedProfileUsesNoBaseline) {
   o.backend = "emulated";
   o.tolerance = tolerance_profile("mhc_public_2.5e-2");
   Verifier v(o);
-  const CaseReport r = v.run(CaseSpec::parse("pre T=13 n=4 C=33 preset=deepseek seed=1"));
+  const CaseReport r = v.run(CaseSpec::parse("pre T=13 n=4 C=33 preset=deepseek seed=1 tol=mhc_public_2.5e-2"));
   expect_all_pass(r);
   EXPECT_EQ(r.baseline, "");
   for (const auto& t : r.tensors) EXPECT_TRUE(t.rule.starts_with("fixed atol=0.025")) << t.rule;
+}
+
+// The case line is what a reproduce command carries, so its tol= decides the profile; the
+// options' per-tensor overrides still apply.
+TEST(VerifierRun, CaseLineToleranceDecidesTheProfile) {
+  VerifyOptions o;
+  o.backend = "emulated";
+  o.tolerance.overrides["dx"] = FixedTolerance{1, 1};
+  Verifier v(o);
+  const CaseReport r = v.run(CaseSpec::parse("pre T=13 n=4 C=33 preset=deepseek seed=1 tol=mhc_public_5e-2"));
+  expect_all_pass(r);
+  EXPECT_EQ(r.baseline, "");
+  for (const auto& t : r.tensors) {
+    EXPECT_TRUE(t.rule.starts_with(t.name == "dx" ? "fixed atol=1 " : "fixed atol=0.05")) << t.name << ": " << t.rule;
+  }
 }
 
 TEST(VerifierRun, InvalidCaseIsAnErrorVerdictNamingTheProblem) {

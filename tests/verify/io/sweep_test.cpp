@@ -52,6 +52,11 @@ axes:
   for (const SweepCase& c : s.cases) EXPECT_FALSE(c.skipped());
 }
 
+// yaml-cpp's Load keeps the first document only: a second one must not vanish silently.
+TEST(Sweep, SecondYamlDocumentIsRefused) {
+  expect_error("axes: {T: [1], n: [4], C: [8]}\n---\naxes: {T: [2], n: [4], C: [8]}\n", 3, 1, "2 YAML documents");
+}
+
 TEST(Sweep, DefaultsAndCounts) {
   // op defaults to both; every listed axis multiplies.
   const Sweep s = parse_sweep(R"(

@@ -64,6 +64,9 @@ void expect_same_case(const CaseReport& a, const CaseReport& b) {
     EXPECT_EQ(a.diagnosis->fields, b.diagnosis->fields);
   }
   EXPECT_EQ(a.error, b.error);
+  if (a.verdict == Verdict::error) {
+    EXPECT_EQ(a.error_kind, b.error_kind);
+  }
   EXPECT_EQ(a.reproduce, b.reproduce);
   EXPECT_EQ(a.seconds, b.seconds);
   EXPECT_EQ(a.backend_seconds, b.backend_seconds);
@@ -74,6 +77,30 @@ TEST(ReportJson, VerdictStringsRoundTrip) {
     EXPECT_EQ(verdict_from_string(to_string(v)), v);
   }
   EXPECT_THROW(verdict_from_string("PASS"), Error);
+}
+
+TEST(ReportJson, ErrorKindOfAnErrorRoundTrips) {
+  for (ErrorKind k : {ErrorKind::invalid_input, ErrorKind::unsupported, ErrorKind::environment, ErrorKind::internal}) {
+    CaseReport c;
+    c.verdict = Verdict::error;
+    c.error_kind = k;
+    const json j = to_json(c);
+    EXPECT_EQ(j.at("error_kind"), std::string(to_string(k)));
+    EXPECT_EQ(case_report_from_json(j).error_kind, k);
+  }
+  EXPECT_FALSE(to_json(CaseReport{}).contains("error_kind")) << "only errors have a kind";
+}
+
+// Reports written before error_kind existed still merge, with the old meaning of an error (exit 3).
+TEST(ReportJson, ErrorWithoutKindIsEnvironment) {
+  const json j = {{"case", "pre T=4 n=2 C=8 preset=deepseek seed=1 dist=normal"}, {"verdict", "error"}};
+  EXPECT_EQ(case_report_from_json(j).error_kind, ErrorKind::environment);
+}
+
+// merge's version guard compares these, so a report the tool writes must carry its version.
+TEST(ReportJson, NewReportsCarryTheToolVersion) {
+  EXPECT_FALSE(SweepReport{}.tool_version.empty());
+  EXPECT_EQ(to_json(SweepReport{}).at("tool_version"), std::string(this_tool_version()));
 }
 
 TEST(ReportJson, SweepRoundTripsThroughText) {
@@ -169,6 +196,7 @@ TEST(ReportJson, MalformedFieldsAreNamed) {
       {"/cases/0/tensors/0/candidate/max_at", json::array({1, "2"}), "cases[0].tensors[0].candidate.max_at[1]"},
       {"/cases/6/diagnosis/fields/block", 3, "cases[6].diagnosis.fields.block"},
       {"/cases/1/index", -4, "cases[1].index"},
+      {"/cases/9/error_kind", "oops", "cases[9].error_kind"},
       {"/cases/1/index", 1.5, "cases[1].index"},
       {"/cases/4", json::array(), "cases[4]"},
       {"/cases", json::object(), "cases"},
