@@ -59,7 +59,8 @@ std::string resolved_backend(server::Client& client, const RunArgs& args) {
 // run would. When a case cannot be run anywhere, the cases already finished are kept, the rest
 // are reported as errors, and `stopped` says why (run_sweep writes the report, then fails).
 verify::SweepReport run_remote(const RunArgs& args, const verify::Sweep& plan, verify::SweepPosition position,
-                               const verify::ProgressFn& progress, std::optional<Error>& stopped) {
+                               const verify::ProgressFn& progress, std::stop_token interrupt,
+                               std::optional<Error>& stopped) {
   server::ClientOptions co;
   co.targets = args.servers;
   co.tls_ca = args.tls_ca;
@@ -93,9 +94,9 @@ verify::SweepReport run_remote(const RunArgs& args, const verify::Sweep& plan, v
   ro.tolerance = args.tolerance.empty() ? plan.tolerance : verify::SweepTolerance{args.tolerance, {}};
   std::size_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  auto results = client.run_cases(specs, ro, [&](std::size_t, const verify::CaseReport& r) {
-    if (progress) progress(++done, specs.size(), r);
-  });
+  auto results = client.run_cases(
+      specs, ro, [&](std::size_t, const verify::CaseReport& r) { if (progress) progress(++done, specs.size(), r); },
+      interrupt);
   for (std::size_t k = 0; k < results.reports.size(); ++k) {
     const auto index = report.cases[where[k]].index;
     report.cases[where[k]] = std::move(results.reports[k]);
@@ -187,15 +188,14 @@ int run_sweep(const RunArgs& args) {
   const bool color = args.files.color_stderr();
   std::cerr << fmt::format("mhc-verify: {} cases from {}{} on backend {}\n", plan.cases.size(), args.shapes,
                            shard ? fmt::format(" (shard {}/{})", shard->index, shard->count) : "", args.backend);
-  // Remote runs cannot be stopped between cases yet: a signal ends them as before.
-  std::optional<InterruptGuard> interrupt;
-  if (args.servers.empty()) interrupt.emplace();
+  // Before the client's threads start, so that they inherit the blocked signals.
+  const InterruptGuard interrupt;
   std::mutex progress_mutex;  // remote results arrive on the client's threads
   auto last_line = std::chrono::steady_clock::now();
   auto progress = [&](std::size_t done, std::size_t total, const verify::CaseReport& r) {
     const std::lock_guard lock(progress_mutex);
     // After an interrupt the cases that never started all end at once; the summary counts them.
-    if (interrupt && interrupt->signal() && r.verdict == verify::Verdict::error && r.error == "cancelled") return;
+    if (interrupt.signal() && r.verdict == verify::Verdict::error && r.error == "cancelled") return;
     // Interactive: a live progress line. Otherwise one line per non-passing case, so a CI log shows
     // problems as they happen without drowning in passes, and a pass at least every
     // kHeartbeat, so that a slow sweep does not look like a hung one.
@@ -214,8 +214,8 @@ int run_sweep(const RunArgs& args) {
   std::optional<Error> remote_stopped;
   verify::SweepReport report =
       args.servers.empty()
-          ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, interrupt->token(), position)
-          : run_remote(args, plan, position, progress, remote_stopped);
+          ? verify::run_planned(plan.name, plan.cases, options, args.jobs, progress, interrupt.token(), position)
+          : run_remote(args, plan, position, progress, interrupt.token(), remote_stopped);
   // Per-tensor overrides live only in the sweep file; a decompose line would judge without them.
   if (!options.tolerance.overrides.empty()) {
     for (auto& c : report.cases) {
@@ -225,7 +225,7 @@ int run_sweep(const RunArgs& args) {
                                 shell_quote(c.spec.to_string()), c.backend);
     }
   }
-  const int signal = interrupt ? interrupt->signal() : 0;
+  const int signal = interrupt.signal();
   const int verdict = signal ? interrupted(report, signal) : exit_code(report);
   print_report(report, args.files, args.only_failures);
   const int code = args.files.write(report, verdict);

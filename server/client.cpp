@@ -197,7 +197,8 @@ verify::CaseReport Client::run_case(const verify::CaseSpec& spec, const RunCaseO
 }
 
 SweepResults Client::run_cases(const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options,
-                               const std::function<void(std::size_t, const verify::CaseReport&)>& progress) {
+                               const std::function<void(std::size_t, const verify::CaseReport&)>& progress,
+                               std::stop_token stop) {
   SweepResults out;
   out.reports.resize(specs.size());
   std::vector<bool> finished(specs.size(), false);
@@ -208,7 +209,7 @@ SweepResults Client::run_cases(const std::vector<verify::CaseSpec>& specs, const
   auto work = [&] {
     for (;;) {
       const std::size_t k = next.fetch_add(1);
-      if (k >= specs.size() || failed) return;
+      if (k >= specs.size() || failed || stop.stop_requested()) return;
       const std::size_t i = order[k];
       try {
         auto report = impl_->run_one(specs[i], options, k % impl_->stubs.size());
@@ -233,7 +234,12 @@ SweepResults Client::run_cases(const std::vector<verify::CaseSpec>& specs, const
     r.spec = specs[i];
     r.backend = options.backend;
     r.verdict = verify::Verdict::error;
-    r.error = "not run: the sweep stopped when a case failed: " + std::string(out.error->what());
+    if (out.error) {
+      r.error = "not run: the sweep stopped when a case failed: " + std::string(out.error->what());
+    } else {
+      r.error = "cancelled";  // stopped by the caller: as a local run reports a case it never started
+      r.error_kind = ErrorKind::environment;
+    }
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -76,10 +77,13 @@ class Client {
   // answer (UNAVAILABLE after retries, DEADLINE_EXCEEDED, UNAUTHENTICATED, RESOURCE_EXHAUSTED).
   ::mhcverify::v1::ServerInfo info(std::size_t target = 0);
   verify::CaseReport run_case(const verify::CaseSpec& spec, const RunCaseOptions& options = {});
-  // `progress` is called (serialised) as each case completes.
+  // `progress` is called (serialised) as each case completes. After `stop` is requested no
+  // further case is sent, the calls in flight finish, and the cases not sent are reported as
+  // errors "cancelled" (SweepResults::error stays empty: nothing failed).
   SweepResults run_cases(
       const std::vector<verify::CaseSpec>& specs, const RunCaseOptions& options = {},
-      const std::function<void(std::size_t index, const verify::CaseReport&)>& progress = {});
+      const std::function<void(std::size_t index, const verify::CaseReport&)>& progress = {},
+      std::stop_token stop = {});
   // Streams a safetensors payload in 1 MiB chunks with its SHA-256 and returns the verdict.
   verify::CaseReport check_tensors(const std::string& payload, const CheckTensorsOptions& options);
   // The same, returning the server's CaseResult as sent (with upload_bytes and upload_seconds).

@@ -217,6 +217,24 @@ r = json.load(open(sys.argv[1]))
 unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
 assert unfinished and r["summary"]["passed"] > 0, r["summary"]
 PY
+  # The same through a server: no further case is sent, the finished ones are reported.
+  "$bin" serve --listen 127.0.0.1:0 --workers 1 2>"$tmp/serve.log" &
+  server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do grep -q "listening on port" "$tmp/serve.log" && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
+  "$bin" --shapes "$src/examples/edge.yaml" --server "127.0.0.1:$port" -j 1 --json "$tmp/rint.json" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
+  sleep 1
+  kill -TERM $pid; wait $pid; got=$?
+  [[ $got -eq 143 ]] || { echo "remote: exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
+  python3 - "$tmp/rint.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
+assert unfinished and r["summary"]["passed"] > 0, r["summary"]
+PY
   ;;
 crash_mutant_is_refused_locally)
   expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:crash_out_of_bounds

@@ -215,6 +215,37 @@ TEST(Client, ABusyServerIsRetriedUntilItHasRoom) {
 
 // A sweep that cannot finish (its only server shut down) keeps the results it has: the rest are
 // errors saying they did not run, and the error says why. It used to throw and lose everything.
+// `run --server` interrupted (SIGINT/SIGTERM): the client stops sending, keeps what finished.
+TEST(Client, ACancelledSweepKeepsTheFinishedResultsAndSendsNoMore) {
+  TestServer a(test_options(1));
+  ClientOptions o;
+  o.targets = {a.target};
+  o.in_flight = 2;
+  Client client(o);
+  const auto cases = specs(40);
+  std::stop_source stop;
+  std::atomic<int> done{0};
+  auto [reports, error] = client.run_cases(
+      cases, {}, [&](std::size_t, const verify::CaseReport&) { if (++done == 6) stop.request_stop(); },
+      stop.get_token());
+  EXPECT_FALSE(error);  // nothing failed
+  ASSERT_EQ(reports.size(), cases.size());
+  std::size_t run = 0, cancelled = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(reports[i].spec, cases[i]);
+    if (reports[i].verdict == verify::Verdict::error) {
+      EXPECT_EQ(reports[i].error, "cancelled");
+      ++cancelled;
+    } else {
+      EXPECT_EQ(comparable(reports[i]), comparable(in_process(cases[i].to_string())));
+      ++run;
+    }
+  }
+  EXPECT_GE(run, 6u);
+  EXPECT_LE(run, 6u + o.in_flight);  // only the calls in flight when it stopped
+  EXPECT_EQ(run + cancelled, cases.size());
+}
+
 TEST(Client, AStoppedSweepKeepsTheFinishedResults) {
   TestServer a(test_options(1));
   ClientOptions o;
