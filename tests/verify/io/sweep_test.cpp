@@ -230,7 +230,7 @@ TEST(SweepErrors, ProductTooLarge) {
   for (int i = 1; i <= 200; ++i) values += std::to_string(i) + (i < 200 ? "," : "]");
   expect_error("axes:\n  T: " + values + "\n  C: " + values.substr(0, values.size() - 1) + ",1000]\n  seed: " + values +
                    "\n  n: 1\n",
-               2, 3, "more than 1000000 cases");
+               2, 3, "more than 100000 cases");
 }
 
 TEST(Shard, PartitionsExactlyAndDeterministically) {
