@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -133,10 +134,13 @@ std::string shell_quote(std::string_view s) {
 }
 
 void ReportFiles::preflight() const {
+  std::map<std::filesystem::path, std::string> taken;  // one file, one format: the last would win silently
   for (const auto& [flag, path] : {std::pair{"--json", &json}, {"--junit", &junit}, {"--md", &md}, {"--html", &html}}) {
     if (path->empty()) continue;
     const std::string reason = unwritable_reason(*path);
     if (!reason.empty()) invalid_input(fmt::format("{} {}: cannot write the report there: {}", flag, *path, reason));
+    const auto [it, fresh] = taken.emplace(std::filesystem::weakly_canonical(*path), flag);
+    if (!fresh) invalid_input(fmt::format("{} and {} name the same file {}: give each report its own", it->second, flag, *path));
   }
 }
 

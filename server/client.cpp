@@ -235,7 +235,7 @@ SweepResults Client::run_cases(const std::vector<verify::CaseSpec>& specs, const
     r.backend = options.backend;
     r.verdict = verify::Verdict::error;
     if (out.error) {
-      r.error = "not run: the sweep stopped when a case failed: " + std::string(out.error->what());
+      r.error = "not run: the sweep stopped: " + std::string(out.error->what());
     } else {
       r.error = "cancelled";  // stopped by the caller: as a local run reports a case it never started
       r.error_kind = ErrorKind::environment;

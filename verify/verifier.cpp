@@ -56,6 +56,16 @@ TensorMap larger_error(const TensorMap& golden, TensorMap a, const TensorMap& b,
   return a;
 }
 
+// Decomposition holds every tap and component of every backend: several times what verifying
+// takes. Why `spec` cannot be decomposed on this machine, or "".
+std::string too_large_to_decompose(const CaseSpec& spec) {
+  const std::uint64_t need = case_peak_bytes(spec, CaseWork::decompose), limit = CaseLimits{}.max_bytes;
+  if (need <= limit) return {};
+  return fmt::format("decomposing this case needs about {} MiB of host memory, over this machine's limit of {} MiB "
+                     "(three quarters of its memory)",
+                     need >> 20, limit >> 20);
+}
+
 }  // namespace
 
 struct Verifier::Impl {
@@ -140,14 +150,8 @@ struct Verifier::Impl {
 
     if ((failed && options.diagnose) || options.always_decompose) {
       check_stop(stop);
-      // Decomposition holds every tap and component of every backend: several times what
-      // verifying took. A failing case too large for it keeps its verdict without a diagnosis.
-      const std::uint64_t need = case_peak_bytes(report.spec, CaseWork::decompose), limit = CaseLimits{}.max_bytes;
-      if (need > limit) {
-        const std::string why = fmt::format("decomposing this case needs about {} MiB of host memory, over this "
-                                            "machine's limit of {} MiB (three quarters of its memory)",
-                                            need >> 20, limit >> 20);
-        if (options.always_decompose) fail(ErrorKind::environment, why + ": decompose a smaller shape");
+      // A failing case too large to decompose keeps its verdict without a diagnosis.
+      if (const std::string why = too_large_to_decompose(report.spec); !why.empty()) {
         report.diagnosis = Diagnosis{"unknown", "not diagnosed: " + why, "", "", "", {}};
         return;
       }
@@ -203,6 +207,11 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
     const Tolerance tolerance = impl_->tolerance_for(spec);
     report.baseline = impl_->baseline_names(tolerance);
     validate(spec.shape, spec.semantics);
+    // `decompose` would find out only after verifying the case, which alone may take minutes.
+    if (const std::string why = impl_->options.always_decompose ? too_large_to_decompose(spec) : "";
+        !why.empty()) {
+      fail(ErrorKind::environment, why + ": decompose a smaller shape (`run` can still verify this one)");
+    }
     const TensorMap inputs = case_tensors(spec);
     TensorMap working = inputs;  // one copy per case, which every backend call runs on
     check_stop(stop);

@@ -142,6 +142,8 @@ bad_report_path_is_exit_2_before_running)
   grep -q "cases from" "$tmp/err" && { echo "the sweep ran"; exit 1; }
   expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --junit "$tmp"
   grep -q -- "--junit.*Is a directory" "$tmp/err" || { echo "directory not named"; exit 1; }
+  expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/same" --junit "$tmp/same"
+  grep -q -- "--json and --junit name the same file" "$tmp/err" || { echo "one file for two formats"; exit 1; }
   expect_exit 2 "$bin" decompose 'pre T=1 n=4 C=8' --md /nonexistent/x.md
   expect_exit 2 "$bin" merge "$src/tests/cli/cli_test.sh" --html /nonexistent/x.html
   grep -q -- "--html" "$tmp/err" || { echo "merge did not pre-flight"; exit 1; }

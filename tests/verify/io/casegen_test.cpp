@@ -331,13 +331,15 @@ TEST(CasegenValidation, PeakBytesBoundTheMeasuredPeaks) {
   // Maximum RSS measured with /usr/bin/time on the emulated backend (2026-11-24).
   const std::pair<const char*, double> run[] = {{"pre T=2000 n=4 C=4000", 1125},   {"pre T=2000 n=8 C=4000", 2148},
                                                 {"post T=2000 n=4 C=4000", 1681},  {"post T=2000 n=8 C=4000", 3150},
-                                                {"pre T=1 n=8 C=100000", 3033},    {"pre T=200000 n=8 C=1", 1853}};
+                                                {"pre T=1 n=8 C=100000", 3033},    {"pre T=200000 n=8 C=1", 1853},
+                                                {"pre T=4096 n=4 C=16 repeats=2000", 530}};
   for (const auto& [line, measured] : run) EXPECT_GE(case_peak_bytes(spec_of(line)) / MB, measured) << line;
   const std::pair<const char*, double> decompose[] = {{"pre T=2000 n=4 C=4000", 4001},
                                                       {"post T=2000 n=4 C=4000", 1955},
                                                       {"pre T=1 n=8 C=100000", 4700},
                                                       {"pre T=200000 n=8 C=1", 7065},
-                                                      {"pre T=20000 n=4 C=1 repeats=200", 1303}};
+                                                      {"pre T=20000 n=4 C=1 repeats=200", 1303},
+                                                      {"pre T=4096 n=4 C=16 repeats=2000", 2555}};
   for (const auto& [line, measured] : decompose) {
     EXPECT_GE(case_peak_bytes(spec_of(line), CaseWork::decompose) / MB, measured) << line;
   }
