@@ -1,5 +1,6 @@
 // `mhc-verify golden`: the f64 golden of one case, written as .safetensors (inputs, upstream
 // gradients, outputs, gradients, taps, components), or recomputed from a file of inputs.
+#include <charconv>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -30,7 +31,15 @@ CLI::App* add_golden(CLI::App& app, int& exit) {
                                "unless --op, --preset or --set say otherwise, as for check")
                    ->check(CLI::ExistingFile);
   // With --from the tensors are the file's: the flags that would generate them have no meaning.
-  auto* seed = sub->add_option("--seed", args->seed, "case seed")->check(CLI::NonNegativeNumber);  // uint64 wraps -1
+  // A uint64 option would wrap -1 and clamp 2^64: only decimal digits that fit (the case line's seed).
+  const CLI::Validator seed_value(
+      [](std::string& v) -> std::string {
+        std::uint64_t seed = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
+        return ec == std::errc() && end == v.data() + v.size() ? "" : "a seed is a whole number in [0, 2^64)";
+      },
+      "SEED");
+  auto* seed = sub->add_option("--seed", args->seed, "case seed")->check(seed_value);
   for (auto* generated : {sub->add_option("--tokens,-T", args->T, "T"), sub->add_option("--streams,-n", args->n, "n"),
                           sub->add_option("--hidden,-C", args->C, "C"), seed,
                           sub->add_option("--dist", args->dist, "input distribution (docs/sweeps.md)")}) {

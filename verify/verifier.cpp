@@ -100,6 +100,12 @@ struct Verifier::Impl {
   void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const Tolerance& tolerance,
                 const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
                 const TensorMap& candidate_results, const std::stop_token& stop) {
+    // Every missing result at once, before the golden and the baselines run for nothing.
+    std::string missing;
+    for (const auto& name : result_names(op, s)) {
+      if (!candidate_results.count(name)) missing += (missing.empty() ? "\"" : ", \"") + name + "\"";
+    }
+    if (!missing.empty()) invalid_input("the candidate provides no " + missing);
     const Shape shape = shape_of(inputs);
     auto run = [&](Backend& backend) {
       return working ? run_op_in_place(backend, op, s, *working, inputs) : run_op(backend, op, s, inputs, false);
@@ -135,7 +141,6 @@ struct Verifier::Impl {
 
     for (const auto& name : result_names(op, s)) {
       const auto c = candidate_results.find(name);
-      if (c == candidate_results.end()) invalid_input("the candidate provides no \"" + name + "\"");
       JudgeInput in{name, role_of(name), &c->second, &gold.results.at(name),
                     use_baseline ? &base.results.at(name) : nullptr, reduction_length(op, name, shape, s),
                     is_per_token(name), shape.T};

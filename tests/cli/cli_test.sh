@@ -261,6 +261,9 @@ slurm_stepped_array_shards)
   ;;
 golden_negative_seed_is_exit_2)
   expect_exit 2 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed -1 --dump "$tmp/g.safetensors"
+  grep -q "whole number in \[0, 2^64)" "$tmp/err" || { echo "unclear seed message"; exit 1; }
+  expect_exit 2 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 18446744073709551616 --dump "$tmp/g.safetensors"
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 18446744073709551615 --dump "$tmp/g.safetensors"
   ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

@@ -183,9 +183,11 @@ TEST_F(VerifierCheck, PerturbedTensorFailsWithADiagnosis) {
 TEST_F(VerifierCheck, MissingResultIsAnErrorNamingIt) {
   CheckRequest request = produced_by("emulated", pre);
   request.tensors.erase("dalpha");
+  request.tensors.erase("dx");
   const CaseReport r = verifier.check(request);
   EXPECT_EQ(r.verdict, Verdict::error);
   EXPECT_TRUE(contains(r.error, "\"dalpha\"")) << r.error;
+  EXPECT_TRUE(contains(r.error, "\"dx\"")) << r.error;  // every missing one, not the first
 
   CheckRequest no_input = produced_by("emulated", pre);
   no_input.tensors.erase("phi");
