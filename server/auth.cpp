@@ -83,13 +83,10 @@ void check_exposure(const ServeOptions& o) {
                   "or --insecure to accept an unprotected service");
 }
 
-namespace {
-
-// gRPC reports a key that does not belong to the certificate only as a failure to listen
-// ("address in use?"); say what is wrong, naming the files.
-void check_key_pair(const std::string& key_pem, const std::string& cert_pem, const ServeOptions& o) {
+void check_key_pair(const std::string& cert_pem, const std::string& key_pem, const std::string& cert_path,
+                    const std::string& key_path) {
   const auto bad = [&](const std::string& what) {
-    invalid_input("--tls-cert " + o.tls_cert + " / --tls-key " + o.tls_key + ": " + what);
+    invalid_input("--tls-cert " + cert_path + " / --tls-key " + key_path + ": " + what);
   };
   std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), BIO_free);
   std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), BIO_free);
@@ -102,15 +99,13 @@ void check_key_pair(const std::string& key_pem, const std::string& cert_pem, con
   ERR_clear_error();
 }
 
-}  // namespace
-
 std::shared_ptr<grpc::ServerCredentials> make_server_credentials(const ServeOptions& o) {
   if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl(o.tls_client_ca.empty()
                                             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   const std::string key = read_file(o.tls_key, "--tls-key"), cert = read_file(o.tls_cert, "--tls-cert");
-  check_key_pair(key, cert, o);
+  check_key_pair(cert, key, o.tls_cert, o.tls_key);
   ssl.pem_key_cert_pairs.push_back({key, cert});
   if (!o.tls_client_ca.empty()) ssl.pem_root_certs = read_file(o.tls_client_ca, "--tls-client-ca");
   return grpc::SslServerCredentials(ssl);

@@ -43,6 +43,11 @@ void check_exposure(const ServeOptions& options);
 // --tls-client-ca is set) otherwise. Throws Error(invalid_input) naming an unreadable file.
 std::shared_ptr<grpc::ServerCredentials> make_server_credentials(const ServeOptions& options);
 
+// gRPC reports a key that does not belong to its certificate only as a failure to listen ("address
+// in use?") or, on a client, an empty address list; Error(invalid_input) naming both files instead.
+void check_key_pair(const std::string& cert_pem, const std::string& key_pem, const std::string& cert_path,
+                    const std::string& key_path);
+
 // Reads a whole file; Error(invalid_input) naming `what` when it cannot.
 std::string read_file(const std::string& path, const std::string& what);
 

@@ -167,6 +167,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
     if (!options.tls_cert.empty()) {
       ssl.pem_cert_chain = read_file(options.tls_cert, "--tls-cert");
       ssl.pem_private_key = read_file(options.tls_key, "--tls-key");
+      check_key_pair(ssl.pem_cert_chain, ssl.pem_private_key, options.tls_cert, options.tls_key);
     }
     credentials = grpc::SslCredentials(ssl);
   }

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "fixture.hpp"
+#include "server/client.hpp"
 
 namespace mhc::server::testing {
 namespace {
@@ -110,6 +111,19 @@ TEST(Security, AMismatchedCertificateAndKeyAreNamed) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
     EXPECT_NE(std::string(e.what()).find("client.key"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not belong"), std::string::npos) << e.what();
+  }
+  // A client with a mismatched pair is told the same, not "empty address list".
+  ClientOptions client;
+  client.targets = {"127.0.0.1:1"};
+  client.tls_ca = dir + "/ca.pem";
+  client.tls_cert = dir + "/client.pem";
+  client.tls_key = dir + "/server.key";
+  try {
+    Client c(client);
+    FAIL() << "a client with a mismatched key was built";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
     EXPECT_NE(std::string(e.what()).find("does not belong"), std::string::npos) << e.what();
   }
 }
