@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "verify/casegen.hpp"
 #include "verify/safetensors.hpp"
+#include "verify/sweep.hpp"
 
 namespace mhc::robustness {
 namespace {
@@ -43,6 +44,14 @@ TEST(FuzzFinds, SafetensorsHeaderNumberOverflowIsABadFile) {
   const std::string what = invalid_input_message([&] { verify::parse_safetensors(file); });
   EXPECT_NE(what.find("header is not valid UTF-8 JSON"), std::string::npos) << what;
   EXPECT_NE(what.find("number overflow"), std::string::npos) << what;
+}
+
+// A NUL byte in a comment: yaml-cpp's LoadAll (once used to find a second document) then builds
+// empty documents until memory runs out. The sweep is refused at once instead.
+TEST(FuzzFinds, ANulByteInACommentIsRefusedNotLoadedForever) {
+  const std::string yaml("# a\0\n, b\nname: x\n", 17);
+  const std::string what = invalid_input_message([&] { verify::parse_sweep(yaml, "nul.yaml"); });
+  EXPECT_NE(what.find("nul.yaml:2:1"), std::string::npos) << what;
 }
 
 }  // namespace

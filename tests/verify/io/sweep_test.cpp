@@ -54,7 +54,7 @@ axes:
 
 // yaml-cpp's Load keeps the first document only: a second one must not vanish silently.
 TEST(Sweep, SecondYamlDocumentIsRefused) {
-  expect_error("axes: {T: [1], n: [4], C: [8]}\n---\naxes: {T: [2], n: [4], C: [8]}\n", 3, 1, "2 YAML documents");
+  expect_error("axes: {T: [1], n: [4], C: [8]}\n---\naxes: {T: [2], n: [4], C: [8]}\n", 2, 1, "more than one YAML document");
 }
 
 TEST(Sweep, DefaultsAndCounts) {
