@@ -15,6 +15,31 @@ expect_exit() {  # expect_exit CODE CMD...
   fi
 }
 
+start_server() {  # a local `serve` on a free port: sets $port; stopped when the test exits
+  "$bin" serve --listen 127.0.0.1:0 --workers 1 2>"$tmp/serve.log" &
+  server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do grep -q "listening on port" "$tmp/serve.log" && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
+  [[ -n $port ]] || { echo "the server did not start"; cat "$tmp/serve.log"; exit 1; }
+}
+
+expect_interrupted_report() {  # JSON ARGS...: SIGTERM a second into the run; 143 and a partial report
+  local json=$1; shift
+  "$bin" "$@" --json "$json" >"$tmp/out" 2>"$tmp/err" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
+  sleep 1
+  kill -TERM $pid; wait $pid; local got=$?
+  [[ $got -eq 143 ]] || { echo "'$*': exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
+  python3 - "$json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
+assert unfinished and r["summary"]["passed"] > 0, r["summary"]
+PY
+}
+
 case $name in
 quick_sweep_passes)
   expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --json "$tmp/r.json" --junit "$tmp/r.xml" \
@@ -112,12 +137,7 @@ remote_equals_local)
   # `run --server` judges with the sweep's tolerance section and --tolerance, as a local run does,
   # and labels the report with the backend "auto" resolves to: the reports are equal apart from
   # timings and devices, exit codes included.
-  "$bin" serve --listen 127.0.0.1:0 --workers 1 2>"$tmp/serve.log" &
-  server=$!
-  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-  for _ in $(seq 100); do grep -q "listening on port" "$tmp/serve.log" && break; sleep 0.1; done
-  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
-  [[ -n $port ]] || { echo "the server did not start"; cat "$tmp/serve.log"; exit 1; }
+  start_server
   printf 'name: tol\ntolerance: {profile: baseline, overrides: {dx: {atol: 1e-12, rtol: 0}}}\ncases:\n  - pre T=13 n=4 C=64 preset=deepseek seed=1\n  - post T=13 n=4 C=64 preset=deepseek seed=1\n' >"$tmp/tol.yaml"
   for extra in "" "--tolerance assert_close_bf16"; do
     expect_exit "$( [[ -z $extra ]] && echo 1 || echo 0)" "$bin" --shapes "$tmp/tol.yaml" $extra --json "$tmp/local.json"
@@ -207,36 +227,10 @@ random_reports_what_ran)
   ;;
 interrupt_writes_partial_reports)
   # SIGTERM (a background job of a script ignores SIGINT) mid-sweep: the finished cases are reported.
-  "$bin" --shapes "$src/examples/edge.yaml" --json "$tmp/int.json" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
-  sleep 1
-  kill -TERM $pid; wait $pid; got=$?
-  [[ $got -eq 143 ]] || { echo "exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
-  python3 - "$tmp/int.json" <<'PY' || exit 1
-import json, sys
-r = json.load(open(sys.argv[1]))
-unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
-assert unfinished and r["summary"]["passed"] > 0, r["summary"]
-PY
+  expect_interrupted_report "$tmp/int.json" --shapes "$src/examples/edge.yaml"
   # The same through a server: no further case is sent, the finished ones are reported.
-  "$bin" serve --listen 127.0.0.1:0 --workers 1 2>"$tmp/serve.log" &
-  server=$!
-  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-  for _ in $(seq 100); do grep -q "listening on port" "$tmp/serve.log" && break; sleep 0.1; done
-  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
-  "$bin" --shapes "$src/examples/edge.yaml" --server "127.0.0.1:$port" -j 1 --json "$tmp/rint.json" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  for _ in $(seq 100); do grep -q "cases from" "$tmp/err" && break; sleep 0.1; done
-  sleep 1
-  kill -TERM $pid; wait $pid; got=$?
-  [[ $got -eq 143 ]] || { echo "remote: exit $got, expected 143"; tail -5 "$tmp/err"; exit 1; }
-  python3 - "$tmp/rint.json" <<'PY' || exit 1
-import json, sys
-r = json.load(open(sys.argv[1]))
-unfinished = [c for c in r["cases"] if "interrupted" in c["error"]]
-assert unfinished and r["summary"]["passed"] > 0, r["summary"]
-PY
+  start_server
+  expect_interrupted_report "$tmp/rint.json" --shapes "$src/examples/edge.yaml" --server "127.0.0.1:$port" -j 1
   ;;
 crash_mutant_is_refused_locally)
   expect_exit 2 "$bin" --shapes "$src/examples/quick.yaml" --backend mutant:crash_out_of_bounds
