@@ -83,14 +83,18 @@ nlohmann::json resolve_tolerance(const pb::RunOptions& o) {
 }
 
 // The estimated peak memory of a case, refused (INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: waiting
-// cannot help) when it exceeds the whole memory budget.
-std::uint64_t case_memory(const verify::CaseSpec& spec, const std::string& field, std::uint64_t budget) {
+// cannot help) when verifying it exceeds the whole memory budget. With diagnosis on, a failing case
+// is decomposed, which takes more: that much is reserved, up to the whole budget (as the local
+// sweep runner does; the worker skips a decomposition larger than the machine's limit).
+std::uint64_t case_memory(const verify::CaseSpec& spec, const pb::RunOptions& o, const std::string& field,
+                          std::uint64_t budget) {
   const std::uint64_t peak = verify::case_peak_bytes(spec);
   if (peak > budget)
     invalid_field(field + ".shape", fmt::format("estimated peak memory {} MiB exceeds this server's memory budget of "
                                                 "{} MiB (--memory-budget-bytes): reduce T or C",
                                                 peak >> 20, budget >> 20));
-  return peak;
+  if (o.has_diagnose() && !o.diagnose()) return peak;
+  return std::min(verify::case_peak_bytes(spec, verify::CaseWork::decompose), budget);
 }
 
 std::string resolve_backend(const VerifierService& service, const pb::RunOptions& o, const std::string& field) {
@@ -131,7 +135,7 @@ class RunCaseReactor final : public HandedOffReactor<grpc::ServerUnaryReactor> {
       const auto spec = case_from_proto(request->case_ref(), "case_ref", service.options().max_case_elements);
       const auto backend = resolve_backend(service, request->options(), "options.backend");
       job.request = case_request(spec, backend, request->options(), resolve_tolerance(request->options()));
-      job.memory_bytes = case_memory(spec, "case_ref", service.options().memory_budget_bytes);
+      job.memory_bytes = case_memory(spec, request->options(), "case_ref", service.options().memory_budget_bytes);
       job.crash_template = case_template(spec, backend);
     } catch (...) {
       finish(current_exception_status());
@@ -180,7 +184,7 @@ class RunSweepReactor final : public HandedOffReactor<grpc::ServerWriteReactor<p
       for (int i = 0; i < request->cases_size(); ++i) {
         const std::string field = fmt::format("cases[{}]", i);
         specs_.push_back(case_from_proto(request->cases(i), field, service.options().max_case_elements));
-        memory_.push_back(case_memory(specs_.back(), field, service.options().memory_budget_bytes));
+        memory_.push_back(case_memory(specs_.back(), request->options(), field, service.options().memory_budget_bytes));
       }
     } catch (...) {
       finish(current_exception_status());
