@@ -22,13 +22,13 @@ struct Args {
 // what is judged or how.
 std::string reproduce_command(const Args& a) {
   const verify::CheckOptions defaults;
-  std::string line = "mhc-verify check " + shell_quote(std::filesystem::absolute(a.file).string());
+  std::string line = "mhc-verify check " + verify::shell_quote(std::filesystem::absolute(a.file).string());
   if (!a.check.op.empty()) line += " --op " + a.check.op;
-  if (!a.check.preset.empty()) line += " --preset " + shell_quote(a.check.preset);
-  for (const auto& o : a.check.overrides) line += " --set " + shell_quote(o);
+  if (!a.check.preset.empty()) line += " --preset " + verify::shell_quote(a.check.preset);
+  for (const auto& o : a.check.overrides) line += " --set " + verify::shell_quote(o);
   if (a.check.phi_layout != defaults.phi_layout) line += " --phi-layout " + a.check.phi_layout;
   if (a.check.stream_layout != defaults.stream_layout) line += " --stream-layout " + a.check.stream_layout;
-  if (a.tolerance != Args{}.tolerance) line += " --tolerance " + shell_quote(a.tolerance);
+  if (a.tolerance != Args{}.tolerance) line += " --tolerance " + verify::shell_quote(a.tolerance);
   return line;
 }
 

@@ -221,8 +221,8 @@ int run_sweep(const RunArgs& args) {
     for (auto& c : report.cases) {
       if (c.reproduce.empty()) continue;
       c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}",
-                                shell_quote(std::filesystem::absolute(args.shapes).string()),
-                                shell_quote(c.spec.to_string()), c.backend);
+                                verify::shell_quote(std::filesystem::absolute(args.shapes).string()),
+                                verify::shell_quote(c.spec.to_string()), c.backend);
     }
   }
   const int signal = interrupt.signal();

@@ -127,12 +127,6 @@ void refuse_local_crash_backend(const std::string& backend) {
   }
 }
 
-std::string shell_quote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 void ReportFiles::preflight() const {
   std::map<std::filesystem::path, std::string> taken;  // one file, one format: the last would win silently
   for (const auto& [flag, path] : {std::pair{"--json", &json}, {"--junit", &junit}, {"--md", &md}, {"--html", &html}}) {

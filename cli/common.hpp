@@ -71,9 +71,6 @@ int interrupted(verify::SweepReport& report, int signal);
 // Throws Error(unsupported) for one, pointing at --server.
 void refuse_local_crash_backend(const std::string& backend);
 
-// `s` as one word for a POSIX shell, for the reproduce lines the CLI builds.
-std::string shell_quote(std::string_view s);
-
 // Subcommand registration. Each returns the subcommand; its callback stores the exit code.
 CLI::App* add_run(CLI::App& app, int& exit);
 CLI::App* add_check(CLI::App& app, int& exit);

@@ -73,7 +73,7 @@ verify::CaseReport case_template(const verify::CaseSpec& spec, const std::string
   verify::CaseReport r;
   r.spec = spec;
   r.backend = backend;
-  r.reproduce = fmt::format("mhc-verify decompose '{}' --backend {}", spec.to_string(), backend);
+  r.reproduce = fmt::format("mhc-verify decompose {} --backend {}", verify::shell_quote(spec.to_string()), backend);
   return r;
 }
 

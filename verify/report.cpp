@@ -56,6 +56,12 @@ ErrorKind error_kind_from_string(std::string_view s) {
 
 std::string_view this_tool_version() { return MHC_VERSION; }
 
+std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 SweepSummary SweepReport::summary() const {
   SweepSummary s;
   for (const CaseReport& c : cases) {

@@ -94,6 +94,9 @@ struct SweepSummary {
 // The version of this mhc-verify (the CMake project version).
 std::string_view this_tool_version();
 
+// `s` as one word for a POSIX shell (single quotes, embedded ones escaped): for reproduce lines.
+std::string shell_quote(std::string_view s);
+
 struct SweepReport {
   static constexpr int schema_version = 1;
   std::string name;             // sweep name

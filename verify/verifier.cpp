@@ -37,8 +37,6 @@ std::string first_difference(const TensorMap& a, const TensorMap& b) {
   return {};
 }
 
-std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
-
 // The baseline rule estimates legitimate rounding variation from a sample; one sample of a
 // maximum is noisy when few independent errors feed a tensor (T = 1, a dozen mix logits), so the
 // verifier draws two (the emulated backend in the candidate's precision with reordered

@@ -103,6 +103,13 @@ TEST(ReportJson, NewReportsCarryTheToolVersion) {
   EXPECT_EQ(to_json(SweepReport{}).at("tool_version"), std::string(this_tool_version()));
 }
 
+// Reproduce lines from the verifier, the CLI and the server quote alike: one word for the shell,
+// a single quote in a path included (the verifier's own copy once left it unescaped).
+TEST(ReproduceLines, ShellQuoteKeepsEveryCharacterInOneWord) {
+  EXPECT_EQ(shell_quote("pre T=1 n=4 C=8"), "'pre T=1 n=4 C=8'");
+  EXPECT_EQ(shell_quote("it's.safetensors"), "'it'\\''s.safetensors'");
+}
+
 TEST(ReportJson, SweepRoundTripsThroughText) {
   const SweepReport original = sample_sweep();
   const SweepReport back = sweep_report_from_json(json::parse(to_json(original).dump()));
