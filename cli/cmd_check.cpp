@@ -28,6 +28,7 @@ std::string reproduce_command(const Args& a) {
   for (const auto& o : a.check.overrides) line += " --set " + verify::shell_quote(o);
   if (a.check.phi_layout != defaults.phi_layout) line += " --phi-layout " + a.check.phi_layout;
   if (a.check.stream_layout != defaults.stream_layout) line += " --stream-layout " + a.check.stream_layout;
+  if (!a.check.precision.empty()) line += " --precision " + a.check.precision;
   if (a.tolerance != Args{}.tolerance) line += " --tolerance " + verify::shell_quote(a.tolerance);
   return line;
 }
@@ -48,6 +49,11 @@ CLI::App* add_check(CLI::App& app, int& exit) {
   sub->add_option("--stream-layout", args->check.stream_layout,
                   "TNC (default) or TCN (x, dx, dout, out stored stream-last [T, C, n])")
       ->check(CLI::IsMember({"TNC", "TCN"}));
+  sub->add_option("--precision", args->check.precision,
+                  "the arithmetic the implementation was written to use, which sets the baseline judging it: "
+                  "f32, tf32 (phi' rounded to TF32 for the projection), bf16gemm (m rounded to bf16), bf16dx (dx "
+                  "kept in bf16 between stages) (default: the file's metadata \"precision\", else f32)")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16gemm", "bf16dx"}));
   sub->add_option("--tolerance", args->tolerance, "tolerance profile");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {

@@ -274,6 +274,7 @@ pb::CaseResult Client::upload(const std::string& payload, const CheckTensorsOpti
   for (const auto& [k, v] : o.semantics) (*header->mutable_semantics())[k] = v;
   header->set_label(o.label);
   header->set_tolerance(o.tolerance);
+  header->set_precision(o.precision);
   header->set_total_bytes(payload.size());
   // The digest goes in the last message; it is computed on another thread while the chunks go
   // out, so hashing does not add to the upload time.

@@ -64,6 +64,7 @@ struct CheckTensorsOptions {
   std::map<std::string, std::string> semantics;  // overrides of the preset
   std::string label;
   std::string tolerance = "baseline";
+  std::string precision;  // f32 | tf32 | bf16gemm | bf16dx; empty: the payload's metadata, else f32
 };
 
 class Client {

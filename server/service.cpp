@@ -17,6 +17,7 @@
 #include "server/worker.hpp"
 #include "verify/casegen.hpp"
 #include "verify/tolerance.hpp"
+#include "verify/verifier.hpp"
 
 namespace mhc::server {
 
@@ -428,6 +429,11 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     } catch (const Error& e) {
       invalid_field("header.tolerance", e.what());
     }
+    try {
+      if (!h.precision().empty()) verify::precision_baseline(h.precision());
+    } catch (const Error& e) {
+      invalid_field("header.precision", e.what());
+    }
     t.spec.preset = header.preset;
     t.spec.tolerance = tolerance;
     t.backend = header.label.empty() ? "upload" : header.label;
@@ -436,7 +442,8 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     assembler_.add(&header, chunk.offset, chunk.data_size, write_data, chunk.sha256);
     template_ = std::move(t);
     request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
-                {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance}};
+                {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance},
+                {"precision", h.precision()}};
   }
 
   // Uploads count against max_upload_inflight_bytes as their data arrives, not as announced, so a

@@ -95,6 +95,12 @@ CheckRequest check_request(SafetensorsFile file, const CheckOptions& o, std::str
   if (op.empty()) invalid_input(label + ": no op given (pass --op pre|post or set metadata \"op\")");
   r.op = op_from_string(op);
   r.preset = !o.preset.empty() ? o.preset : md.count("preset") ? md.at("preset") : "deepseek";
+  r.precision = !o.precision.empty() ? o.precision : md.count("precision") ? md.at("precision") : "f32";
+  try {
+    precision_baseline(r.precision);  // refuses an unknown one before any tensor is judged
+  } catch (const Error& e) {
+    invalid_input(label + ": " + e.what() + (o.precision.empty() ? " (the file's metadata \"precision\")" : ""));
+  }
   // The metadata's semantics fields belong to its preset: a preset given here replaces them all.
   std::map<std::string, std::string> fields = o.preset.empty() ? md : std::map<std::string, std::string>{};
   for (const auto& kv : o.overrides) apply_override(fields, kv);

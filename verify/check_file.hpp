@@ -19,9 +19,10 @@ struct CheckOptions {
   std::vector<std::string> overrides; // semantics KEY=VALUE (unknown keys refused), applied last
   std::string phi_layout = "MK";      // "KM": phi and dphi stored [K, M]
   std::string stream_layout = "TNC";  // "TCN": x, dx, dout, out stored [T, C, n]
+  std::string precision;              // f32 | tf32 | bf16gemm | bf16dx; empty: metadata "precision", else f32
 };
 
-// Error(invalid_input) for an unknown override key, gamma or dgamma with use_gamma = false, and a
+// Error(invalid_input) for an unknown precision or override key, gamma or dgamma with use_gamma = false, and a
 // phi or x whose shape is exactly the other layout's (naming the flag that reads it).
 CheckRequest check_request(SafetensorsFile file, const CheckOptions& options, std::string label);
 CheckRequest check_request_from_file(const std::string& path, const CheckOptions& options);

@@ -58,7 +58,7 @@ class Diagnoser {
         [&] { return inputs_modified(); },  [&] { return nondeterminism(); }, [&] { return nonfinite(); },
         [&] { return block_confined(); },   [&] { return low_norm_rows(); },  [&] { return zeroed_streams(); },
         [&] { return untouched_tail(); },   [&] { return alternative_semantics(); }, [&] { return transposed_h(); },
-        [&] { return ignored_h(); },
+        [&] { return ignored_h(); },        [&] { return batch_dropped(); },     [&] { return precision_mode(); },
         [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return block_rows(); },
         [&] { return precision(); },
     };
@@ -158,19 +158,23 @@ class Diagnoser {
   // the tolerances the baseline justified?
   // A hypothesis explains a tensor only if the candidate is within tolerance of it and much closer
   // to it than to the golden (so tiny errors are not "explained" by every small perturbation).
-  bool explained_by(const TensorMap& alt, const std::set<std::string>& except = {}) const {
+  // With `spread` (the hypothesis computed in another operation order), a tensor may also differ
+  // from `alt` by twice the spread's largest difference: rounding variation of the hypothesis itself.
+  bool explained_by(const TensorMap& alt, const std::set<std::string>& except = {},
+                    const TensorMap* spread = nullptr) const {
     int explained = 0;
     for (const auto* c : failing_) {
       if (except.count(c->name)) continue;
       const auto it = alt.find(c->name);
       if (it == alt.end()) return false;
       const ErrorStats s = error_stats(cand(c->name), it->second, cand(c->name).dtype());
+      const double slack = spread ? 2 * error_stats(spread->at(c->name), it->second, cand(c->name).dtype()).max_abs : 0;
       // A tensor that failed only the per-row rule (small values on a few rows, e.g. near-zero
       // token rows) is judged by its rows: its largest element error may be rounding elsewhere.
       const bool row_failure = c->candidate.max_abs <= c->elem_tolerance && c->row_tolerance > 0;
       const bool closer = row_failure ? s.worst_row_rel_l2 <= std::min(c->row_tolerance, 0.5 * c->candidate.worst_row_rel_l2)
                                       : s.max_abs <= 0.5 * c->candidate.max_abs;
-      if (s.nonfinite_mismatches > 0 || s.max_abs > c->elem_tolerance || !closer) return false;
+      if (s.nonfinite_mismatches > 0 || s.max_abs > c->elem_tolerance + slack || !closer) return false;
       ++explained;
     }
     return explained > 0;
@@ -453,6 +457,24 @@ class Diagnoser {
                 "the results equal those with H = identity: H was computed and then discarded");
   }
 
+  // The kernel reads H without its token (batch) dimension: its results match the golden with
+  // token 0's H in every token. Only inputs whose tokens have different H can show it.
+  std::optional<Diagnosis> batch_dropped() const {
+    if (d_.op != Op::post || d_.shape.T < 2) return std::nullopt;
+    TensorMap shared = d_.inputs;
+    Tensor& h = shared.at("h_res");
+    const std::int64_t nn = d_.shape.n * d_.shape.n;
+    bool distinct = false;
+    for (std::int64_t i = nn; i < h.numel(); ++i) {
+      distinct = distinct || h.get(i) != h.get(i % nn);
+      h.set(i, h.get(i % nn));
+    }
+    if (!distinct || !explained_by(golden_under(d_.semantics, shared))) return std::nullopt;
+    return make("batch_dropped", failing_[0]->name, "",
+                "the results match token 0's H used for every token: the kernel reads H without its token "
+                "(batch) dimension; a test whose tokens share one H cannot see it");
+  }
+
   // H or its gradient stored with row and column swapped: the candidate is the golden's transpose
   // in every token. (A post kernel that reads H in the other orientation is alternative_semantics.)
   std::optional<Diagnosis> transposed_h() const {
@@ -560,6 +582,63 @@ class Diagnoser {
       if (judge(in, Tolerance{}).verdict != Verdict::pass) return false;
     }
     return true;
+  }
+
+  // The candidate rounds where a known lower-precision kernel rounds: its failing tensors match the
+  // emulated backend in that mode, not the golden. With a backend to rerun, halving C tells whether
+  // the precision changes with K (a kernel that switches GEMMs at a size threshold).
+  std::optional<Diagnosis> precision_mode() const {
+    struct Mode {
+      const char* backend;
+      const char* flag;
+      const char* what;
+    };
+    static const Mode modes[] = {
+        {"emulated:tf32", "tf32", "phi' rounded to TF32 for the projection, as DeepSeek's TileKernels does"},
+        {"emulated:bf16gemm", "bf16gemm", "a bf16 GEMM for the projection that rounds m to bf16, as FlagGems' mhc_pre does"},
+        {"emulated:bf16dx", "bf16dx", "dx kept in bf16 between the stages that add to it"},
+    };
+    if (d_.op != Op::pre) return std::nullopt;  // every mode rounds inside pre only
+    auto results = [&](const std::string& backend) {
+      return run_op(*make_backend(backend), d_.op, d_.semantics, d_.inputs, false).results;
+    };
+    for (const Mode& mode : modes) {
+      const std::string name = mode.backend;
+      if (d_.baseline_backend.name() == name + "+reorder") continue;  // already the candidate's precision
+      const TensorMap alt = results(name);
+      if (!explained_by(alt)) {
+        const TensorMap spread = results(name + "+reorder");
+        if (!explained_by(alt, {}, &spread)) continue;
+      }
+      std::string sentence = fmt::format("the results match {} ({}), not the arithmetic of the baseline {}", name,
+                                         mode.what, d_.baseline_backend.name());
+      Diagnosis g = make("precision", failing_[0]->name, "", "");
+      g.fields["precision"] = mode.flag;
+      if (const auto c = passing_channels()) {
+        sentence += fmt::format("; the same kernel passes at C = {} (K = {}): its precision changes with K, between "
+                                "K = {} and K = {}",
+                                *c, *c * d_.shape.n, *c * d_.shape.n, d_.shape.K());
+        g.fields["passes_at_k"] = std::to_string(*c * d_.shape.n);
+      } else if (!d_.candidate_backend) {
+        sentence += fmt::format("; if the kernel computes so by design, declare it: --precision {} (metadata "
+                                "\"precision\")",
+                                mode.flag);
+      }
+      g.sentence = sentence;
+      return g;
+    }
+    return std::nullopt;
+  }
+
+  // The largest C below the case's, by halving (three at most), at which the candidate passes.
+  std::optional<std::int64_t> passing_channels() const {
+    if (!d_.spec || !d_.candidate_backend) return std::nullopt;
+    CaseSpec smaller = *d_.spec;
+    for (int halvings = 0; halvings < 3 && smaller.shape.C > 1; ++halvings) {
+      smaller.shape.C /= 2;
+      if (case_passes(smaller)) return smaller.shape.C;
+    }
+    return std::nullopt;
   }
 
   std::optional<Diagnosis> n_specific() const {

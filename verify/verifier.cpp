@@ -88,15 +88,15 @@ struct Verifier::Impl {
     return t;
   }
 
-  std::string baseline_names(const Tolerance& tolerance) const {
+  std::string baseline_names(const Tolerance& tolerance, const Backend& base) const {
     if (tolerance.fixed) return "";
-    return second_baseline ? baseline->name() + ", " + second_baseline->name() : baseline->name();
+    return second_baseline ? base.name() + ", " + second_baseline->name() : base.name();
   }
 
   // Judges `candidate` results (from a backend run or a file) and fills the report. With `working`
   // (a copy of `inputs`), the backends run on it without copies of their own (run_op_in_place).
   void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const Tolerance& tolerance,
-                const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
+                Backend& baseline, const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
                 const TensorMap& candidate_results, const std::stop_token& stop) {
     // Every missing result at once, before the golden and the baselines run for nothing.
     std::string missing;
@@ -114,7 +114,7 @@ struct Verifier::Impl {
     OpRun base, second;
     const bool use_baseline = !tolerance.fixed;  // per-tensor overrides are fixed rules
     if (use_baseline) {
-      base = run(*baseline);
+      base = run(baseline);
       report.backend_seconds += base.backend_seconds;
       if (second_baseline) {
         second = run(*second_baseline);
@@ -159,7 +159,7 @@ struct Verifier::Impl {
         return;
       }
       DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
-                      findings, candidate_run ? candidate.get() : nullptr, *golden, *baseline, tolerance, spec};
+                      findings, candidate_run ? candidate.get() : nullptr, *golden, baseline, tolerance, spec};
       // Diagnosis (failing cases only, or `decompose`) reruns backends under other hypotheses:
       // counted as backend time as a whole.
       const auto t0 = Clock::now();
@@ -194,6 +194,15 @@ struct Verifier::Impl {
   }
 };
 
+std::string precision_baseline(const std::string& precision) {
+  if (precision == "f32") return "emulated+reorder";
+  if (precision == "tf32" || precision == "bf16gemm" || precision == "bf16dx") return "emulated:" + precision + "+reorder";
+  invalid_input(fmt::format("precision \"{}\": choose f32, tf32 (phi' rounded to TF32 for the projection), bf16gemm "
+                            "(the projection's output m rounded to bf16) or bf16dx (dx kept in bf16 between the "
+                            "stages that add to it)",
+                            precision));
+}
+
 Verifier::Verifier(VerifyOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Verifier::~Verifier() = default;
 
@@ -208,7 +217,7 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
   impl_->guarded(report, [&] {
     const Tolerance tolerance = impl_->tolerance_for(spec);
-    report.baseline = impl_->baseline_names(tolerance);
+    report.baseline = impl_->baseline_names(tolerance, *impl_->baseline);
     validate(spec.shape, spec.semantics);
     // `decompose` would find out only after verifying the case, which alone may take minutes.
     if (const std::string why = impl_->options.always_decompose ? too_large_to_decompose(spec) : "";
@@ -221,7 +230,8 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
     const OpRun cand = run_op_in_place(*impl_->candidate, spec.op, spec.semantics, working, inputs);
     report.backend_seconds += cand.backend_seconds;
     check_stop(stop);
-    impl_->evaluate(report, &spec, spec.op, spec.semantics, tolerance, inputs, &working, &cand, cand.results, stop);
+    impl_->evaluate(report, &spec, spec.op, spec.semantics, tolerance, *impl_->baseline, inputs, &working, &cand,
+                    cand.results, stop);
   });
   return report;
 }
@@ -232,14 +242,19 @@ CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
   report.spec.preset = request.preset;
   report.spec.semantics = request.semantics;
   report.backend = request.label.empty() ? "tensors" : request.label;
-  report.baseline = impl_->baseline_names(impl_->options.tolerance);
   impl_->guarded(report, [&] {
+    // The implementation's declared precision picks the baseline (a TF32 kernel is judged against
+    // the TF32 emulation); without one, the verifier's own.
+    const std::unique_ptr<Backend> declared =
+        request.precision.empty() ? nullptr : make_backend(precision_baseline(request.precision));
+    Backend& baseline = declared ? *declared : *impl_->baseline;
+    report.baseline = impl_->baseline_names(impl_->options.tolerance, baseline);
     report.spec.shape = shape_of(request.tensors);
     validate(report.spec.shape, request.semantics);
     report.reproduce = "mhc-verify check " + shell_quote(request.label);
     require_finite_inputs(request.op, request.semantics, request.tensors);
-    impl_->evaluate(report, nullptr, request.op, request.semantics, impl_->options.tolerance, request.tensors, nullptr,
-                    nullptr, request.tensors, stop);
+    impl_->evaluate(report, nullptr, request.op, request.semantics, impl_->options.tolerance, baseline,
+                    request.tensors, nullptr, nullptr, request.tensors, stop);
   });
   return report;
 }

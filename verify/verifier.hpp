@@ -31,7 +31,15 @@ struct CheckRequest {
   std::string preset = "deepseek";
   TensorMap tensors;
   std::string label;  // shown as the case name ("file.safetensors")
+  // The arithmetic the implementation was written to use, which sets the baseline that judges it:
+  // "f32", or a lower-precision design of public kernels ("tf32", "bf16gemm", "bf16dx"; see
+  // precision_baseline). Empty: the verifier's own baseline (f32 unless its backend says otherwise).
+  std::string precision;
 };
+
+// The baseline backend for a candidate that computes in `precision` (the emulated backend in that
+// mode, reordered); Error(invalid_input) naming the valid precisions and what each means.
+std::string precision_baseline(const std::string& precision);
 
 class Verifier {
  public:

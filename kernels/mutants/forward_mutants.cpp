@@ -1,9 +1,10 @@
-// Mutants whose bug lives in a forward step of pre: the projection's tiling, the inverse RMS,
-// the apply step's addressing and the Sinkhorn iteration count.
+// Mutants whose bug lives in a forward step of pre: the projection's tiling and precision, the
+// inverse RMS, the apply step's addressing and the Sinkhorn iteration count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "core/bf16.hpp"
 #include "kernels/emulated/reduce.hpp"
 #include "kernels/emulated/resmap.hpp"
 #include "kernels/mutants/mutant.hpp"
@@ -47,6 +48,22 @@ class KLoopLastBlock : public Mutant {
     for (std::int64_t j = 0; j < p.M; ++j) {
       tf.m[j] = emulated::dot(tf.v.data() + last, p.phi_gemm.data() + j * p.K + last, p.K - last, p.opt.reorder);
     }
+  }
+};
+
+// Megatron #4469 (the projection's precision switched at a K threshold) with FlagGems' bf16 GEMM
+// (mhc_pre): above K = 128 the projection is a bf16 GEMM whose output m is rounded to bf16. Real
+// kernels switch at a larger K; this one switches where the self-test's small cases cross it.
+class Bf16GemmAboveK : public Mutant {
+ public:
+  using Mutant::Mutant;
+
+ protected:
+  void norm_proj(const Problem& p, TokenForward& tf) const override {
+    constexpr std::int64_t kThreshold = 128;
+    Mutant::norm_proj(p, tf);
+    if (p.K <= kThreshold) return;
+    for (float& m : tf.m) m = round_bf16(m);
   }
 };
 
@@ -122,6 +139,10 @@ std::vector<MutantEntry> forward_mutants() {
                              "the projection's K loop re-initialises its accumulator, keeping only the last "
                              "64-wide block of K = n*C",
                              "mhc_ops projection K loop", "h_post", "tap.m", "bounds_channels"}),
+      entry<Bf16GemmAboveK>({"bf16_gemm_above_k", "pre",
+                             "above K = 128 the projection switches to a bf16 GEMM: m is rounded to bf16",
+                             "Megatron-LM #4469 (precision switched at a K threshold), FlagGems mhc_pre (bf16 GEMM)",
+                             "h_post", "tap.m", "precision"}),
       entry<EpsOutsideRsqrt>({"eps_outside_rsqrt", "pre",
                               "eps_rms added outside the rsqrt (1/sqrt(s/K) + eps): inf/NaN on all-zero token "
                               "rows, wrong on near-zero rows",

@@ -22,7 +22,7 @@ struct MutantInfo {
   // diagnosis tag the verifier must give. Tags (shared with verify/diagnosis):
   //   orientation, eps_placement, sinkhorn_forward, sinkhorn_backward, bounds_channels,
   //   bounds_streams, bounds_tail, missing_factor, duplicate_accumulation, ignored_input,
-  //   precision, nondeterminism, n_specific, inputs_modified
+  //   batch_dropped, precision, nondeterminism, n_specific, inputs_modified
   // and "crash" for a mutant that kills its process (the self-test skips it; the server's
   // worker-isolation tests use it).
   std::string tensor;

@@ -1,4 +1,5 @@
-// Mutants of the post op's use of H: the orientation bugs and H ignored altogether.
+// Mutants of the post op's use of H: the orientation bugs, H ignored altogether, and H read without
+// its token dimension.
 #include <algorithm>
 #include <vector>
 
@@ -70,6 +71,24 @@ class HResDiscarded : public Mutant {
   }
 };
 
+// mHC.cu #7: the backward kernel indexes H without its token (batch) dimension, so every token's dx
+// is mixed with token 0's H. A test whose tokens share one H cannot see it; dh_res, which does not
+// read H, stays right.
+class PostBwdHToken0 : public Mutant {
+ public:
+  using Mutant::Mutant;
+
+  PostGrads post_backward(const Semantics& s, const PostInputs& in, const PostUpstream& up,
+                          TensorMap* parts) override {
+    const Tensor& H = in.h_res;
+    if (!H.defined() || H.rank() != 3 || H.dim(0) < 2) return Mutant::post_backward(s, in, up, parts);
+    PostInputs shared = in;
+    const std::int64_t nn = H.dim(1) * H.dim(2);
+    for (std::int64_t i = nn; i < H.numel(); ++i) shared.h_res.set(i, H.get(i % nn));
+    return Mutant::post_backward(s, shared, up, parts);
+  }
+};
+
 }  // namespace
 
 std::vector<MutantEntry> post_mutants() {
@@ -86,6 +105,10 @@ std::vector<MutantEntry> post_mutants() {
       entry<HResDiscarded>({"h_res_discarded", "post",
                             "H is computed and then discarded: the streams pass through unmixed and dh_res is 0",
                             "lucidrains/hyper-connections #8", "out", "", "ignored_input"}),
+      entry<PostBwdHToken0>({"post_bwd_h_token0", "post",
+                             "post backward reads H without its token dimension: every token's dx is mixed with "
+                             "token 0's H",
+                             "mHC.cu #7", "dx", "", "batch_dropped"}),
   };
 }
 

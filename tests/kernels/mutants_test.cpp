@@ -17,7 +17,8 @@ namespace {
 
 const std::set<std::string> kTags = {"orientation",   "eps_placement",          "sinkhorn_forward", "sinkhorn_backward",
                                      "bounds_channels", "bounds_streams",       "bounds_tail",      "missing_factor",
-                                     "duplicate_accumulation", "ignored_input", "precision",        "nondeterminism",
+                                     "duplicate_accumulation", "ignored_input", "batch_dropped",    "precision",
+                                     "nondeterminism",
                                      "n_specific",    "inputs_modified",        "crash"};
 
 TEST(MutantCatalog, WellFormed) {
@@ -168,6 +169,20 @@ TEST(Mutants, HResDiscardedIgnoresH) {
   for (std::int64_t i = 0; i < g.dh_res.numel(); ++i) EXPECT_EQ(g.dh_res.get(i), 0.0);
   for (std::int64_t i = 0; i < in.h_res.numel(); ++i) in.h_res.set(i, (i % 9) % 4 == 0 ? 1.0 : 0.0);  // H = I (n = 3)
   EXPECT_TRUE(same_values(mut->post_forward(s, in, nullptr).out, emu->post_forward(s, in, nullptr).out));
+}
+
+TEST(Mutants, PostBwdHToken0RightOnlyWhereTokensShareH) {
+  auto [mut, emu] = pair("post_bwd_h_token0");
+  const Semantics s = deepseek();
+  const Case c{{4, 3, 10}, s, 11};
+  PostInputs in = post_inputs(c);
+  const PostUpstream up = post_upstream(c);
+  const PostGrads gm = mut->post_backward(s, in, up, nullptr), ge = emu->post_backward(s, in, up, nullptr);
+  for (std::int64_t i = 0; i < 3 * 10; ++i) EXPECT_EQ(gm.dx.get(i), ge.dx.get(i)) << i;  // token 0
+  EXPECT_FALSE(same_values(gm.dx, ge.dx));
+  EXPECT_TRUE(same_values(gm.dh_res, ge.dh_res));
+  for (std::int64_t i = 9; i < in.h_res.numel(); ++i) in.h_res.set(i, in.h_res.get(i % 9));
+  EXPECT_TRUE(same_values(mut->post_backward(s, in, up, nullptr).dx, emu->post_backward(s, in, up, nullptr).dx));
 }
 
 // Rows whose mean square is comparable to eps_rms (x scaled by 1e-3: s/K ~ 1e-6).

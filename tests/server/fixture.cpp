@@ -55,11 +55,11 @@ verify::CaseReport in_process(const std::string& line, const std::string& backen
   return verify::Verifier(o).run(spec);
 }
 
-std::string case_payload(const std::string& line) {
+std::string case_payload(const std::string& line, const std::string& backend_name) {
   const auto spec = verify::CaseSpec::parse(line);
   verify::SafetensorsFile file;
   file.tensors = verify::case_tensors(spec);
-  auto backend = make_backend("emulated");
+  auto backend = make_backend(backend_name);
   auto run = verify::run_op(*backend, spec.op, spec.semantics, file.tensors, false);
   file.tensors.merge(run.results);
   file.metadata = verify::case_metadata(spec);

@@ -39,9 +39,9 @@ std::unique_ptr<grpc::ClientContext> make_context(double seconds = 60, const std
 // The in-process report of a case (same backend and options as the server's defaults).
 verify::CaseReport in_process(const std::string& line, const std::string& backend = "emulated");
 
-// A safetensors payload of a case judged right: its inputs plus the emulated backend's results,
-// with the case metadata.
-std::string case_payload(const std::string& line);
+// A safetensors payload of a case: its inputs plus `backend`'s results (the emulated backend's
+// are judged right), with the case metadata.
+std::string case_payload(const std::string& line, const std::string& backend = "emulated");
 
 // JSON of a report without seconds, backend_seconds and device.
 nlohmann::json comparable(const verify::CaseReport& report);

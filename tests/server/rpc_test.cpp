@@ -73,10 +73,10 @@ struct Upload {
   std::string payload;
 };
 
-Upload valid_upload(const std::string& line) {
+Upload valid_upload(const std::string& line, const std::string& producer = "emulated") {
   const auto spec = verify::CaseSpec::parse(line);
   Upload u;
-  u.payload = case_payload(line);
+  u.payload = case_payload(line, producer);
   u.header.set_op(std::string(verify::to_string(spec.op)));
   u.header.set_preset(spec.preset);
   u.header.set_label("emulated.safetensors");
@@ -251,6 +251,23 @@ TEST_F(Rpc, CheckTensorsJudgesAnUpload) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(result.verdict(), "pass") << result.report_json();
   EXPECT_EQ(result.upload_bytes(), upload.payload.size());
+}
+
+TEST_F(Rpc, CheckTensorsJudgesAtTheDeclaredPrecision) {
+  // A bf16-GEMM implementation fails against the f32 baseline, with the flag that judges it in
+  // the diagnosis, and passes when the header declares its precision.
+  auto upload = valid_upload("pre T=9 n=4 C=40 preset=deepseek seed=4 dist=normal", "emulated:bf16gemm");
+  pb::CaseResult result;
+  ASSERT_TRUE(send_upload(*stub_, upload, &result).ok());
+  EXPECT_EQ(result.verdict(), "fail");
+  EXPECT_NE(result.report_json().find("--precision bf16gemm"), std::string::npos) << result.report_json();
+  upload.header.set_precision("bf16gemm");
+  ASSERT_TRUE(send_upload(*stub_, upload, &result).ok());
+  EXPECT_EQ(result.verdict(), "pass") << result.report_json();
+  upload.header.set_precision("fp8");
+  const auto status = send_upload(*stub_, upload, &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("header.precision"), std::string::npos) << status.error_message();
 }
 
 TEST_F(Rpc, MalformedUploadsAreRejected) {

@@ -164,6 +164,36 @@ TEST_F(VerifierCheck, TensorsFromCorrectImplementationsPass) {
   }
 }
 
+TEST_F(VerifierCheck, DeclaredPrecisionSetsTheBaseline) {
+  // The request's precision judges a lower-precision design against its own emulation, on a
+  // verifier whose own baseline is f32.
+  for (const char* precision : {"tf32", "bf16gemm", "bf16dx"}) {
+    CheckRequest request = produced_by(std::string("emulated:") + precision, pre);
+    request.precision = precision;
+    const CaseReport r = verifier.check(request);
+    SCOPED_TRACE(precision);
+    expect_all_pass(r);
+    EXPECT_TRUE(contains(r.baseline, std::string("emulated:") + precision + "+reorder")) << r.baseline;
+  }
+  CheckRequest f32 = produced_by("emulated", pre);
+  f32.precision = "f32";
+  expect_all_pass(verifier.check(f32));
+  f32.precision = "fp8";
+  const CaseReport bad = verifier.check(f32);
+  EXPECT_EQ(bad.verdict, Verdict::error);
+  EXPECT_EQ(bad.error_kind, ErrorKind::invalid_input);
+  EXPECT_TRUE(contains(bad.error, "precision \"fp8\": choose f32, tf32")) << bad.error;
+}
+
+TEST_F(VerifierCheck, UndeclaredLowerPrecisionIsDiagnosedWithTheFlagThatJudgesIt) {
+  const CaseReport r = verifier.check(produced_by("emulated:bf16gemm+reorder", pre));
+  ASSERT_EQ(r.verdict, Verdict::fail);
+  ASSERT_TRUE(r.diagnosis.has_value());
+  EXPECT_EQ(r.diagnosis->tag, "precision") << r.diagnosis->sentence;
+  EXPECT_EQ(r.diagnosis->fields.at("precision"), "bf16gemm");
+  EXPECT_TRUE(contains(r.diagnosis->sentence, "--precision bf16gemm")) << r.diagnosis->sentence;
+}
+
 TEST_F(VerifierCheck, PerturbedTensorFailsWithADiagnosis) {
   CheckRequest request = produced_by("emulated", post);
   Tensor& out = request.tensors.at("out");

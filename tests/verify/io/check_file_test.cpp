@@ -58,6 +58,21 @@ TEST(CheckRequest, AnUnknownOverrideKeyIsRefused) {
   EXPECT_TRUE(contains(e, "repeats")) << e;  // the known keys are listed
 }
 
+TEST(CheckRequest, PrecisionFromTheOptionThenTheMetadataThenF32) {
+  const std::string line = "pre T=2 n=4 C=8 preset=deepseek seed=1";
+  EXPECT_EQ(check_request(case_file(line), {}, "f").precision, "f32");
+  SafetensorsFile file = case_file(line);
+  file.metadata["precision"] = "tf32";
+  EXPECT_EQ(check_request(file, {}, "f").precision, "tf32");
+  CheckOptions options;
+  options.precision = "bf16gemm";
+  EXPECT_EQ(check_request(file, options, "f").precision, "bf16gemm");
+  file.metadata["precision"] = "fp8";
+  const std::string e = rejection(file, {});
+  EXPECT_TRUE(contains(e, "precision \"fp8\"")) << e;
+  EXPECT_TRUE(contains(e, "metadata")) << e;
+}
+
 TEST(CheckRequest, AGivenPresetReplacesTheMetadataSemantics) {
   // The file's fields were written for its own preset (deepseek: sinkhorn, R = 20); keeping them
   // under another preset's name would check deepseek semantics labelled lite.
