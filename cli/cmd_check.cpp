@@ -61,12 +61,22 @@ CLI::App* add_check(CLI::App& app, int& exit) {
     verify::VerifyOptions options;
     options.tolerance = verify::tolerance_profile(args->tolerance);
     options.backend = "golden";  // no backend runs the candidate; this only sizes the verifier
-    verify::CheckRequest request = verify::check_request_from_file(args->file, args->check);
     verify::Verifier verifier(options);
     verify::SweepReport sweep;
     sweep.name = "check";
-    sweep.backend = request.label;
-    sweep.cases.push_back(verifier.check(request));
+    sweep.backend = std::filesystem::path(args->file).filename().string();
+    // A file that cannot become a request (corrupt, wrong layout flag) is an error row of the
+    // report like an error inside the check, so the report files a CI job reads always exist.
+    try {
+      sweep.cases.push_back(verifier.check(verify::check_request_from_file(args->file, args->check)));
+    } catch (const Error& e) {
+      verify::CaseReport failed;
+      failed.backend = sweep.backend;
+      failed.verdict = verify::Verdict::error;
+      failed.error = e.what();
+      failed.error_kind = e.kind();
+      sweep.cases.push_back(std::move(failed));
+    }
     sweep.cases.back().reproduce = reproduce_command(*args);
     sweep.seconds = sweep.cases.back().seconds;
     print_report(sweep, args->files);

@@ -189,7 +189,13 @@ bad_input_to_check_and_decompose_is_exit_2)
   grep -q '"error_kind": "invalid_input"' "$tmp/d.json" || { echo "no error_kind in the JSON"; exit 1; }
   expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/g.safetensors"
   expect_exit 2 "$bin" check "$tmp/g.safetensors" --op post
-  expect_exit 2 "$bin" check "$tmp/g.safetensors" --phi-layout KM
+  # A file refused before the verifier runs still leaves the report a CI job reads.
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --phi-layout KM --json "$tmp/c.json"
+  grep -q '"error_kind": "invalid_input"' "$tmp/c.json" || { echo "no error row in the check JSON"; exit 1; }
+  grep -q 'phi-layout' "$tmp/c.json" || { echo "the error does not name the flag"; exit 1; }
+  expect_exit 2 "$bin" check "$tmp/g.safetensors" --precision fp8
+  expect_exit 0 "$bin" check "$tmp/g.safetensors" --precision tf32 --json "$tmp/t.json"
+  grep -q '"baseline": "emulated:tf32+reorder' "$tmp/t.json" || { echo "--precision did not pick the baseline"; exit 1; }
   ;;
 reproduce_lines_reproduce)
   # A reproduce line run from another directory judges as the run did: same file, flags, tolerance.
