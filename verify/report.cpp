@@ -56,6 +56,8 @@ ErrorKind error_kind_from_string(std::string_view s) {
 
 std::string_view this_tool_version() { return MHC_VERSION; }
 
+std::string display_name(const CaseReport& c) { return c.spec.shape.n == 0 ? c.backend : c.spec.to_string(); }
+
 std::string shell_quote(std::string_view s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -94,6 +94,10 @@ struct SweepSummary {
 // The version of this mhc-verify (the CMake project version).
 std::string_view this_tool_version();
 
+// How the human-facing reports name a case: its case line, or the file of a check refused before
+// its tensors were read (no shape to show). JSON keeps the case line, which `merge` parses.
+std::string display_name(const CaseReport& c);
+
 // `s` as one word for a POSIX shell (single quotes, embedded ones escaped): for reproduce lines.
 std::string shell_quote(std::string_view s);
 

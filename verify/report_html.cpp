@@ -259,7 +259,7 @@ std::string decomposition_table(const CaseReport& c) {
 // so that a sweep with many failures still reads top to bottom).
 std::string failure_card(const CaseReport& c, std::size_t number, bool expanded) {
   std::string out = fmt::format("<div class=\"card fail\" id=\"case-{}\"><h3>{} <code>{}</code></h3>", number,
-                                verdict_pill(c.verdict), html_escape(c.spec.to_string()));
+                                verdict_pill(c.verdict), html_escape(display_name(c)));
   out += "<dl>";
   if (c.diagnosis) {
     const Diagnosis& d = *c.diagnosis;
@@ -305,8 +305,8 @@ std::string case_table(const std::vector<std::pair<std::size_t, const CaseReport
   for (const auto& [i, c] : cases) {
     const std::string number = std::to_string(c->index ? *c->index : static_cast<std::int64_t>(i));
     const std::string name = c->verdict == Verdict::fail
-                                 ? fmt::format("<a href=\"#case-{}\">{}</a>", i, html_escape(c->spec.to_string()))
-                                 : html_escape(c->spec.to_string());
+                                 ? fmt::format("<a href=\"#case-{}\">{}</a>", i, html_escape(display_name(*c)))
+                                 : html_escape(display_name(*c));
     out += fmt::format("<tr><td class=\"idx\">{}</td><td class=\"case\"><code>{}</code></td><td>{}</td>", number, name,
                        verdict_pill(c->verdict));
     if (c->tensors.empty()) {
@@ -457,7 +457,7 @@ std::string render_html(const SweepReport& report) {
     out += "<h2 id=\"others\">Errors, crashes and skips</h2><ul class=\"others\">";
     for (const CaseReport& c : report.cases) {
       if (c.verdict == Verdict::pass || c.verdict == Verdict::fail) continue;
-      out += "<li>" + verdict_pill(c.verdict) + " <code>" + html_escape(c.spec.to_string()) + "</code>: " +
+      out += "<li>" + verdict_pill(c.verdict) + " <code>" + html_escape(display_name(c)) + "</code>: " +
              html_escape(outcome_message(c));
       if (c.verdict != Verdict::skip && !c.reproduce.empty()) {
         out += "<br><span class=\"dim\">reproduce:</span> <code class=\"cmd\">" + html_escape(c.reproduce) + "</code>";

@@ -96,7 +96,7 @@ std::string render_junit(const SweepReport& report) {
   out += "      <property" + attr("name", "tool_version") + attr("value", report.tool_version) + "/>\n";
   out += "    </properties>\n";
   for (const CaseReport& c : report.cases) {
-    out += "    <testcase" + attr("classname", classname(c)) + attr("name", c.spec.to_string()) + seconds_attr(c.seconds);
+    out += "    <testcase" + attr("classname", classname(c)) + attr("name", display_name(c)) + seconds_attr(c.seconds);
     std::string body;
     switch (c.verdict) {
       case Verdict::pass: break;

@@ -93,7 +93,7 @@ std::string render_markdown(const SweepReport& report) {
     if (c.verdict != Verdict::fail) continue;
     if (failures++ == 0) out += "\n### Failures\n";
     if (failures > kMaxFailureSections) continue;
-    out += "\n#### " + code(c.spec.to_string(), false) + "\n\n";
+    out += "\n#### " + code(display_name(c), false) + "\n\n";
     if (const std::string d = diagnosis_line(c); !d.empty()) out += "- **diagnosis:** " + markdown_escape(d) + "\n";
     for (const TensorCheck& t : c.tensors) {
       if (t.verdict == Verdict::fail && !t.reason.empty()) {
@@ -114,7 +114,7 @@ std::string render_markdown(const SweepReport& report) {
     if (c.verdict == Verdict::pass || c.verdict == Verdict::fail) continue;
     if (others++ == 0) out += "\n### Errors, crashes and skips\n\n";
     if (others > kMaxOtherItems) continue;
-    out += "- " + verdict_badge(c.verdict) + " " + code(c.spec.to_string(), false) + ": " +
+    out += "- " + verdict_badge(c.verdict) + " " + code(display_name(c), false) + ": " +
            markdown_escape(outcome_message(c)) + "\n";
   }
   if (others > kMaxOtherItems) out += fmt::format("- ... and {} more\n", others - kMaxOtherItems);
@@ -125,7 +125,7 @@ std::string render_markdown(const SweepReport& report) {
   for (std::size_t i = 0; i < rows; ++i) {
     const CaseReport& c = report.cases[i];
     const std::int64_t number = c.index ? *c.index : static_cast<std::int64_t>(i);
-    out += fmt::format("| {} | {} | {} | {} | {} |\n", number, code(c.spec.to_string(), true), verdict_badge(c.verdict),
+    out += fmt::format("| {} | {} | {} | {} | {} |\n", number, code(display_name(c), true), verdict_badge(c.verdict),
                        c.tensors.empty() ? "-" : format_ratio(worst_ratio(c)), format_seconds(c.seconds));
   }
   if (rows < report.cases.size()) {

@@ -118,7 +118,7 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
     any_case = true;
     // A case line longer than the column (semantic overrides) gets a line of its own, so one
     // unusual case does not push every row of the table off the screen.
-    std::string line = c.spec.to_string();
+    std::string line = display_name(c);
     if (line.size() > kMaxCaseColumn) {
       table.text(line);
       line.clear();
@@ -167,12 +167,12 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
 
 std::string progress_line(std::size_t done, std::size_t total, const CaseReport& c, bool color) {
   const std::size_t width = std::to_string(total).size();
-  return fmt::format("[{:>{}}/{}] {} ... {} {}", done, width, total, c.spec.to_string(),
+  return fmt::format("[{:>{}}/{}] {} ... {} {}", done, width, total, display_name(c),
                      paint(verdict_label(c.verdict), verdict_color(c.verdict), color), format_seconds(c.seconds));
 }
 
 std::string render_decomposition(const CaseReport& c, bool color) {
-  std::string out = "case:     " + c.spec.to_string() + "\n";
+  std::string out = "case:     " + display_name(c) + "\n";
   out += "backend:  " + c.backend + (c.device.empty() ? "" : " on " + c.device);
   if (!c.baseline.empty()) out += ", baseline " + c.baseline;
   out += "\nverdict:  " + paint(verdict_label(c.verdict), verdict_color(c.verdict), color) + "\n\n";
