@@ -128,7 +128,8 @@ CaseSpec CaseSpec::parse(std::string_view line) {
     if (eq == std::string_view::npos || eq == 0) {
       invalid_input("case line: token \"" + std::string(tok) + "\" is not key=value");
     }
-    const std::string_view key = tok.substr(0, eq);
+    // "use_gamma", the spelling of the metadata `golden --dump` writes, is the line's "gamma".
+    const std::string_view key = tok.substr(0, eq) == "use_gamma" ? kGammaKey : tok.substr(0, eq);
     const std::string_view value = tok.substr(eq + 1);
     if (!seen.insert(key).second) invalid_input("case line: key \"" + std::string(key) + "\" given twice");
     if (key == "T") spec.shape.T = parse_integer<std::int64_t>(key, value), has_T = true;

@@ -81,6 +81,30 @@ def safetensors_bytes(tensors, metadata=None):
     return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
+def read_safetensors(path):
+    """(tensors, metadata) of a safetensors file: numpy arrays by name (BF16 widened exactly to
+    float32) and the string metadata."""
+    import numpy as np
+    with open(path, "rb") as fh:
+        data = fh.read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    metadata = header.pop("__metadata__", {})
+    floats = {"F16": "<f2", "F32": "<f4", "F64": "<f8"}
+    tensors = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        raw = data[8 + length + begin:8 + length + end]
+        if info["dtype"] == "BF16":
+            array = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] in floats:
+            array = np.frombuffer(raw, floats[info["dtype"]])
+        else:
+            raise ValueError(f"{path}: tensor {name} is {info['dtype']}, not one of BF16, F16, F32, F64")
+        tensors[name] = array.reshape(info["shape"])
+    return tensors, metadata
+
+
 # ------------------------------------------------------------------------------------------------
 
 class Client:

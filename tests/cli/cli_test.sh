@@ -265,6 +265,32 @@ golden_negative_seed_is_exit_2)
   expect_exit 2 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 18446744073709551616 --dump "$tmp/g.safetensors"
   expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 18446744073709551615 --dump "$tmp/g.safetensors"
   ;;
+check_a_torch_implementation)
+  # docs/check.md's workflow: golden --dump gives the inputs, examples/check_torch.py writes a
+  # PyTorch implementation's results (autograd backward), check judges them. Every map and
+  # orientation passes; the two bugs it can reproduce fail with their BUGS.md diagnosis.
+  /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || { echo "SKIP: no torch/numpy"; exit 77; }
+  torch_check() {  # WANT_EXIT DIAGNOSIS GOLDEN_ARGS... [-- EXAMPLE_ARGS...]
+    local want=$1 diagnosis=$2; shift 2
+    local golden=() example=()
+    while [[ $# -gt 0 && $1 != -- ]]; do golden+=("$1"); shift; done
+    [[ $# -gt 0 ]] && shift && example=("$@")
+    expect_exit 0 "$bin" golden "${golden[@]}" --dump "$tmp/case.safetensors"
+    /usr/bin/python3 "$src/examples/check_torch.py" "$tmp/case.safetensors" "$tmp/mine.safetensors" "${example[@]}" \
+      >/dev/null || { echo "check_torch.py failed on ${golden[*]}"; exit 1; }
+    expect_exit "$want" "$bin" check "$tmp/mine.safetensors"
+    [[ -z $diagnosis ]] || grep -q "diagnosis: $diagnosis" "$tmp/out" || { echo "no $diagnosis diagnosis"; cat "$tmp/out"; exit 1; }
+  }
+  for preset in deepseek mhc_ops lite paper; do
+    torch_check 0 "" --preset "$preset" --op pre -T 13 -n 4 -C 64 --seed 3
+    torch_check 0 "" --preset "$preset" --op post -T 13 -n 4 -C 64 --seed 3
+  done
+  torch_check 0 "" --preset lite --op pre -T 9 -n 3 -C 40 --seed 1 --set merged_residual=true --set use_gamma=true
+  torch_check 0 "" --preset deepseek --op pre -T 37 -n 3 -C 100 --seed 5 --dist near_zero_rows --set repeats=3
+  torch_check 1 sinkhorn_forward --preset deepseek --op pre -T 37 -n 3 -C 100 --seed 5 --dist wide_logits \
+    --set repeats=3 -- --bug sinkhorn_r_minus_1
+  torch_check 1 orientation --preset deepseek --op post -T 13 -n 4 -C 64 --seed 3 -- --bug orientation
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"

@@ -93,6 +93,9 @@ TEST(CaseLine, ErrorsNameTheToken) {
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 dtype=f64").find("dtype=f64"), std::string::npos);
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 repeats=ten").find("repeats"), std::string::npos);
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 gamma=maybe").find("gamma"), std::string::npos);
+  // use_gamma (the metadata's spelling) is gamma, so giving both is giving one key twice.
+  EXPECT_TRUE(CaseSpec::parse("pre T=1 n=1 C=1 use_gamma=true").semantics.use_gamma);
+  EXPECT_NE(parse_error("pre T=1 n=1 C=1 gamma=true use_gamma=false").find("twice"), std::string::npos);
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 orientation=sideways").find("sideways"), std::string::npos);
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 dist=").find("dist"), std::string::npos);
   EXPECT_NE(parse_error("pre T=1 n=1 C=1 dist=gaussian").find("dist=gaussian"), std::string::npos);
