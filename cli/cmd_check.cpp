@@ -36,7 +36,7 @@ std::string reproduce_command(const Args& a) {
 }  // namespace
 
 CLI::App* add_check(CLI::App& app, int& exit) {
-  auto* sub = app.add_subcommand("check", "judge the outputs and gradients in a .safetensors file against the golden");
+  auto* sub = app.add_subcommand("check", "judge the outputs and gradients in a .safetensors file against the golden (one op, or both with pre./post. prefixes)");
   auto args = std::make_shared<Args>();
   sub->add_option("file", args->file, "inputs + upstream gradients + the implementation's outputs and gradients")
       ->required()
@@ -68,7 +68,9 @@ CLI::App* add_check(CLI::App& app, int& exit) {
     // A file that cannot become a request (corrupt, wrong layout flag) is an error row of the
     // report like an error inside the check, so the report files a CI job reads always exist.
     try {
-      sweep.cases.push_back(verifier.check(verify::check_request_from_file(args->file, args->check)));
+      for (const auto& request : verify::check_requests_from_file(args->file, args->check)) {
+        sweep.cases.push_back(verifier.check(request));
+      }
     } catch (const Error& e) {
       verify::CaseReport failed;
       failed.backend = sweep.backend;
@@ -77,8 +79,10 @@ CLI::App* add_check(CLI::App& app, int& exit) {
       failed.error_kind = e.kind();
       sweep.cases.push_back(std::move(failed));
     }
-    sweep.cases.back().reproduce = reproduce_command(*args);
-    sweep.seconds = sweep.cases.back().seconds;
+    for (auto& c : sweep.cases) {
+      c.reproduce = reproduce_command(*args);
+      sweep.seconds += c.seconds;
+    }
     print_report(sweep, args->files);
     exit = args->files.write(sweep, exit_code(sweep));
   });

@@ -86,9 +86,29 @@ void refuse_other_layouts(const TensorMap& tensors, Op op, const Semantics& s, c
   }
 }
 
-}  // namespace
+// The tensors of each op: {"": all} when no name has an op prefix, else {"pre": ..., "post": ...}
+// with the prefixes stripped ("pre.x" -> "x"; DESIGN.md "Tensor interchange").
+std::map<std::string, TensorMap> split_by_op(TensorMap tensors, const std::string& label) {
+  std::map<std::string, TensorMap> out;
+  std::string bare;
+  for (auto& [name, tensor] : tensors) {
+    const std::string op = name.substr(0, name.find('.'));
+    if (op == "pre" || op == "post") {
+      out[op].emplace(name.substr(op.size() + 1), std::move(tensor));
+    } else {
+      out[""].emplace(name, std::move(tensor));
+      bare += (bare.empty() ? "\"" : ", \"") + name + "\"";
+    }
+  }
+  if (out.size() > 1 && out.count("")) {
+    invalid_input(label + ": some tensors carry an op prefix (pre., post.) and " + bare +
+                  " do not: in a file that holds both ops, prefix every tensor");
+  }
+  if (out.empty()) out[""];
+  return out;
+}
 
-CheckRequest check_request(SafetensorsFile file, const CheckOptions& o, std::string label) {
+CheckRequest request_of(SafetensorsFile file, const CheckOptions& o, std::string label) {
   CheckRequest r;
   const auto& md = file.metadata;
   const std::string op = !o.op.empty() ? o.op : md.count("op") ? md.at("op") : "";
@@ -120,6 +140,38 @@ CheckRequest check_request(SafetensorsFile file, const CheckOptions& o, std::str
   r.tensors = std::move(file.tensors);
   r.label = std::move(label);
   return r;
+}
+
+}  // namespace
+
+std::vector<CheckRequest> check_requests(SafetensorsFile file, const CheckOptions& o, const std::string& label) {
+  auto parts = split_by_op(std::move(file.tensors), label);
+  if (parts.count("")) return {request_of({std::move(parts[""]), std::move(file.metadata)}, o, label)};
+  if (!o.op.empty() && !parts.count(o.op)) {
+    std::string ops;
+    for (const char* op : {"pre", "post"}) ops += parts.count(op) ? (ops.empty() ? "" : " and ") + std::string(op) : "";
+    invalid_input(fmt::format("{}: --op {} but the file holds the tensors of {}", label, o.op, ops));
+  }
+  std::vector<CheckRequest> out;
+  for (const char* op : {"pre", "post"}) {
+    if (!parts.count(op) || (!o.op.empty() && o.op != op)) continue;
+    CheckOptions one = o;
+    one.op = op;
+    out.push_back(request_of({std::move(parts[op]), file.metadata}, one, label + ":" + op));
+  }
+  return out;
+}
+
+CheckRequest check_request(SafetensorsFile file, const CheckOptions& options, std::string label) {
+  auto requests = check_requests(std::move(file), options, label);
+  if (requests.size() != 1) {
+    invalid_input(label + ": the file holds both ops (pre.*, post.* tensors): choose one with --op (CheckHeader.op)");
+  }
+  return std::move(requests.front());
+}
+
+std::vector<CheckRequest> check_requests_from_file(const std::string& path, const CheckOptions& options) {
+  return check_requests(read_safetensors(path), options, std::filesystem::path(path).filename().string());
 }
 
 CheckRequest check_request_from_file(const std::string& path, const CheckOptions& options) {

@@ -24,6 +24,12 @@ struct CheckOptions {
 
 // Error(invalid_input) for an unknown precision or override key, gamma or dgamma with use_gamma = false, and a
 // phi or x whose shape is exactly the other layout's (naming the flag that reads it).
+// A file holds one op, or both with every tensor name prefixed by its op ("pre.x", "post.out";
+// DESIGN.md "Tensor interchange"): one request per op then, pre first, labelled "label:pre" and
+// "label:post", or only options.op's.
+std::vector<CheckRequest> check_requests(SafetensorsFile file, const CheckOptions& options, const std::string& label);
+std::vector<CheckRequest> check_requests_from_file(const std::string& path, const CheckOptions& options);
+// Exactly one request: Error(invalid_input) for a file of both ops without options.op.
 CheckRequest check_request(SafetensorsFile file, const CheckOptions& options, std::string label);
 CheckRequest check_request_from_file(const std::string& path, const CheckOptions& options);
 

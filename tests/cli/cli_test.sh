@@ -291,6 +291,38 @@ check_a_torch_implementation)
     --set repeats=3 -- --bug sinkhorn_r_minus_1
   torch_check 1 orientation --preset deepseek --op post -T 13 -n 4 -C 64 --seed 3 -- --bug orientation
   ;;
+check_a_file_of_both_ops)
+  # A layer's pre and post in one file (DESIGN.md "Tensor interchange": names prefixed pre./post.):
+  # two golden dumps merged byte for byte under prefixed names, judged as two cases.
+  expect_exit 0 "$bin" golden --preset deepseek --op pre -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/pre.safetensors"
+  expect_exit 0 "$bin" golden --preset deepseek --op post -T 5 -n 3 -C 17 --seed 2 --dump "$tmp/post.safetensors"
+  python3 - "$tmp/pre.safetensors" "$tmp/post.safetensors" "$tmp/both.safetensors" <<'PY' || exit 1
+import json, struct, sys
+header, blobs, offset, metadata = {}, [], 0, {}
+for op, path in (("pre", sys.argv[1]), ("post", sys.argv[2])):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    h = json.loads(raw[8:8 + n])
+    metadata.update(h.pop("__metadata__"))
+    for name, info in h.items():
+        begin, end = info["data_offsets"]
+        header[op + "." + name] = {"dtype": info["dtype"], "shape": info["shape"],
+                                   "data_offsets": [offset, offset + end - begin]}
+        blobs.append(raw[8 + n + begin:8 + n + end])
+        offset += end - begin
+del metadata["op"]
+header["__metadata__"] = metadata
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[3], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+PY
+  expect_exit 0 "$bin" check "$tmp/both.safetensors"
+  grep -qE '^2 passed, 0 failed' "$tmp/out" || { echo "not two cases"; cat "$tmp/out"; exit 1; }
+  expect_exit 0 "$bin" check "$tmp/both.safetensors" --op post
+  grep -qE '^1 passed, 0 failed' "$tmp/out" || { echo "--op did not select one"; cat "$tmp/out"; exit 1; }
+  expect_exit 2 "$bin" golden --from "$tmp/both.safetensors" --dump "$tmp/g2.safetensors"
+  grep -q "holds both ops" "$tmp/err" || { echo "golden --from did not ask for --op"; cat "$tmp/err"; exit 1; }
+  ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "PASS $name"

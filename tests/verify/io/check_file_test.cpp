@@ -73,6 +73,40 @@ TEST(CheckRequest, PrecisionFromTheOptionThenTheMetadataThenF32) {
   EXPECT_TRUE(contains(e, "metadata")) << e;
 }
 
+// A layer's pre and post in one file, every name prefixed by its op.
+SafetensorsFile both_ops() {
+  SafetensorsFile file{{}, case_file("pre T=2 n=4 C=8 preset=deepseek seed=1").metadata};
+  file.metadata.erase("op");
+  for (const char* op : {"pre", "post"}) {
+    for (auto& [name, t] : case_file(std::string(op) + " T=3 n=4 C=8 preset=deepseek seed=1").tensors) {
+      file.tensors.emplace(std::string(op) + "." + name, std::move(t));
+    }
+  }
+  return file;
+}
+
+TEST(CheckRequest, AFileOfBothOpsGivesOneRequestPerOp) {
+  const auto both = check_requests(both_ops(), {}, "f");
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].op, Op::pre);
+  EXPECT_EQ(both[0].label, "f:pre");
+  EXPECT_TRUE(both[0].tensors.count("phi") && !both[0].tensors.count("pre.phi"));
+  EXPECT_EQ(both[1].op, Op::post);
+  EXPECT_TRUE(both[1].tensors.count("f"));
+  CheckOptions post;
+  post.op = "post";
+  const auto one = check_requests(both_ops(), post, "f");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].op, Op::post);
+  EXPECT_EQ(check_request(both_ops(), post, "f").op, Op::post);
+  EXPECT_TRUE(contains(rejection(both_ops(), {}), "holds both ops"));
+  post.op = "sideways";
+  EXPECT_TRUE(contains(rejection(both_ops(), post), "pre and post")) << rejection(both_ops(), post);
+  SafetensorsFile mixed = both_ops();
+  mixed.tensors.emplace("x", Tensor(DType::f32, {1}));
+  EXPECT_TRUE(contains(rejection(std::move(mixed), {}), "\"x\" do not")) << "unprefixed names are named";
+}
+
 TEST(CheckRequest, AGivenPresetReplacesTheMetadataSemantics) {
   // The file's fields were written for its own preset (deepseek: sinkhorn, R = 20); keeping them
   // under another preset's name would check deepseek semantics labelled lite.
