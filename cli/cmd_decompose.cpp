@@ -19,7 +19,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
   sub->add_option("case", args->case_line,
                   "the case line, e.g. \"pre T=137 n=4 C=1280 preset=deepseek seed=3 dist=normal\"")
       ->required();
-  sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`)");
+  sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`), or exec:COMMAND");
   sub->add_option("--tolerance", args->tolerance, "tolerance profile (default: the case line's tol=, else baseline)");
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
@@ -31,6 +31,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     if (!args->tolerance.empty()) spec.tolerance = args->tolerance;
     verify::VerifyOptions options;
     options.backend = args->backend;
+    options.allow_exec = true;
     options.tolerance = verify::tolerance_profile(spec.tolerance);
     options.always_decompose = true;
     verify::Verifier verifier(options);

@@ -116,6 +116,7 @@ int run_random(const RunArgs& args) {
   refuse_local_crash_backend(args.backend);
   verify::VerifyOptions options;
   options.backend = args.backend;
+  options.allow_exec = true;
   if (!args.tolerance.empty()) options.tolerance = verify::tolerance_profile(args.tolerance);
   verify::Verifier verifier(options);
   verify::SweepReport sweep;
@@ -181,9 +182,13 @@ int run_sweep(const RunArgs& args) {
   }
   verify::VerifyOptions options;
   options.backend = args.backend;
+  options.allow_exec = true;
   options.tolerance =
       args.tolerance.empty() ? verify::to_tolerance(plan.tolerance) : verify::tolerance_profile(args.tolerance);
   if (args.servers.empty()) refuse_local_crash_backend(args.backend);
+  if (!args.servers.empty() && args.backend.starts_with("exec:")) {
+    invalid_input("--backend exec:... runs a program on this machine and cannot be sent to a server: drop --server");
+  }
   const bool tty = stderr_is_terminal();
   const bool color = args.files.color_stderr();
   std::cerr << fmt::format("mhc-verify: {} cases from {}{} on backend {}\n", plan.cases.size(), args.shapes,
@@ -222,7 +227,7 @@ int run_sweep(const RunArgs& args) {
       if (c.reproduce.empty()) continue;
       c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}",
                                 verify::shell_quote(std::filesystem::absolute(args.shapes).string()),
-                                verify::shell_quote(c.spec.to_string()), c.backend);
+                                verify::shell_quote(c.spec.to_string()), verify::shell_word(c.backend));
     }
   }
   const int signal = interrupt.signal();
@@ -241,7 +246,8 @@ CLI::App* add_run(CLI::App& app, int& exit) {
   auto* shapes = sub->add_option("--shapes,-s", args->shapes, "sweep file (see examples/ and docs/sweeps.md)")
       ->check(CLI::ExistingFile);
   sub->add_option("--backend,-b", args->backend,
-                  "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME");
+                  "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME, or "
+                  "exec:COMMAND (your implementation as a program: docs/check.md)");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
   auto* jobs = sub->add_option("--jobs,-j", args->jobs, "cases in parallel (with --server: calls in flight, default 8)")
                    ->check(CLI::Range(1, 256))

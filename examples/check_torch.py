@@ -5,8 +5,14 @@
     python3 examples/check_torch.py case.safetensors mine.safetensors [--bug NAME]
     mhc-verify check mine.safetensors
 
+The same script is an exec backend, which runs it on every case of a sweep (and on the random
+shapes of `--random`):
+
+    mhc-verify --shapes examples/quick.yaml --backend 'exec:python3 examples/check_torch.py'
+
 The case file holds the inputs and upstream gradients (and the golden's results, which are not
-read). This script stands for "your implementation": PyTorch eager with bf16 activations, f32
+read); a forward call of the exec backend gives no upstream gradients, and the script then
+computes the forward only. This script stands for "your implementation": PyTorch eager with bf16 activations, f32
 parameters and autograd for the backward, as a training framework computes. It writes the inputs
 and its outputs and gradients under the names `check` reads, with the case's metadata (op, preset,
 semantics); docs/check.md describes that file. `--bug` reproduces a bug of public mHC code
@@ -94,6 +100,8 @@ def pre(t, s, bug):
     if s.merged_residual:  # mHC-lite: H - h_post (x) h_pre, output stream index first
         H = H - h_post[:, :, None] * h_pre[:, None, :]
     y = (h_pre[:, :, None] * xf).sum(1).to(torch.bfloat16)
+    if "dy" not in t:  # a forward call of the exec backend
+        return {"y": y, "h_post": h_post, "h_res": H}
     torch.autograd.backward([y, h_post, H], [t["dy"], t["dh_post"], t["dh_res"]])
     grads = {"d" + k: p.grad for k, p in params.items()}
     return {"y": y, "h_post": h_post, "h_res": H, "dx": x.grad, **grads}
@@ -106,6 +114,8 @@ def post(t, s, bug):
     transposed = (s.orientation == "transposed") != (bug == "orientation")
     mix = "tij,tic->tjc" if transposed else "tij,tjc->tic"
     out = (h_post[:, :, None] * f.float()[:, None, :] + torch.einsum(mix, H, x.float())).to(torch.bfloat16)
+    if "dout" not in t:  # a forward call of the exec backend
+        return {"out": out}
     out.backward(t["dout"])
     return {"out": out, "dx": x.grad, "df": f.grad, "dh_post": h_post.grad, "dh_res": H.grad}
 

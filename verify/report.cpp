@@ -64,6 +64,12 @@ std::string shell_quote(std::string_view s) {
   return out + "'";
 }
 
+std::string shell_word(std::string_view s) {
+  const bool plain = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                       "0123456789_+-.:/=,@%") == std::string_view::npos;
+  return plain ? std::string(s) : shell_quote(s);
+}
+
 SweepSummary SweepReport::summary() const {
   SweepSummary s;
   for (const CaseReport& c : cases) {

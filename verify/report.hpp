@@ -100,6 +100,8 @@ std::string display_name(const CaseReport& c);
 
 // `s` as one word for a POSIX shell (single quotes, embedded ones escaped): for reproduce lines.
 std::string shell_quote(std::string_view s);
+// `s` unchanged when it is one plain shell word (letters, digits, and _+-.:/=,@%), else shell_quote(s).
+std::string shell_word(std::string_view s);
 
 struct SweepReport {
   static constexpr int schema_version = 1;

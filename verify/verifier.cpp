@@ -11,6 +11,7 @@
 #include "verify/casegen.hpp"
 #include "verify/compare.hpp"
 #include "verify/diagnose.hpp"
+#include "verify/exec_backend.hpp"
 #include "verify/op_runner.hpp"
 
 namespace mhc::verify {
@@ -74,7 +75,9 @@ struct Verifier::Impl {
   std::unique_ptr<Backend> baseline;         // in the candidate's precision, reordered
   std::unique_ptr<Backend> second_baseline;  // the plain f32 implementation, unless it is the candidate
 
-  explicit Impl(VerifyOptions o) : options(std::move(o)), candidate(make_backend(options.backend)) {
+  explicit Impl(VerifyOptions o)
+      : options(std::move(o)),
+        candidate(options.allow_exec ? make_candidate_backend(options.backend) : make_backend(options.backend)) {
     baseline = make_backend(candidate->baseline_name());
     if (candidate->name() != "f32" && baseline->name() != "f32") second_baseline = make_backend("f32");
   }
@@ -214,7 +217,8 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   report.backend = impl_->candidate_name;
   // A GPU backend's name says which device ran it ("cuda", "cuda:1"); everything else runs here.
   report.device = report.backend.starts_with("cuda") ? report.backend : "cpu";
-  report.reproduce = fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), report.backend);
+  report.reproduce =
+      fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), shell_word(report.backend));
   impl_->guarded(report, [&] {
     const Tolerance tolerance = impl_->tolerance_for(spec);
     report.baseline = impl_->baseline_names(tolerance, *impl_->baseline);

@@ -15,7 +15,10 @@
 namespace mhc::verify {
 
 struct VerifyOptions {
-  std::string backend = "auto";  // candidate: any name make_backend accepts
+  std::string backend = "auto";  // candidate: any name make_backend accepts, or exec:COMMAND (allow_exec)
+  // Whether "exec:COMMAND" may run a program (verify/exec_backend.hpp): the CLI's local runs only,
+  // never a server's workers.
+  bool allow_exec = false;
   Tolerance tolerance;           // rule and per-tensor overrides; a case line whose tol= names another
                                  // profile is judged by that profile (with these overrides)
   bool diagnose = true;          // decomposition + diagnosis when a case fails

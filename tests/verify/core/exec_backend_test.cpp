@@ -1,0 +1,76 @@
+// verify/exec_backend: an implementation run as a separate program (tests/verify/core/
+// exec_kernel.cpp, the emulated backend behind the exec protocol) is verified like a built-in
+// backend, its bugs are diagnosed through the probes that rerun it, and its failures to run or to
+// write results are errors that say what happened.
+#include "verify/exec_backend.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "verify/verifier.hpp"
+
+namespace mhc::verify {
+namespace {
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+CaseReport run(const std::string& command, const std::string& line) {
+  VerifyOptions o;
+  o.backend = "exec:" + command;
+  o.allow_exec = true;
+  return Verifier(o).run(CaseSpec::parse(line));
+}
+
+const std::string kKernel = MHC_TEST_EXEC_KERNEL;
+
+TEST(ExecBackend, ACorrectProgramPassesEveryOpAndPreset) {
+  for (const char* line : {"pre T=9 n=4 C=40 preset=deepseek seed=1", "post T=9 n=3 C=40 preset=deepseek seed=1",
+                           "pre T=7 n=2 C=33 preset=mhc_ops seed=7", "pre T=5 n=3 C=16 preset=lite seed=3",
+                           "post T=5 n=3 C=16 preset=paper seed=3", "pre T=0 n=4 C=8 preset=deepseek"}) {
+    const CaseReport r = run(kKernel, line);
+    EXPECT_EQ(r.verdict, Verdict::pass) << line << ": " << r.error;
+    EXPECT_EQ(r.backend, "exec:" + kKernel);
+  }
+}
+
+TEST(ExecBackend, AWrongProgramFailsWithADiagnosisAndAReproduceLine) {
+  const CaseReport r = run(kKernel + " --scale-dx", "pre T=9 n=4 C=40 preset=deepseek seed=1");
+  ASSERT_EQ(r.verdict, Verdict::fail) << r.error;
+  ASSERT_TRUE(r.diagnosis.has_value());
+  EXPECT_EQ(r.diagnosis->fields.at("ratio"), "2") << r.diagnosis->sentence;  // constant_factor
+  EXPECT_TRUE(contains(r.reproduce, "--backend 'exec:" + kKernel + " --scale-dx'")) << r.reproduce;
+}
+
+TEST(ExecBackend, FailuresToRunOrToWriteAreErrorsThatSayWhat) {
+  const std::string line = "post T=3 n=2 C=8 preset=deepseek seed=1";
+  CaseReport r = run("echo the kernel says no; exit 4;", line);
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_EQ(r.error_kind, ErrorKind::environment);
+  EXPECT_TRUE(contains(r.error, "(post forward) exited with status 4:")) << r.error;
+  EXPECT_TRUE(contains(r.error, "the kernel says no")) << r.error;
+  r = run(kKernel + " --write-nothing", line);
+  EXPECT_EQ(r.error_kind, ErrorKind::invalid_input);
+  EXPECT_TRUE(contains(r.error, "without writing out.safetensors")) << r.error;
+  r = run(kKernel + " --skip df", line);
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_TRUE(contains(r.error, "(post backward) wrote no \"df\"")) << r.error;
+  r = run("kill -9 $$;", line);
+  EXPECT_TRUE(contains(r.error, "killed by signal 9")) << r.error;
+}
+
+TEST(ExecBackend, OnlyWhereAllowedAndNeverEmpty) {
+  VerifyOptions o;
+  o.backend = "exec:" + kKernel;  // allow_exec is false: a server's workers build verifiers so
+  EXPECT_THROW(Verifier{o}, Error);
+  try {
+    make_candidate_backend("exec:  ");
+    ADD_FAILURE() << "an empty command was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    EXPECT_TRUE(contains(e.what(), "give the command")) << e.what();
+  }
+  EXPECT_EQ(make_candidate_backend("emulated")->name(), "emulated");
+}
+
+}  // namespace
+}  // namespace mhc::verify
