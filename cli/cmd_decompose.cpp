@@ -13,6 +13,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     std::string case_line;
     std::string backend = "auto";
     std::string tolerance;  // empty: the case line's tol=
+    std::string precision;
     ReportFiles files;
   };
   auto args = std::make_shared<Args>();
@@ -21,6 +22,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
       ->required();
   sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`), or exec:COMMAND");
   sub->add_option("--tolerance", args->tolerance, "tolerance profile (default: the case line's tol=, else baseline)");
+  add_precision_option(*sub, args->precision);
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
     args->files.preflight();
@@ -32,6 +34,8 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     verify::VerifyOptions options;
     options.backend = args->backend;
     options.allow_exec = true;
+    check_precision(args->backend, args->precision);
+    options.precision = args->precision;
     options.tolerance = verify::tolerance_profile(spec.tolerance);
     options.always_decompose = true;
     verify::Verifier verifier(options);

@@ -28,6 +28,7 @@ struct RunArgs {
   std::string shapes;
   std::string backend = "auto";
   std::string tolerance;
+  std::string precision;
   std::string shard;
   std::vector<std::string> cases;  // --case: run only these lines of the sweep
   int jobs = 1;
@@ -117,6 +118,8 @@ int run_random(const RunArgs& args) {
   verify::VerifyOptions options;
   options.backend = args.backend;
   options.allow_exec = true;
+  check_precision(args.backend, args.precision);
+  options.precision = args.precision;
   if (!args.tolerance.empty()) options.tolerance = verify::tolerance_profile(args.tolerance);
   verify::Verifier verifier(options);
   verify::SweepReport sweep;
@@ -183,6 +186,8 @@ int run_sweep(const RunArgs& args) {
   verify::VerifyOptions options;
   options.backend = args.backend;
   options.allow_exec = true;
+  check_precision(args.backend, args.precision);
+  options.precision = args.precision;
   options.tolerance =
       args.tolerance.empty() ? verify::to_tolerance(plan.tolerance) : verify::tolerance_profile(args.tolerance);
   if (args.servers.empty()) refuse_local_crash_backend(args.backend);
@@ -225,9 +230,10 @@ int run_sweep(const RunArgs& args) {
   if (!options.tolerance.overrides.empty()) {
     for (auto& c : report.cases) {
       if (c.reproduce.empty()) continue;
-      c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}",
+      c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}{}",
                                 verify::shell_quote(std::filesystem::absolute(args.shapes).string()),
-                                verify::shell_quote(c.spec.to_string()), verify::shell_word(c.backend));
+                                verify::shell_quote(c.spec.to_string()), verify::shell_word(c.backend),
+                                args.precision.empty() ? "" : " --precision " + args.precision);
     }
   }
   const int signal = interrupt.signal();
@@ -249,6 +255,7 @@ CLI::App* add_run(CLI::App& app, int& exit) {
                   "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME, or "
                   "exec:COMMAND (your implementation as a program: docs/check.md)");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
+  add_precision_option(*sub, args->precision);
   auto* jobs = sub->add_option("--jobs,-j", args->jobs, "cases in parallel (with --server: calls in flight, default 8)")
                    ->check(CLI::Range(1, 256))
                    ->each([args](const std::string&) { args->jobs_given = true; });

@@ -127,6 +127,21 @@ void refuse_local_crash_backend(const std::string& backend) {
   }
 }
 
+void add_precision_option(CLI::App& sub, std::string& precision) {
+  sub.add_option("--precision", precision,
+                 "with --backend exec:COMMAND, the arithmetic the program was written for, which sets the baseline "
+                 "judging it: f32 (default), tf32, bf16gemm, bf16dx (docs/tolerances.md)")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16gemm", "bf16dx"}));
+}
+
+void check_precision(const std::string& backend, const std::string& precision) {
+  if (!precision.empty() && !backend.starts_with("exec:")) {
+    invalid_input(fmt::format("--precision declares the arithmetic of an exec:COMMAND backend; {} has its own "
+                              "(its baseline is part of the backend)",
+                              backend));
+  }
+}
+
 void ReportFiles::preflight() const {
   std::map<std::filesystem::path, std::string> taken;  // one file, one format: the last would win silently
   for (const auto& [flag, path] : {std::pair{"--json", &json}, {"--junit", &junit}, {"--md", &md}, {"--html", &html}}) {

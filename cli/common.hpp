@@ -71,6 +71,12 @@ int interrupted(verify::SweepReport& report, int signal);
 // Throws Error(unsupported) for one, pointing at --server.
 void refuse_local_crash_backend(const std::string& backend);
 
+// `--precision` of run and decompose: the arithmetic an exec:COMMAND backend was written for, which
+// picks its baseline (built-in backends declare their own). add_precision_option adds the flag;
+// check_precision throws Error(invalid_input) when it is given for another backend.
+void add_precision_option(CLI::App& sub, std::string& precision);
+void check_precision(const std::string& backend, const std::string& precision);
+
 // Subcommand registration. Each returns the subcommand; its callback stores the exit code.
 CLI::App* add_run(CLI::App& app, int& exit);
 CLI::App* add_check(CLI::App& app, int& exit);

@@ -78,7 +78,7 @@ struct Verifier::Impl {
   explicit Impl(VerifyOptions o)
       : options(std::move(o)),
         candidate(options.allow_exec ? make_candidate_backend(options.backend) : make_backend(options.backend)) {
-    baseline = make_backend(candidate->baseline_name());
+    baseline = make_backend(options.precision.empty() ? candidate->baseline_name() : precision_baseline(options.precision));
     if (candidate->name() != "f32" && baseline->name() != "f32") second_baseline = make_backend("f32");
   }
 
@@ -219,6 +219,7 @@ CaseReport Verifier::run(const CaseSpec& spec, std::stop_token stop) {
   report.device = report.backend.starts_with("cuda") ? report.backend : "cpu";
   report.reproduce =
       fmt::format("mhc-verify decompose {} --backend {}", shell_quote(spec.to_string()), shell_word(report.backend));
+  if (!impl_->options.precision.empty()) report.reproduce += " --precision " + impl_->options.precision;
   impl_->guarded(report, [&] {
     const Tolerance tolerance = impl_->tolerance_for(spec);
     report.baseline = impl_->baseline_names(tolerance, *impl_->baseline);

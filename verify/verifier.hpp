@@ -19,6 +19,9 @@ struct VerifyOptions {
   // Whether "exec:COMMAND" may run a program (verify/exec_backend.hpp): the CLI's local runs only,
   // never a server's workers.
   bool allow_exec = false;
+  // The arithmetic the candidate was written for (f32, tf32, bf16gemm, bf16dx; precision_baseline),
+  // which picks its baseline; empty: the backend's own (Backend::baseline_name).
+  std::string precision;
   Tolerance tolerance;           // rule and per-tensor overrides; a case line whose tol= names another
                                  // profile is judged by that profile (with these overrides)
   bool diagnose = true;          // decomposition + diagnosis when a case fails

@@ -58,6 +58,17 @@ TEST(ExecBackend, FailuresToRunOrToWriteAreErrorsThatSayWhat) {
   EXPECT_TRUE(contains(r.error, "killed by signal 9")) << r.error;
 }
 
+TEST(ExecBackend, ADeclaredPrecisionSetsTheBaseline) {
+  VerifyOptions o;
+  o.backend = "exec:" + kKernel;
+  o.allow_exec = true;
+  o.precision = "tf32";
+  const CaseReport r = Verifier(o).run(CaseSpec::parse("pre T=9 n=4 C=40 preset=deepseek seed=1"));
+  EXPECT_EQ(r.verdict, Verdict::pass) << r.error;
+  EXPECT_TRUE(contains(r.baseline, "emulated:tf32+reorder")) << r.baseline;
+  EXPECT_TRUE(contains(r.reproduce, "--precision tf32")) << r.reproduce;
+}
+
 TEST(ExecBackend, OnlyWhereAllowedAndNeverEmpty) {
   VerifyOptions o;
   o.backend = "exec:" + kKernel;  // allow_exec is false: a server's workers build verifiers so
