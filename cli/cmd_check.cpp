@@ -2,6 +2,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "verify/check_file.hpp"
@@ -38,9 +40,9 @@ std::string reproduce_command(const Args& a) {
 CLI::App* add_check(CLI::App& app, int& exit) {
   auto* sub = app.add_subcommand("check", "judge the outputs and gradients in a .safetensors file against the golden (one op, or both with pre./post. prefixes)");
   auto args = std::make_shared<Args>();
+  // No ExistingFile check: a missing file is an error row of the report like any unreadable one.
   sub->add_option("file", args->file, "inputs + upstream gradients + the implementation's outputs and gradients")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   sub->add_option("--op", args->check.op, "pre | post (default: the file's metadata \"op\")");
   sub->add_option("--preset", args->check.preset, "semantics preset, replacing the file's semantics fields (default: the file's metadata, else deepseek)");
   sub->add_option("--set", args->check.overrides, "semantics override KEY=VALUE (repeats=10, post_mult=1, ...)");
@@ -69,6 +71,10 @@ CLI::App* add_check(CLI::App& app, int& exit) {
     // report like an error inside the check, so the report files a CI job reads always exist.
     try {
       for (const auto& request : verify::check_requests_from_file(args->file, args->check)) {
+        if (request.precision != "f32") {
+          std::cerr << fmt::format("mhc-verify: {} declares precision {}: judged against {}\n", request.label,
+                                   request.precision, verify::precision_baseline(request.precision));
+        }
         sweep.cases.push_back(verifier.check(request));
       }
     } catch (const Error& e) {

@@ -57,7 +57,8 @@ class Diagnoser {
     const std::vector<Detector> detectors = {
         [&] { return inputs_modified(); },  [&] { return nondeterminism(); }, [&] { return nonfinite(); },
         [&] { return block_confined(); },   [&] { return low_norm_rows(); },  [&] { return zeroed_streams(); },
-        [&] { return untouched_tail(); },   [&] { return alternative_semantics(); }, [&] { return transposed_h(); },
+        [&] { return untouched_tail(); },   [&] { return missing_dx_term(); },
+        [&] { return alternative_semantics(); }, [&] { return transposed_h(); },
         [&] { return ignored_h(); },        [&] { return batch_dropped(); },     [&] { return precision_mode(); },
         [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return block_rows(); },
         [&] { return precision(); },
@@ -457,22 +458,63 @@ class Diagnoser {
                 "the results equal those with H = identity: H was computed and then discarded");
   }
 
-  // The kernel reads H without its token (batch) dimension: its results match the golden with
-  // token 0's H in every token. Only inputs whose tokens have different H can show it.
+  // The kernel reads a coefficient without its token (batch) dimension: its results match the
+  // golden with token 0's H, h_post or both in every token. Only inputs whose tokens differ show it.
   std::optional<Diagnosis> batch_dropped() const {
     if (d_.op != Op::post || d_.shape.T < 2) return std::nullopt;
-    TensorMap shared = d_.inputs;
-    Tensor& h = shared.at("h_res");
-    const std::int64_t nn = d_.shape.n * d_.shape.n;
-    bool distinct = false;
-    for (std::int64_t i = nn; i < h.numel(); ++i) {
-      distinct = distinct || h.get(i) != h.get(i % nn);
-      h.set(i, h.get(i % nn));
+    const std::vector<std::vector<std::string>> hypotheses = {{"h_res"}, {"h_post"}, {"h_res", "h_post"}};
+    for (const auto& names : hypotheses) {
+      TensorMap shared = d_.inputs;
+      bool distinct = false;
+      for (const auto& name : names) {
+        Tensor& h = shared.at(name);
+        const std::int64_t per_token = h.numel() / d_.shape.T;
+        for (std::int64_t i = per_token; i < h.numel(); ++i) {
+          distinct = distinct || h.get(i) != h.get(i % per_token);
+          h.set(i, h.get(i % per_token));
+        }
+      }
+      if (!distinct || !explained_by(golden_under(d_.semantics, shared))) continue;
+      const std::string what = names.size() == 2 ? "H and h_post" : names[0] == "h_res" ? "H" : "h_post";
+      Diagnosis g = make("batch_dropped", failing_[0]->name, "",
+                         fmt::format("the results match token 0's {0} used for every token: the kernel reads {0} "
+                                     "without its token (batch) dimension; a test whose tokens share one {0} cannot "
+                                     "see it",
+                                     what));
+      g.fields["coefficients"] = names.size() == 2 ? "h_res,h_post" : names[0];
+      return g;
     }
-    if (!distinct || !explained_by(golden_under(d_.semantics, shared))) return std::nullopt;
-    return make("batch_dropped", failing_[0]->name, "",
-                "the results match token 0's H used for every token: the kernel reads H without its token "
-                "(batch) dimension; a test whose tokens share one H cannot see it");
+    return std::nullopt;
+  }
+
+  // A term of dx is missing: dx matches the golden without one of its components (MATH.md step 9;
+  // the inverse-RMS term underflows when r^3 is formed first for rows near the top of the bf16 range).
+  std::optional<Diagnosis> missing_dx_term() const {
+    if (d_.op != Op::pre || !fails("dx")) return std::nullopt;
+    const TensorMap parts = run_op(d_.golden_backend, d_.op, d_.semantics, d_.inputs, true).taps;
+    struct Term {
+      std::string_view part;
+      const char* what;
+      const char* why;
+    };
+    const Term terms[] = {
+        {taps::dx_norm, "the inverse-RMS term -(dr r^3 / K) v",
+         "never added, or lost to underflow (r^3 formed before the product with dr underflows for rows near the "
+         "top of the bf16 range)"},
+        {taps::dx_apply, "the apply term h_pre dy", "never added"},
+        {taps::dx_mm, "the projection term dm . phi'", "never added"},
+    };
+    for (const auto& [part, what, why] : terms) {
+      const auto it = parts.find(std::string(part));
+      if (it == parts.end()) continue;
+      TensorMap alt = d_.golden;
+      Tensor& dx = alt.at("dx");
+      for (std::int64_t i = 0; i < dx.numel(); ++i) dx.set(i, dx.get(i) - it->second.get(i));
+      if (!explained_by(alt)) continue;
+      return make("missing_factor", "dx", std::string(part),
+                  fmt::format("dx matches the golden without {} ({}): that term is {}", what, part, why));
+    }
+    return std::nullopt;
   }
 
   // H or its gradient stored with row and column swapped: the candidate is the golden's transpose

@@ -108,6 +108,17 @@ std::vector<DecompositionGroup> decomposition_groups(const CaseReport& c) {
   return groups;
 }
 
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if ((byte < 0x20 && ch != '\n' && ch != '\t') || byte == 0x7f) out += fmt::format("\\x{:02x}", byte);
+    else out += ch;
+  }
+  return out;
+}
+
 std::size_t display_width(std::string_view s) {
   // Count UTF-8 lead bytes: continuation bytes are 10xxxxxx.
   return static_cast<std::size_t>(

@@ -40,6 +40,10 @@ struct DecompositionGroup {
 };
 std::vector<DecompositionGroup> decomposition_groups(const CaseReport& c);
 
+// `s` with its control characters other than newline and tab written as \xNN: text from a file's
+// metadata or a program's output must not reach a terminal as escape sequences.
+std::string printable(std::string_view s);
+
 // Display width of UTF-8 text in terminal columns (one per code point; enough for our text).
 std::size_t display_width(std::string_view s);
 

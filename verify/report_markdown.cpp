@@ -29,6 +29,7 @@ std::string code(std::string_view s, bool in_table) {
     else if (ch == '|' && in_table) body += "\\|";
     else body += ch;
   }
+  body = printable(body);
   const std::string fence(longest + 1, '`');
   const bool pad = !body.empty() && (body.front() == '`' || body.back() == '`');
   return fence + (pad ? " " : "") + body + (pad ? " " : "") + fence;
@@ -72,7 +73,7 @@ std::string markdown_escape(std::string_view s) {
         out += '\\';
         out += ch;
         break;
-      default: out += ch;
+      default: out += printable(std::string_view(&ch, 1));
     }
   }
   return out;

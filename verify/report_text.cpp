@@ -57,8 +57,11 @@ struct Line {
 class Table {
  public:
   explicit Table(std::vector<Align> align) : align_(std::move(align)) {}
-  void row(std::vector<Cell> cells) { lines_.push_back({std::move(cells), {}}); }
-  void text(std::string line) { lines_.push_back({{}, std::move(line)}); }
+  void row(std::vector<Cell> cells) {
+    for (Cell& c : cells) c.text = printable(c.text);
+    lines_.push_back({std::move(cells), {}});
+  }
+  void text(const std::string& line) { lines_.push_back({{}, printable(line)}); }
 
   std::string render(bool color) const {
     std::vector<std::size_t> width(align_.size(), 0);

@@ -293,6 +293,10 @@ check_a_torch_implementation)
   done
   torch_check 0 "" --preset lite --op pre -T 9 -n 3 -C 40 --seed 1 --set merged_residual=true --set use_gamma=true
   torch_check 0 "" --preset deepseek --op pre -T 37 -n 3 -C 100 --seed 5 --dist near_zero_rows --set repeats=3
+  # Rows near the top of the bf16 range: the inverse RMS's gradient must not underflow.
+  for preset in deepseek mhc_ops lite paper; do
+    torch_check 0 "" --preset "$preset" --op pre -T 9 -n 5 -C 33 --seed 1 --dist large
+  done
   torch_check 1 sinkhorn_forward --preset deepseek --op pre -T 37 -n 3 -C 100 --seed 5 --dist wide_logits \
     --set repeats=3 -- --bug sinkhorn_r_minus_1
   torch_check 1 orientation --preset deepseek --op post -T 13 -n 4 -C 64 --seed 3 -- --bug orientation

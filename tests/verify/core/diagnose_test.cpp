@@ -275,6 +275,33 @@ TEST_F(CheckPath, NaNOnANormalRowIsReportedButNotClassified) {
   EXPECT_TRUE(contains(report.diagnosis->sentence, "candidate produced NaN at [t=5, c=3]")) << report.diagnosis->sentence;
 }
 
+TEST_F(CheckPath, DxWithoutItsInverseRmsTermIsAMissingTerm) {
+  // What a PyTorch implementation with the inverse RMS in f32 produced on dist=large rows: autograd's
+  // d rsqrt(q)/dq underflowed and dx lost its norm term.
+  CheckRequest r = produced_by("emulated", pre);
+  const TensorMap parts = run_op(*make_backend("golden"), Op::pre, pre.semantics, r.tensors, true).taps;
+  const Tensor& norm = parts.at("part.dx_norm");
+  Tensor& dx = r.tensors.at("dx");
+  for (std::int64_t i = 0; i < dx.numel(); ++i) dx.set(i, dx.get(i) - norm.get(i));
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "missing_factor") << d.sentence;
+  EXPECT_EQ(d.component, "part.dx_norm");
+  EXPECT_TRUE(contains(d.sentence, "inverse-RMS term")) << d.sentence;
+}
+
+TEST_F(CheckPath, ResultsOfToken0sHPostAreBatchDropped) {
+  // A post forward that reads h_post without its token dimension.
+  CheckRequest r = produced_by("emulated", post);
+  TensorMap shared = r.tensors;
+  Tensor& h = shared.at("h_post");
+  const std::int64_t n = post.shape.n;
+  for (std::int64_t i = n; i < h.numel(); ++i) h.set(i, h.get(i % n));
+  r.tensors.at("out") = run_op(*make_backend("emulated"), Op::post, post.semantics, shared, false).results.at("out");
+  const Diagnosis d = diagnosis(r);
+  EXPECT_EQ(d.tag, "batch_dropped") << d.sentence;
+  EXPECT_EQ(d.fields.at("coefficients"), "h_post");
+}
+
 TEST_F(CheckPath, NoSignatureIsUnknownWithTheNumbers) {
   CheckRequest r = produced_by("emulated", post);
   Tensor& dh = r.tensors.at("dh_post");
