@@ -1,5 +1,6 @@
 #include "verify/verifier.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -197,6 +198,37 @@ struct Verifier::Impl {
   }
 };
 
+namespace {
+
+// Every absent input at once, and the likely cause when the tensors are the other op's (a post file
+// checked as pre reported only the missing results before).
+void require_inputs(const CheckRequest& request) {
+  const auto& t = request.tensors;
+  std::string missing;
+  for (const auto& name : input_names(request.op, request.semantics)) {
+    if (!t.count(name)) missing += (missing.empty() ? "\"" : ", \"") + name + "\"";
+  }
+  if (missing.empty()) return;
+  const Op other = request.op == Op::pre ? Op::post : Op::pre;
+  std::vector<std::string> own = input_names(request.op, request.semantics), theirs;
+  const std::vector<std::string> own_results = result_names(request.op, request.semantics);
+  own.insert(own.end(), own_results.begin(), own_results.end());
+  std::vector<std::string> candidates = input_names(other, request.semantics);
+  const std::vector<std::string> other_results = result_names(other, request.semantics);
+  candidates.insert(candidates.end(), other_results.begin(), other_results.end());
+  std::string foreign;
+  for (const auto& name : candidates) {
+    if (t.count(name) && std::find(own.begin(), own.end(), name) == own.end()) foreign += (foreign.empty() ? "" : ", ") + name;
+  }
+  invalid_input(fmt::format("no input {} for {}{}", missing, to_string(request.op),
+                            foreign.empty() ? ""
+                                            : fmt::format(": the tensors {} are {}'s; is the op right (--op, metadata "
+                                                          "\"op\")?",
+                                                          foreign, to_string(other))));
+}
+
+}  // namespace
+
 std::string precision_baseline(const std::string& precision) {
   if (precision == "f32") return "emulated+reorder";
   if (precision == "tf32" || precision == "bf16gemm" || precision == "bf16dx") return "emulated:" + precision + "+reorder";
@@ -254,6 +286,7 @@ CaseReport Verifier::check(const CheckRequest& request, std::stop_token stop) {
         request.precision.empty() ? nullptr : make_backend(precision_baseline(request.precision));
     Backend& baseline = declared ? *declared : *impl_->baseline;
     report.baseline = impl_->baseline_names(impl_->options.tolerance, baseline);
+    require_inputs(request);
     report.spec.shape = shape_of(request.tensors);
     validate(report.spec.shape, request.semantics);
     report.reproduce = "mhc-verify check " + shell_quote(request.label);

@@ -185,6 +185,16 @@ TEST_F(VerifierCheck, DeclaredPrecisionSetsTheBaseline) {
   EXPECT_TRUE(contains(bad.error, "precision \"fp8\": choose f32, tf32")) << bad.error;
 }
 
+TEST_F(VerifierCheck, APostFileCheckedAsPreNamesEveryMissingInputAndTheOtherOp) {
+  CheckRequest request = produced_by("emulated", post);
+  request.op = Op::pre;
+  const CaseReport r = verifier.check(request);
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_EQ(r.error_kind, ErrorKind::invalid_input);
+  EXPECT_TRUE(contains(r.error, "no input \"phi\", \"alpha\", \"bias\", \"dy\" for pre")) << r.error;
+  EXPECT_TRUE(contains(r.error, "are post's")) << r.error;
+}
+
 TEST_F(VerifierCheck, UndeclaredLowerPrecisionIsDiagnosedWithTheFlagThatJudgesIt) {
   const CaseReport r = verifier.check(produced_by("emulated:bf16gemm+reorder", pre));
   ASSERT_EQ(r.verdict, Verdict::fail);
