@@ -2,7 +2,8 @@
 
 Starts `mhc_server_testbin serve` (the service with emulated workers) with a bearer token, then
 exercises info, run_case, run_sweep and check_tensors with numpy arrays (a right and a wrong
-implementation), the statuses of bad requests, and the PyTorch example when torch is installed.
+implementation), read_safetensors (round trip, corrupt files), the statuses of bad requests, and
+the PyTorch example when torch is installed.
 """
 
 import argparse
@@ -20,7 +21,7 @@ sys.path.insert(0, HERE)
 import grpc  # noqa: E402
 
 import numpy_mhc_post  # noqa: E402
-from mhc_verify_client import Client  # noqa: E402
+from mhc_verify_client import Client, read_safetensors, safetensors_bytes  # noqa: E402
 
 ARGS = None
 TOKEN = "python-test-token"
@@ -84,6 +85,24 @@ class PythonClient(unittest.TestCase):
         self.assertEqual(wrong["verdict"], "fail")
         failing = {t["name"] for t in wrong["tensors"] if t["verdict"] == "fail"}
         self.assertIn("out", failing)
+
+    def test_read_safetensors(self):
+        import numpy as np
+        inputs = numpy_mhc_post.post_case(seed=2)
+        path = os.path.join(self.tmp.name, "case.safetensors")
+        with open(path, "wb") as f:
+            f.write(safetensors_bytes(inputs, {"op": "post"}))
+        tensors, metadata = read_safetensors(path)
+        self.assertEqual(metadata, {"op": "post"})
+        for name, array in inputs.items():
+            np.testing.assert_array_equal(tensors[name], array)
+        raw = open(path, "rb").read()
+        for corrupt, why in ((raw[:4], "too short"), (raw[:len(raw) - 16], "data_offsets"),
+                             ((2 ** 63).to_bytes(8, "little") + raw[8:], "exceeds the file")):
+            with open(path, "wb") as f:
+                f.write(corrupt)
+            with self.assertRaisesRegex(ValueError, why):
+                read_safetensors(path)
 
     def test_statuses(self):
         with self.assertRaises(grpc.RpcError) as bad:
