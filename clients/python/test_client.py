@@ -96,7 +96,8 @@ class PythonClient(unittest.TestCase):
         self.assertEqual(metadata, {"op": "post"})
         for name, array in inputs.items():
             np.testing.assert_array_equal(tensors[name], array)
-        raw = open(path, "rb").read()
+        with open(path, "rb") as f:
+            raw = f.read()
         for corrupt, why in ((raw[:4], "too short"), (raw[:len(raw) - 16], "data_offsets"),
                              ((2 ** 63).to_bytes(8, "little") + raw[8:], "exceeds the file")):
             with open(path, "wb") as f:
