@@ -275,6 +275,8 @@ pb::CaseResult Client::upload(const std::string& payload, const CheckTensorsOpti
   header->set_label(o.label);
   header->set_tolerance(o.tolerance);
   header->set_precision(o.precision);
+  header->set_phi_layout(o.phi_layout);
+  header->set_stream_layout(o.stream_layout);
   header->set_total_bytes(payload.size());
   // The digest goes in the last message; it is computed on another thread while the chunks go
   // out, so hashing does not add to the upload time.

@@ -65,6 +65,8 @@ struct CheckTensorsOptions {
   std::string label;
   std::string tolerance = "baseline";
   std::string precision;  // f32 | tf32 | bf16gemm | bf16dx; empty: the payload's metadata, else f32
+  std::string phi_layout;     // MK | KM; empty: MK
+  std::string stream_layout;  // TNC | TCN; empty: TNC
 };
 
 class Client {

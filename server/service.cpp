@@ -434,6 +434,12 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     } catch (const Error& e) {
       invalid_field("header.precision", e.what());
     }
+    if (!h.phi_layout().empty() && h.phi_layout() != "MK" && h.phi_layout() != "KM") {
+      invalid_field("header.phi_layout", "\"" + h.phi_layout() + "\": choose MK or KM");
+    }
+    if (!h.stream_layout().empty() && h.stream_layout() != "TNC" && h.stream_layout() != "TCN") {
+      invalid_field("header.stream_layout", "\"" + h.stream_layout() + "\": choose TNC or TCN");
+    }
     t.spec.preset = header.preset;
     t.spec.tolerance = tolerance;
     t.backend = header.label.empty() ? "upload" : header.label;
@@ -443,7 +449,8 @@ class CheckTensorsReactor final : public HandedOffReactor<grpc::ServerReadReacto
     template_ = std::move(t);
     request_ = {{"kind", "check"},       {"op", header.op},       {"preset", header.preset},
                 {"semantics", header.semantics}, {"label", template_.backend}, {"tolerance", tolerance},
-                {"precision", h.precision()}};
+                {"precision", h.precision()}, {"phi_layout", h.phi_layout().empty() ? "MK" : h.phi_layout()},
+                {"stream_layout", h.stream_layout().empty() ? "TNC" : h.stream_layout()}};
   }
 
   // Uploads count against max_upload_inflight_bytes as their data arrives, not as announced, so a

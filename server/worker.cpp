@@ -95,6 +95,8 @@ CaseReport run_request(VerifierCache& cache, Frame& request, std::stop_token sto
     options.op = h.value("op", std::string());
     options.preset = h.value("preset", std::string());
     options.precision = h.value("precision", std::string());
+    options.phi_layout = h.value("phi_layout", std::string("MK"));
+    options.stream_layout = h.value("stream_layout", std::string("TNC"));
     for (const auto& [key, value] : h.at("semantics").get<std::map<std::string, std::string>>())
       options.overrides.push_back(key + "=" + value);
     if (request.passed_fd < 0) fail(ErrorKind::internal, "worker: a check request came without its payload");

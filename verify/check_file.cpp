@@ -65,8 +65,8 @@ void refuse_other_layouts(const TensorMap& tensors, Op op, const Semantics& s, c
   // A [T, n] tensor says how many streams there are.
   const auto streams = tensors.find(op == Op::pre ? "dh_post" : "h_post");
   if (n != C && streams != tensors.end() && streams->second.rank() == 2 && streams->second.dim(1) == C) {
-    invalid_input(fmt::format("x: read as [T, n, C] = {} but {} {} has n = {}: x is stored in the other stream layout "
-                              "(pass --stream-layout {})",
+    invalid_input(fmt::format("x: read as [T, n, C] = {0} but {1} {2} has n = {3}: x is stored in the other stream "
+                              "layout (pass --stream-layout {4}; stream_layout=\"{4}\" for CheckTensors)",
                               x->second.describe(), streams->first, streams->second.describe(), C,
                               other_layout(o.stream_layout)));
   }
@@ -80,8 +80,8 @@ void refuse_other_layouts(const TensorMap& tensors, Op op, const Semantics& s, c
   }
   const std::int64_t K = n * C;
   if (M != K && phi->second.dim(0) == K && phi->second.dim(1) == M) {
-    invalid_input(fmt::format("phi: expected shape [M, K] = [{},{}], got {}: phi is stored in the other layout "
-                              "(pass --phi-layout {})",
+    invalid_input(fmt::format("phi: expected shape [M, K] = [{0},{1}], got {2}: phi is stored in the other layout "
+                              "(pass --phi-layout {3}; phi_layout=\"{3}\" for CheckTensors)",
                               M, K, phi->second.describe(), other_layout(o.phi_layout)));
   }
 }

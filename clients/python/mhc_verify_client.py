@@ -175,14 +175,16 @@ class Client:
         return reports
 
     def check_tensors(self, tensors, op="pre", preset="deepseek", semantics=None, label="python",
-                      tolerance="baseline", precision="f32", timeout=3600):
+                      tolerance="baseline", precision="f32", phi_layout="MK", stream_layout="TNC", timeout=3600):
         """Judges the tensors of one op (inputs, upstream gradients, outputs and gradients under the
-        interchange names of docs/service.md) against the golden; returns the report dict.
+        interchange names of docs/check.md) against the golden; returns the report dict.
         precision: the arithmetic the implementation was written to use (f32, tf32, bf16gemm,
-        bf16dx), which sets the baseline that judges it."""
+        bf16dx), which sets the baseline that judges it. phi_layout="KM": phi and dphi are [K, M];
+        stream_layout="TCN": x, dx, dout, out are [T, C, n]."""
         payload = safetensors_bytes(tensors, {"op": op, "preset": preset, "precision": precision})
         header = self.pb.CheckHeader(op=op, preset=preset, semantics=semantics or {}, label=label,
-                                     total_bytes=len(payload), tolerance=tolerance, precision=precision)
+                                     total_bytes=len(payload), tolerance=tolerance, precision=precision,
+                                     phi_layout=phi_layout, stream_layout=stream_layout)
 
         # The SHA-256 is computed on another thread (hashlib releases the GIL) while the chunks
         # go out, and sent with the last one.

@@ -20,6 +20,8 @@
 #include "server/sha256.hpp"
 #include "server/upload.hpp"
 #include "verify/casegen.hpp"
+#include "verify/op_runner.hpp"
+#include "verify/safetensors.hpp"
 
 namespace mhc::server::testing {
 namespace {
@@ -269,6 +271,34 @@ TEST_F(Rpc, CheckTensorsJudgesAtTheDeclaredPrecision) {
   const auto status = send_upload(*stub_, upload, &result);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(status.error_message().find("header.precision"), std::string::npos) << status.error_message();
+}
+
+TEST_F(Rpc, CheckTensorsReadsTheStreamLayoutOfTheHeader) {
+  // The same post case with x, dout, out and dx stored stream-last [T, C, n].
+  const std::string line = "post T=5 n=3 C=8 preset=deepseek seed=4 dist=normal";
+  const auto spec = verify::CaseSpec::parse(line);
+  verify::SafetensorsFile file{verify::case_tensors(spec), verify::case_metadata(spec)};
+  file.tensors.merge(verify::run_op(*make_backend("emulated"), spec.op, spec.semantics, file.tensors, false).results);
+  const std::int64_t T = 5, n = 3, C = 8;
+  for (const char* name : {"x", "dout", "out", "dx"}) {
+    const Tensor& t = file.tensors.at(name);
+    Tensor tcn(t.dtype(), {T, C, n});
+    for (std::int64_t k = 0; k < t.numel(); ++k) tcn.set((k / (n * C) * C + k % C) * n + k / C % n, t.get(k));
+    file.tensors.at(name) = tcn;
+  }
+  const auto bytes = verify::serialize_safetensors(file);
+  Upload upload = valid_upload(line);
+  upload.payload.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  upload.header.set_total_bytes(upload.payload.size());
+  upload.header.set_sha256(sha256_hex(upload.payload));
+  upload.header.set_stream_layout("TCN");
+  pb::CaseResult result;
+  ASSERT_TRUE(send_upload(*stub_, upload, &result).ok());
+  EXPECT_EQ(result.verdict(), "pass") << result.report_json();
+  upload.header.set_stream_layout("NCT");
+  const auto status = send_upload(*stub_, upload, &result);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("header.stream_layout"), std::string::npos) << status.error_message();
 }
 
 TEST_F(Rpc, MalformedUploadsAreRejected) {
