@@ -22,10 +22,11 @@ struct Args {
 
 // Reruns this check from any directory: the file's absolute path and every flag that changes
 // what is judged or how.
-std::string reproduce_command(const Args& a) {
+// `op` selects one op of a file that holds both.
+std::string reproduce_command(const Args& a, const std::string& op) {
   const verify::CheckOptions defaults;
   std::string line = "mhc-verify check " + verify::shell_quote(std::filesystem::absolute(a.file).string());
-  if (!a.check.op.empty()) line += " --op " + a.check.op;
+  if (!op.empty()) line += " --op " + op;
   if (!a.check.preset.empty()) line += " --preset " + verify::shell_quote(a.check.preset);
   for (const auto& o : a.check.overrides) line += " --set " + verify::shell_quote(o);
   if (a.check.phi_layout != defaults.phi_layout) line += " --phi-layout " + a.check.phi_layout;
@@ -85,8 +86,9 @@ CLI::App* add_check(CLI::App& app, int& exit) {
       failed.error_kind = e.kind();
       sweep.cases.push_back(std::move(failed));
     }
+    const bool both_ops = sweep.cases.size() > 1;
     for (auto& c : sweep.cases) {
-      c.reproduce = reproduce_command(*args);
+      c.reproduce = reproduce_command(*args, both_ops ? std::string(verify::to_string(c.spec.op)) : args->check.op);
       sweep.seconds += c.seconds;
     }
     print_report(sweep, args->files);

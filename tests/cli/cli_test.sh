@@ -339,6 +339,9 @@ PY
   grep -qE '^2 passed, 0 failed' "$tmp/out" || { echo "not two cases"; cat "$tmp/out"; exit 1; }
   expect_exit 0 "$bin" check "$tmp/both.safetensors" --op post
   grep -qE '^1 passed, 0 failed' "$tmp/out" || { echo "--op did not select one"; cat "$tmp/out"; exit 1; }
+  expect_exit 0 "$bin" check "$tmp/both.safetensors" --json "$tmp/both.json"
+  grep -q "both.safetensors' --op pre" "$tmp/both.json" && grep -q "both.safetensors' --op post" "$tmp/both.json" \
+    || { echo "the reproduce lines do not select their op"; exit 1; }
   expect_exit 2 "$bin" golden --from "$tmp/both.safetensors" --dump "$tmp/g2.safetensors"
   grep -q "holds both ops" "$tmp/err" || { echo "golden --from did not ask for --op"; cat "$tmp/err"; exit 1; }
   ;;
