@@ -300,6 +300,8 @@ check_a_torch_implementation)
   torch_check 1 sinkhorn_forward --preset deepseek --op pre -T 37 -n 3 -C 100 --seed 5 --dist wide_logits \
     --set repeats=3 -- --bug sinkhorn_r_minus_1
   torch_check 1 orientation --preset deepseek --op post -T 13 -n 4 -C 64 --seed 3 -- --bug orientation
+  # The Triton example runs only on a GPU host (docs/check.md has its H100 results); here it must parse.
+  /usr/bin/python3 -m py_compile "$src/examples/triton_mhc_post.py" || { echo "triton_mhc_post.py does not compile"; exit 1; }
   # The same script as an exec backend runs every case of a sweep, and the bug is diagnosed there too.
   printf 'name: torch\ncases:\n  - pre T=9 n=3 C=40 preset=deepseek seed=1\n  - post T=9 n=3 C=40 preset=deepseek seed=1\n' \
     >"$tmp/torch.yaml"
