@@ -20,7 +20,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
   sub->add_option("case", args->case_line,
                   "the case line, e.g. \"pre T=137 n=4 C=1280 preset=deepseek seed=3 dist=normal\"")
       ->required();
-  sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`), or exec:COMMAND");
+  sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`), or pipe:COMMAND / exec:COMMAND");
   sub->add_option("--tolerance", args->tolerance, "tolerance profile (default: the case line's tol=, else baseline)");
   add_precision_option(*sub, args->precision);
   args->files.add_options(*sub);

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "server/auth.hpp"
 #include "server/client.hpp"
+#include "verify/exec_backend.hpp"
 #include "verify/random_cases.hpp"
 #include "verify/report_format.hpp"
 #include "verify/report_text.hpp"
@@ -191,8 +192,9 @@ int run_sweep(const RunArgs& args) {
   options.tolerance =
       args.tolerance.empty() ? verify::to_tolerance(plan.tolerance) : verify::tolerance_profile(args.tolerance);
   if (args.servers.empty()) refuse_local_crash_backend(args.backend);
-  if (!args.servers.empty() && args.backend.starts_with("exec:")) {
-    invalid_input("--backend exec:... runs a program on this machine and cannot be sent to a server: drop --server");
+  if (!args.servers.empty() && verify::is_program_backend(args.backend)) {
+    invalid_input("--backend " + args.backend.substr(0, 5) +
+                  "... runs a program on this machine and cannot be sent to a server: drop --server");
   }
   const bool tty = stderr_is_terminal();
   const bool color = args.files.color_stderr();
@@ -253,7 +255,7 @@ CLI::App* add_run(CLI::App& app, int& exit) {
       ->check(CLI::ExistingFile);
   sub->add_option("--backend,-b", args->backend,
                   "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME, or "
-                  "exec:COMMAND (your implementation as a program: docs/check.md)");
+                  "pipe:COMMAND / exec:COMMAND (your implementation as a program: docs/check.md)");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
   add_precision_option(*sub, args->precision);
   auto* jobs = sub->add_option("--jobs,-j", args->jobs, "cases in parallel (with --server: calls in flight, default 8)")

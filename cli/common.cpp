@@ -19,6 +19,7 @@
 
 #include "core/error.hpp"
 #include "kernels/mutants/mutants.hpp"
+#include "verify/exec_backend.hpp"
 #include "verify/report_html.hpp"
 #include "verify/report_junit.hpp"
 #include "verify/report_markdown.hpp"
@@ -135,8 +136,8 @@ void add_precision_option(CLI::App& sub, std::string& precision) {
 }
 
 void check_precision(const std::string& backend, const std::string& precision) {
-  if (!precision.empty() && !backend.starts_with("exec:")) {
-    invalid_input(fmt::format("--precision declares the arithmetic of an exec:COMMAND backend; {} has its own "
+  if (!precision.empty() && !verify::is_program_backend(backend)) {
+    invalid_input(fmt::format("--precision declares the arithmetic of an exec:/pipe: backend; {} has its own "
                               "(its baseline is part of the backend)",
                               backend));
   }

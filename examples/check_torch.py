@@ -5,13 +5,13 @@
     python3 examples/check_torch.py case.safetensors mine.safetensors [--bug NAME]
     mhc-verify check mine.safetensors
 
-The same script is an exec backend, which runs it on every case of a sweep (and on the random
-shapes of `--random`):
+The same script is a program backend, which runs it on every case of a sweep (and on the random
+shapes of `--random`); pipe: starts it once per verifier thread, exec: once per call:
 
-    mhc-verify --shapes examples/quick.yaml --backend 'exec:python3 examples/check_torch.py'
+    mhc-verify --shapes examples/quick.yaml --backend 'pipe:python3 examples/check_torch.py'
 
 The case file holds the inputs and upstream gradients (and the golden's results, which are not
-read); a forward call of the exec backend gives no upstream gradients, and the script then
+read); a forward call of a program backend gives no upstream gradients, and the script then
 computes the forward only. This script stands for "your implementation": PyTorch eager with bf16 activations, f32
 parameters and autograd for the backward, as a training framework computes. It writes the inputs
 and its outputs and gradients under the names `check` reads, with the case's metadata (op, preset,
@@ -31,7 +31,7 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
-from mhc_verify_client import read_safetensors, safetensors_bytes  # noqa: E402
+from mhc_verify_client import serve_kernel  # noqa: E402
 
 BUGS = {
     "sinkhorn_r_minus_1": "pre: the Sinkhorn loop runs R - 1 iterations (Megatron-LM #5106)",
@@ -50,7 +50,7 @@ class Semantics:
         self.post_mult = float(md["post_mult"])
         self.merged_residual = md.get("merged_residual") == "true"
         if md.get("sinkhorn_grad") == "implicit":
-            sys.exit("this example implements the exact Sinkhorn gradient only (sinkhorn_grad=exact)")
+            raise ValueError("this example implements the exact Sinkhorn gradient only (sinkhorn_grad=exact)")
 
 
 def resmap(z_res, n, s, bug):
@@ -103,7 +103,7 @@ def pre(t, s, bug):
     if s.merged_residual:  # mHC-lite: H - h_post (x) h_pre, output stream index first
         H = H - h_post[:, :, None] * h_pre[:, None, :]
     y = (h_pre[:, :, None] * xf).sum(1).to(torch.bfloat16)
-    if "dy" not in t:  # a forward call of the exec backend
+    if "dy" not in t:  # a forward call of a program backend
         return {"y": y, "h_post": h_post, "h_res": H}
     torch.autograd.backward([y, h_post, H], [t["dy"], t["dh_post"], t["dh_res"]])
     grads = {"d" + k: p.grad for k, p in params.items()}
@@ -117,37 +117,47 @@ def post(t, s, bug):
     transposed = (s.orientation == "transposed") != (bug == "orientation")
     mix = "tij,tic->tjc" if transposed else "tij,tjc->tic"
     out = (h_post[:, :, None] * f.float()[:, None, :] + torch.einsum(mix, H, x.float())).to(torch.bfloat16)
-    if "dout" not in t:  # a forward call of the exec backend
+    if "dout" not in t:  # a forward call of a program backend
         return {"out": out}
     out.backward(t["dout"])
     return {"out": out, "dx": x.grad, "df": f.grad, "dh_post": h_post.grad, "dh_res": H.grad}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("case", help="a case file from `mhc-verify golden --dump`")
-    ap.add_argument("out", help="the file to write for `mhc-verify check`")
-    ap.add_argument("--bug", choices=sorted(BUGS), help="; ".join(f"{k}: {v}" for k, v in sorted(BUGS.items())))
-    args = ap.parse_args()
-    arrays, md = read_safetensors(args.case)
+def implementation(arrays, md, bug):
+    """The inputs and this implementation's results for one case: the file `check` reads, or the
+    answer to an exec:/pipe: call (which ignores the inputs)."""
     op, s = md.get("op"), Semantics(md)
     if op not in ("pre", "post"):
-        sys.exit(f"{args.case}: metadata op is {op!r}; write the case with `mhc-verify golden --op pre|post --dump`")
-    if args.bug == "orientation" and op != "post" or args.bug == "sinkhorn_r_minus_1" and (
+        raise ValueError(f"metadata op is {op!r}; write the case with `mhc-verify golden --op pre|post --dump`")
+    if bug == "orientation" and op != "post" or bug == "sinkhorn_r_minus_1" and (
             op != "pre" or not s.resmap.startswith("sinkhorn") or s.repeats < 2):
-        sys.exit(f"--bug {args.bug} does not apply to this case ({op}, resmap {s.resmap}, R = {s.repeats}): "
-                 f"{BUGS[args.bug]}")
+        raise ValueError(f"--bug {bug} does not apply to this case ({op}, resmap {s.resmap}, R = {s.repeats}): "
+                         f"{BUGS[bug]}")
     names = {"pre": ("x", "phi", "gamma", "alpha", "bias", "dy", "dh_post", "dh_res"),
              "post": ("x", "f", "h_post", "h_res", "dout")}[op]
     activations = {"x", "f", "dy", "dout"}  # bf16 in the case file, as in a model
     inputs = {k: torch.from_numpy(arrays[k].copy()).to(torch.bfloat16 if k in activations else torch.float32)
               for k in names if k in arrays}
-    results = (pre if op == "pre" else post)(inputs, s, args.bug)
-    md = {**md, "producer": "examples/check_torch.py" + (f" --bug {args.bug}" if args.bug else "")}
-    with open(args.out, "wb") as fh:
-        fh.write(safetensors_bytes({**inputs, **{k: v.detach() for k, v in results.items()}}, md))
-    print(f"wrote {args.out}: {op} T={inputs['x'].shape[0]} n={inputs['x'].shape[1]} C={inputs['x'].shape[2]}, "
-          f"preset {md.get('preset')}; now run: mhc-verify check {args.out}")
+    results = (pre if op == "pre" else post)(inputs, s, bug)
+    md["producer"] = "examples/check_torch.py" + (f" --bug {bug}" if bug else "")
+    return {**inputs, **{k: v.detach() for k, v in results.items()}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", metavar="CASE OUT",
+                    help="a case file from `mhc-verify golden --dump` and the file to write for `mhc-verify check` "
+                         "(exec: calls give IN and OUT the same way); none: serve pipe: calls")
+    ap.add_argument("--bug", choices=sorted(BUGS), help="; ".join(f"{k}: {v}" for k, v in sorted(BUGS.items())))
+    args = ap.parse_args()
+    if len(args.files) not in (0, 2):
+        ap.error("give CASE and OUT, or nothing (pipe:)")
+    try:
+        serve_kernel(lambda arrays, md: implementation(arrays, md, args.bug), args.files)
+    except ValueError as e:
+        sys.exit(f"{args.files[0]}: {e}")
+    if args.files:
+        print(f"wrote {args.files[1]}; now run: mhc-verify check {args.files[1]}")
 
 
 if __name__ == "__main__":

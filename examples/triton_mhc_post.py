@@ -2,15 +2,16 @@
 """mHC post forward and backward as Triton kernels on a CUDA GPU, verified by mhc-verify through its
 exec backend (docs/check.md):
 
-    mhc-verify --shapes examples/triton_post.yaml --backend 'exec:python3 examples/triton_mhc_post.py'
-    mhc-verify --shapes examples/triton_post.yaml --backend 'exec:python3 examples/triton_mhc_post.py --bug orientation'
+    mhc-verify --shapes examples/triton_post.yaml --backend 'pipe:python3 examples/triton_mhc_post.py'
+    mhc-verify --shapes examples/triton_post.yaml --backend 'pipe:python3 examples/triton_mhc_post.py --bug orientation'
 
-Called as `triton_mhc_post.py [--bug orientation] IN.safetensors OUT.safetensors`. The kernels
+`pipe:` keeps one process per verifier thread (Python, torch and Triton start once); `exec:`
+starts one per call (`triton_mhc_post.py [--bug orientation] IN.safetensors OUT.safetensors`). The kernels
 (MATH.md "Forward post", "Backward post"): out[j] = h_post[j] f + sum_i Hm[i,j] x[i] with Hm = H in
 the transposed orientation and H^T in the plain one, f32 accumulation, one bf16 rounding; the
 backward is one program per token that loops over C, so dh_post and dH are summed in a fixed order
 (no atomics: bitwise deterministic). `--bug orientation` flips the orientation, the most frequent
-bug of public mHC code (BUGS.md). Post only: a pre case exits 3 with a message.
+bug of public mHC code (BUGS.md). Post only: a pre case is an error naming that.
 """
 import argparse
 import os
@@ -21,7 +22,7 @@ import triton
 import triton.language as tl
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
-from mhc_verify_client import read_safetensors, safetensors_bytes  # noqa: E402
+from mhc_verify_client import serve_kernel  # noqa: E402
 
 
 @triton.jit
@@ -80,29 +81,22 @@ def blocks(n, C):
     return max(2, triton.next_power_of_2(n)), min(128, max(16, triton.next_power_of_2(C)))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bug", choices=["orientation"], help="flip the orientation (BUGS.md)")
-    ap.add_argument("input")
-    ap.add_argument("output")
-    args = ap.parse_args()
-    arrays, md = read_safetensors(args.input)
+def post(arrays, md, bug):
+    """The results of one exec/pipe call (docs/check.md) on the GPU."""
     if md.get("op") != "post":
-        print(f"this example implements post only, not {md.get('op')!r}", file=sys.stderr)
-        sys.exit(3)
-    transposed = (md["orientation"] == "transposed") != (args.bug == "orientation")
+        raise ValueError(f"this example implements post only, not {md.get('op')!r}")
+    transposed = (md["orientation"] == "transposed") != (bug == "orientation")
     dev = torch.device("cuda")
     dtypes = {"x": torch.bfloat16, "f": torch.bfloat16, "dout": torch.bfloat16}
     t = {k: torch.from_numpy(v.copy()).to(dev).to(dtypes.get(k, torch.float32)).contiguous() for k, v in arrays.items()}
     T, n, C = t["x"].shape
     BLOCK_N, BLOCK_C = blocks(n, C)
-    results = {}
     if md["mode"] == "forward":
         out = torch.empty(T, n, C, device=dev, dtype=torch.bfloat16)
         if T > 0:
             post_forward_kernel[(T, triton.cdiv(C, BLOCK_C))](t["x"], t["f"], t["h_post"], t["h_res"], out, n, C,
                                                               transposed, BLOCK_N, BLOCK_C)
-        results["out"] = out
+        results = {"out": out}
     else:
         results = {"dx": torch.empty(T, n, C, device=dev, dtype=torch.bfloat16),
                    "df": torch.empty(T, C, device=dev, dtype=torch.bfloat16),
@@ -112,8 +106,17 @@ def main():
             post_backward_kernel[(T,)](t["x"], t["f"], t["h_post"], t["h_res"], t["dout"], results["dx"], results["df"],
                                        results["dh_post"], results["dh_res"], n, C, transposed, BLOCK_N, BLOCK_C)
     torch.cuda.synchronize()
-    with open(args.output, "wb") as fh:
-        fh.write(safetensors_bytes(results))
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bug", choices=["orientation"], help="flip the orientation (BUGS.md)")
+    ap.add_argument("files", nargs="*", metavar="IN OUT", help="one exec: call; without, serve pipe: calls")
+    args = ap.parse_args()
+    if len(args.files) not in (0, 2):
+        ap.error("give IN and OUT (exec:), or nothing (pipe:)")
+    serve_kernel(lambda arrays, md: post(arrays, md, args.bug), args.files)
 
 
 if __name__ == "__main__":

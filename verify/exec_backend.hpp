@@ -8,7 +8,13 @@
 // /bin/sh in a scratch directory, and reads the results from OUT.safetensors under the names
 // docs/check.md lists (forward: y, h_post, h_res | out; backward: dx, dphi, dalpha, dbias, dgamma
 // | dx, df, dh_post, dh_res; other tensors in OUT are ignored). The program's output goes to a
-// log whose tail a failure quotes. Local only: the service refuses exec backends by name.
+// log whose tail a failure quotes. Local only: the service refuses these backends by name.
+//
+// `--backend pipe:COMMAND` runs the same protocol over one long-lived process (per verifier
+// thread): each call sends the line "IN<TAB>OUT" on its stdin and waits for the line "ok" (or
+// "error: MESSAGE") on its stdout; the program ends when its stdin closes. It saves the program's
+// start-up per call (Python with torch and Triton: seconds). clients/python's serve_kernel speaks
+// both.
 #pragma once
 
 #include <memory>
@@ -19,8 +25,9 @@
 
 namespace mhc::verify {
 
-// "exec:COMMAND" as an ExecBackend, any other name as make_backend builds it. Error(invalid_input)
-// for an empty command.
+// "exec:COMMAND" or "pipe:COMMAND": a program backend; any other name as make_backend builds it.
+// Error(invalid_input) for an empty command.
 std::unique_ptr<Backend> make_candidate_backend(std::string_view name);
+bool is_program_backend(std::string_view name);
 
 }  // namespace mhc::verify

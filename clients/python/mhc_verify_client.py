@@ -15,6 +15,7 @@ from the .proto with protoc and Debian's grpc_python_plugin (package protobuf-co
 first use, into MHC_VERIFY_STUB_DIR or ~/.cache/mhc-verify/stubs.
 """
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -119,6 +120,34 @@ def read_safetensors(path):
             raise ValueError(f"{path}: tensor {name} is {info['dtype']}, not one of BF16, F16, F32, F64")
         tensors[name] = array.reshape(info["shape"])
     return tensors, metadata
+
+
+def serve_kernel(compute, files=None):
+    """Runs compute(tensors, metadata) -> {name: tensor} as mhc-verify's exec: or pipe: backend
+    (docs/check.md). With files = (IN, OUT) it answers one call: exec:, or step 2 of `check`'s
+    workflow. Without, it serves pipe: calls on stdin/stdout until stdin closes; print() goes to
+    stderr meanwhile, and an exception becomes the answer "error: ...", which the verifier reports
+    as the case's error. OUT gets the results and IN's metadata."""
+    def one(path_in, path_out):
+        tensors, metadata = read_safetensors(path_in)
+        results = compute(tensors, metadata)
+        with open(path_out, "wb") as fh:
+            fh.write(safetensors_bytes(results, metadata))
+
+    if files:
+        one(*files)
+        return
+    replies = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        for line in sys.stdin:
+            path_in, _, path_out = line.rstrip("\n").partition("\t")
+            try:
+                one(path_in, path_out)
+                reply = "ok"
+            except Exception as e:  # noqa: BLE001 - any failure of the kernel is the case's error
+                reply = "error: " + " ".join(f"{type(e).__name__}: {e}".split())
+            replies.write(reply + "\n")
+            replies.flush()
 
 
 # ------------------------------------------------------------------------------------------------

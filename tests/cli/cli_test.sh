@@ -195,7 +195,7 @@ bad_input_to_check_and_decompose_is_exit_2)
   grep -q 'phi-layout' "$tmp/c.json" || { echo "the error does not name the flag"; exit 1; }
   expect_exit 2 "$bin" check "$tmp/g.safetensors" --precision fp8
   expect_exit 2 "$bin" decompose 'pre T=5 n=3 C=17 preset=deepseek' --backend emulated --precision tf32
-  grep -q "exec:COMMAND" "$tmp/err" || { echo "--precision on a built-in backend not explained"; exit 1; }
+  grep -q "exec:/pipe:" "$tmp/err" || { echo "--precision on a built-in backend not explained"; exit 1; }
   expect_exit 0 "$bin" check "$tmp/g.safetensors" --precision tf32 --json "$tmp/t.json"
   grep -q '"baseline": "emulated:tf32+reorder' "$tmp/t.json" || { echo "--precision did not pick the baseline"; exit 1; }
   ;;
@@ -307,8 +307,11 @@ check_a_torch_implementation)
     >"$tmp/torch.yaml"
   expect_exit 0 "$bin" --shapes "$tmp/torch.yaml" --backend "exec:/usr/bin/python3 $src/examples/check_torch.py"
   grep -qE '^2 passed, 0 failed' "$tmp/out" || { echo "exec sweep: not 2 passed"; cat "$tmp/out"; exit 1; }
-  expect_exit 1 "$bin" --shapes "$tmp/torch.yaml" --backend "exec:/usr/bin/python3 $src/examples/check_torch.py --bug orientation"
-  grep -q "diagnosis: orientation" "$tmp/out" || { echo "exec sweep: no orientation diagnosis"; cat "$tmp/out"; exit 1; }
+  # pipe: one process per thread serves every call: the whole quick sweep in seconds.
+  expect_exit 0 "$bin" --shapes "$src/examples/quick.yaml" --jobs 2 --backend "pipe:/usr/bin/python3 $src/examples/check_torch.py"
+  grep -qE '^206 passed, 0 failed, 12 skipped' "$tmp/out" || { echo "pipe sweep: not the quick sweep's counts"; tail -3 "$tmp/out"; exit 1; }
+  expect_exit 1 "$bin" --shapes "$tmp/torch.yaml" --backend "pipe:/usr/bin/python3 $src/examples/check_torch.py --bug orientation"
+  grep -q "diagnosis: orientation" "$tmp/out" || { echo "pipe sweep: no orientation diagnosis"; cat "$tmp/out"; exit 1; }
   expect_exit 2 "$bin" --shapes "$tmp/torch.yaml" --backend "exec:true" --server 127.0.0.1:1
   grep -q "cannot be sent to a server" "$tmp/err" || { echo "exec with --server not refused"; cat "$tmp/err"; exit 1; }
   ;;

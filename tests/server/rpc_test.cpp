@@ -217,6 +217,7 @@ TEST_F(Rpc, BadRequestsGetInvalidArgumentNamingTheField) {
   expect_invalid(case_request("sideways T=1 n=1 C=1"), "case_ref");
   expect_invalid(case_request(kPre, "no_such_backend"), "options.backend");
   expect_invalid(case_request(kPre, "exec:touch /tmp/mhc-verify-rpc-exec"), "options.backend");  // runs nothing here
+  expect_invalid(case_request(kPre, "pipe:touch /tmp/mhc-verify-rpc-exec"), "options.backend");
   expect_invalid(pb::RunCaseRequest(), "case_ref");
 
   auto lines = sweep_lines(4);

@@ -58,6 +58,45 @@ TEST(ExecBackend, FailuresToRunOrToWriteAreErrorsThatSayWhat) {
   EXPECT_TRUE(contains(r.error, "killed by signal 9")) << r.error;
 }
 
+TEST(PipeBackend, OneProcessServesEveryCallAndBugsAreDiagnosed) {
+  for (const char* line : {"pre T=9 n=4 C=40 preset=deepseek seed=1", "post T=9 n=3 C=40 preset=paper seed=1",
+                           "pre T=0 n=4 C=8 preset=deepseek"}) {
+    VerifyOptions o;
+    o.backend = "pipe:" + kKernel;
+    o.allow_exec = true;
+    Verifier v(o);
+    const CaseReport r = v.run(CaseSpec::parse(line));
+    EXPECT_EQ(r.verdict, Verdict::pass) << line << ": " << r.error;
+    EXPECT_EQ(v.run(CaseSpec::parse(line)).verdict, Verdict::pass) << "the same process, again";
+  }
+  VerifyOptions o;
+  o.backend = "pipe:" + kKernel + " --scale-dx";
+  o.allow_exec = true;
+  const CaseReport r = Verifier(o).run(CaseSpec::parse("pre T=9 n=4 C=40 preset=deepseek seed=1"));
+  ASSERT_EQ(r.verdict, Verdict::fail) << r.error;
+  EXPECT_EQ(r.diagnosis->fields.at("ratio"), "2") << r.diagnosis->sentence;
+}
+
+TEST(PipeBackend, AProgramThatAnswersAnErrorOrEndsIsAnErrorThatSaysWhat) {
+  const std::string line = "post T=3 n=2 C=8 preset=deepseek seed=1";
+  VerifyOptions o;
+  o.allow_exec = true;
+  o.backend = "pipe:" + kKernel + " --skip out --write-nothing";
+  CaseReport r = Verifier(o).run(CaseSpec::parse(line));
+  EXPECT_TRUE(contains(r.error, "without writing out.safetensors")) << r.error;
+  o.backend = "pipe:" + kKernel + " --exit-after 1";  // answers the forward, ends at the backward
+  r = Verifier(o).run(CaseSpec::parse(line));
+  EXPECT_EQ(r.error_kind, ErrorKind::environment);
+  EXPECT_TRUE(contains(r.error, "(post backward) exited with status 5")) << r.error;
+  o.backend = "pipe:echo hello;";  // not the protocol
+  r = Verifier(o).run(CaseSpec::parse(line));
+  EXPECT_TRUE(contains(r.error, "answered \"hello\", not \"ok\"")) << r.error;
+  o.backend = "pipe:read line; echo 'error: no such shape'; cat > /dev/null";
+  r = Verifier(o).run(CaseSpec::parse(line));
+  EXPECT_EQ(r.error_kind, ErrorKind::invalid_input);
+  EXPECT_TRUE(contains(r.error, "answered: no such shape")) << r.error;
+}
+
 TEST(ExecBackend, ADeclaredPrecisionSetsTheBaseline) {
   VerifyOptions o;
   o.backend = "exec:" + kKernel;
