@@ -29,14 +29,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The last lines of the program's log, for an error message.
-std::string log_tail(const fs::path& log) {
+// The last lines of the program's log, for an error message ("" when it printed nothing and that
+// is not worth saying).
+std::string log_tail(const fs::path& log, bool say_if_empty = true) {
   std::ifstream in(log);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   std::string tail;
   for (std::size_t i = lines.size() > 8 ? lines.size() - 8 : 0; i < lines.size(); ++i) tail += "\n    " + lines[i];
-  return tail.empty() ? " (it printed nothing)" : ":" + tail;
+  if (tail.empty()) return say_if_empty ? " (it printed nothing)" : "";
+  return ":" + tail;
 }
 
 // The protocol's two files and their checks; how the program is run is the subclass's.
