@@ -210,7 +210,7 @@ class PipeBackend : public ProgramBackend {
     while (recv(fd_, &ch, 1, 0) == 1 && ch != '\n') reply += ch;
     if (sent && reply == "ok") return;
     if (sent && reply.starts_with("error: ")) {
-      invalid_input(fmt::format("{} ({}) answered: {}{}", name(), what, reply.substr(7), log_tail(log)));
+      invalid_input(fmt::format("{} ({}) answered: {}{}", name(), what, reply.substr(7), log_tail(log, false)));
     }
     // No answer: the program ended (or wrote something that is not the protocol).
     const std::string how = stop();
