@@ -108,8 +108,8 @@ class ProgramBackend : public Backend {
     fs::remove(out, ignored);  // never read a previous call's results
     run(in, out, log, fmt::format("{} {}", op, mode));
     if (!fs::exists(out)) {
-      invalid_input(fmt::format("{} ({} {}) exited 0 without writing {} (it must write its results there: "
-                                "docs/check.md){}",
+      invalid_input(fmt::format("{} ({} {}) reported success without writing {} (it must write its results "
+                                "there: docs/check.md){}",
                                 name(), op, mode, out.filename().string(), log_tail(log)));
     }
     SafetensorsFile file = read_safetensors(out);

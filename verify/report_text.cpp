@@ -61,7 +61,8 @@ class Table {
     for (Cell& c : cells) c.text = printable(c.text);
     lines_.push_back({std::move(cells), {}});
   }
-  void text(const std::string& line) { lines_.push_back({{}, printable(line)}); }
+  // Free text as given: the caller escapes what came from outside (printable) and paints the rest.
+  void text(std::string line) { lines_.push_back({{}, std::move(line)}); }
 
   std::string render(bool color) const {
     std::vector<std::size_t> width(align_.size(), 0);
@@ -123,7 +124,7 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
     // unusual case does not push every row of the table off the screen.
     std::string line = display_name(c);
     if (line.size() > kMaxCaseColumn) {
-      table.text(line);
+      table.text(printable(line));
       line.clear();
     }
     if (c.tensors.empty()) {
@@ -153,15 +154,15 @@ std::string render_table(const SweepReport& report, const TextOptions& options) 
     const std::string indent = "    ";
     if (c.verdict == Verdict::fail) {
       for (const TensorCheck& t : c.tensors) {
-        if (t.verdict == Verdict::fail && !t.reason.empty()) table.text(indent + t.name + ": " + t.reason);
+        if (t.verdict == Verdict::fail && !t.reason.empty()) table.text(printable(indent + t.name + ": " + t.reason));
       }
       if (const std::string d = diagnosis_line(c); !d.empty()) {
-        table.text(indent + paint("diagnosis:", kRed, color) + " " + d);
+        table.text(indent + paint("diagnosis:", kRed, color) + " " + printable(d));
       }
     }
-    if (c.verdict != Verdict::pass && c.verdict != Verdict::fail) table.text(indent + outcome_message(c));
-    else if (!c.error.empty()) table.text(indent + c.error);
-    if (is_problem(c.verdict) && !c.reproduce.empty()) table.text(indent + "reproduce: " + c.reproduce);
+    if (c.verdict != Verdict::pass && c.verdict != Verdict::fail) table.text(printable(indent + outcome_message(c)));
+    else if (!c.error.empty()) table.text(printable(indent + c.error));
+    if (is_problem(c.verdict) && !c.reproduce.empty()) table.text(printable(indent + "reproduce: " + c.reproduce));
   }
   std::string out = any_case ? table.render(color) : "";  // no header over an empty table
   if (options.summary) out += render_summary(report, color) + "\n";

@@ -82,6 +82,20 @@ TEST(ReportText, ColourOnlyWhenAsked) {
   EXPECT_EQ(stripped, render_table(r));
 }
 
+TEST(ReportText, ControlCharactersFromFilesAreEscaped) {
+  // An error quoting a file's metadata must not reach the terminal as an escape sequence; the
+  // table's own colours still do.
+  SweepReport r = testing::sample_sweep();
+  r.cases.front().verdict = Verdict::error;
+  r.cases.front().error = "precision \"\033[31mRED\": choose f32";
+  for (const bool color : {false, true}) {
+    const std::string out = render_table(r, {.color = color});
+    EXPECT_TRUE(contains(out, "precision \"\\x1b[31mRED\"")) << out;
+    EXPECT_FALSE(contains(out, "\033[31mRED"));
+  }
+  EXPECT_TRUE(contains(render_table(r, {.color = true}), "\033[31mFAIL\033[0m"));
+}
+
 TEST(ReportText, OnlyFailuresHidesPassingCasesButKeepsTheSummary) {
   const SweepReport r = testing::sample_sweep();
   const std::string text = render_table(r, {.only_failures = true});
