@@ -13,7 +13,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     std::string case_line;
     std::string backend = "auto";
     std::string tolerance;  // empty: the case line's tol=
-    std::string precision;
+    ProgramOptions program;
     ReportFiles files;
   };
   auto args = std::make_shared<Args>();
@@ -22,7 +22,7 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
       ->required();
   sub->add_option("--backend", args->backend, "backend under test (see `mhc-verify info`), or pipe:COMMAND / exec:COMMAND");
   sub->add_option("--tolerance", args->tolerance, "tolerance profile (default: the case line's tol=, else baseline)");
-  add_precision_option(*sub, args->precision);
+  add_program_options(*sub, args->program);
   args->files.add_options(*sub);
   sub->callback([args, &exit] {
     args->files.preflight();
@@ -34,8 +34,9 @@ CLI::App* add_decompose(CLI::App& app, int& exit) {
     verify::VerifyOptions options;
     options.backend = args->backend;
     options.allow_exec = true;
-    check_precision(args->backend, args->precision);
-    options.precision = args->precision;
+    check_program_options(args->backend, args->program);
+    options.precision = args->program.precision;
+    options.call_timeout = std::chrono::milliseconds(static_cast<long long>(args->program.call_timeout * 1000));
     options.tolerance = verify::tolerance_profile(spec.tolerance);
     options.always_decompose = true;
     verify::Verifier verifier(options);

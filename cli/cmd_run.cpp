@@ -29,7 +29,7 @@ struct RunArgs {
   std::string shapes;
   std::string backend = "auto";
   std::string tolerance;
-  std::string precision;
+  ProgramOptions program;
   std::string shard;
   std::vector<std::string> cases;  // --case: run only these lines of the sweep
   int jobs = 1;
@@ -119,8 +119,9 @@ int run_random(const RunArgs& args) {
   verify::VerifyOptions options;
   options.backend = args.backend;
   options.allow_exec = true;
-  check_precision(args.backend, args.precision);
-  options.precision = args.precision;
+  check_program_options(args.backend, args.program);
+  options.precision = args.program.precision;
+  options.call_timeout = std::chrono::milliseconds(static_cast<long long>(args.program.call_timeout * 1000));
   if (!args.tolerance.empty()) options.tolerance = verify::tolerance_profile(args.tolerance);
   verify::Verifier verifier(options);
   verify::SweepReport sweep;
@@ -187,8 +188,9 @@ int run_sweep(const RunArgs& args) {
   verify::VerifyOptions options;
   options.backend = args.backend;
   options.allow_exec = true;
-  check_precision(args.backend, args.precision);
-  options.precision = args.precision;
+  check_program_options(args.backend, args.program);
+  options.precision = args.program.precision;
+  options.call_timeout = std::chrono::milliseconds(static_cast<long long>(args.program.call_timeout * 1000));
   options.tolerance =
       args.tolerance.empty() ? verify::to_tolerance(plan.tolerance) : verify::tolerance_profile(args.tolerance);
   if (args.servers.empty()) refuse_local_crash_backend(args.backend);
@@ -235,7 +237,7 @@ int run_sweep(const RunArgs& args) {
       c.reproduce = fmt::format("mhc-verify run --shapes {} --case {} --backend {}{}",
                                 verify::shell_quote(std::filesystem::absolute(args.shapes).string()),
                                 verify::shell_quote(c.spec.to_string()), verify::shell_word(c.backend),
-                                args.precision.empty() ? "" : " --precision " + args.precision);
+                                args.program.precision.empty() ? "" : " --precision " + args.program.precision);
     }
   }
   const int signal = interrupt.signal();
@@ -257,7 +259,7 @@ CLI::App* add_run(CLI::App& app, int& exit) {
                   "auto (cuda when a GPU is present, else emulated), cuda, emulated, golden, f32, mutant:NAME, or "
                   "pipe:COMMAND / exec:COMMAND (your implementation as a program: docs/check.md)");
   sub->add_option("--tolerance", args->tolerance, "override the sweep's tolerance profile");
-  add_precision_option(*sub, args->precision);
+  add_program_options(*sub, args->program);
   auto* jobs = sub->add_option("--jobs,-j", args->jobs, "cases in parallel (with --server: calls in flight, default 8)")
                    ->check(CLI::Range(1, 256))
                    ->each([args](const std::string&) { args->jobs_given = true; });

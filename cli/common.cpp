@@ -128,19 +128,25 @@ void refuse_local_crash_backend(const std::string& backend) {
   }
 }
 
-void add_precision_option(CLI::App& sub, std::string& precision) {
-  sub.add_option("--precision", precision,
-                 "with --backend exec:COMMAND, the arithmetic the program was written for, which sets the baseline "
+void add_program_options(CLI::App& sub, ProgramOptions& options) {
+  sub.add_option("--precision", options.precision,
+                 "with --backend pipe:/exec:, the arithmetic the program was written for, which sets the baseline "
                  "judging it: f32 (default), tf32, bf16gemm, bf16dx (docs/tolerances.md)")
       ->check(CLI::IsMember({"f32", "tf32", "bf16gemm", "bf16dx"}));
+  sub.add_option("--call-timeout", options.call_timeout,
+                 "with --backend pipe:/exec:, kill a call of the program that takes longer than this many seconds "
+                 "(the case is an error); default: no limit")
+      ->check(CLI::Range(0.0, 1e6));
 }
 
-void check_precision(const std::string& backend, const std::string& precision) {
-  if (!precision.empty() && !verify::is_program_backend(backend)) {
-    invalid_input(fmt::format("--precision declares the arithmetic of an exec:/pipe: backend; {} has its own "
+void check_program_options(const std::string& backend, const ProgramOptions& options) {
+  if (verify::is_program_backend(backend)) return;
+  if (!options.precision.empty()) {
+    invalid_input(fmt::format("--precision declares the arithmetic of a pipe:/exec: backend; {} has its own "
                               "(its baseline is part of the backend)",
                               backend));
   }
+  if (options.call_timeout > 0) invalid_input("--call-timeout limits the calls of a pipe:/exec: backend's program");
 }
 
 void ReportFiles::preflight() const {

@@ -71,11 +71,16 @@ int interrupted(verify::SweepReport& report, int signal);
 // Throws Error(unsupported) for one, pointing at --server.
 void refuse_local_crash_backend(const std::string& backend);
 
-// `--precision` of run and decompose: the arithmetic an exec:COMMAND backend was written for, which
-// picks its baseline (built-in backends declare their own). add_precision_option adds the flag;
-// check_precision throws Error(invalid_input) when it is given for another backend.
-void add_precision_option(CLI::App& sub, std::string& precision);
-void check_precision(const std::string& backend, const std::string& precision);
+// The flags of run and decompose for program backends (pipe:/exec:): `--precision`, the arithmetic
+// the program was written for, which picks its baseline (built-in backends declare their own), and
+// `--call-timeout`. check_program_options throws Error(invalid_input) when either is given for
+// another backend.
+struct ProgramOptions {
+  std::string precision;
+  double call_timeout = 0;  // seconds; 0: no limit
+};
+void add_program_options(CLI::App& sub, ProgramOptions& options);
+void check_program_options(const std::string& backend, const ProgramOptions& options);
 
 // Subcommand registration. Each returns the subcommand; its callback stores the exit code.
 CLI::App* add_run(CLI::App& app, int& exit);

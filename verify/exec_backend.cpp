@@ -1,6 +1,7 @@
 #include "verify/exec_backend.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -44,7 +45,8 @@ std::string log_tail(const fs::path& log, bool say_if_empty = true) {
 // The protocol's two files and their checks; how the program is run is the subclass's.
 class ProgramBackend : public Backend {
  public:
-  ProgramBackend(std::string prefix, std::string command) : prefix_(std::move(prefix)), command_(std::move(command)) {
+  ProgramBackend(std::string prefix, std::string command, std::chrono::milliseconds timeout)
+      : prefix_(std::move(prefix)), command_(std::move(command)), timeout_(timeout) {
     std::string pattern = (fs::temp_directory_path() / "mhc-verify-exec-XXXXXX").string();
     if (!mkdtemp(pattern.data())) {
       fail(ErrorKind::environment, fmt::format("{} backend: cannot create a scratch directory in {}: {}", prefix_,
@@ -154,40 +156,57 @@ class ProgramBackend : public Backend {
     return pid;
   }
 
-  // Waits for the program (killing it after `grace`, when given); "" when it exited 0, else how it
-  // ended.
-  static std::string reap(pid_t pid, std::optional<std::chrono::milliseconds> grace = std::nullopt) {
+  struct Ended {
+    std::string how;  // "" for status 0
+    bool killed = false;  // by us, at the limit
+  };
+  // Waits for the program, killing it after `limit` when one is given.
+  static Ended reap(pid_t pid, std::optional<std::chrono::milliseconds> limit = std::nullopt) {
     int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + grace.value_or(std::chrono::milliseconds(0));
+    bool killed = false;
+    const auto deadline = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
     for (;;) {
-      const pid_t r = waitpid(pid, &status, grace ? WNOHANG : 0);
+      const pid_t r = waitpid(pid, &status, limit ? WNOHANG : 0);
       if (r == pid) break;
-      if (r < 0 && errno != EINTR) return fmt::format("could not be waited for: {}", std::strerror(errno));
+      if (r < 0 && errno != EINTR) return {fmt::format("could not be waited for: {}", std::strerror(errno))};
       if (r == 0 && std::chrono::steady_clock::now() > deadline) {
         kill(pid, SIGKILL);
-        grace.reset();
+        killed = true;
+        limit.reset();
       } else if (r == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-    return WIFEXITED(status) ? fmt::format("exited with status {}", WEXITSTATUS(status))
-                             : fmt::format("was killed by signal {}", WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {"", killed};
+    return {WIFEXITED(status) ? fmt::format("exited with status {}", WEXITSTATUS(status))
+                              : fmt::format("was killed by signal {}", WTERMSIG(status)),
+            killed};
+  }
+
+  // "did not finish within 2 s (--call-timeout)"
+  std::string over_time(const char* verb) const {
+    return fmt::format("did not {} within {:g} s (--call-timeout) and was killed", verb,
+                       std::chrono::duration<double>(timeout_).count());
   }
 
   std::string prefix_, command_;
+  std::chrono::milliseconds timeout_{0};  // per call; 0: none
   fs::path dir_;
 };
 
 // exec:COMMAND: one process per call, `COMMAND IN OUT`.
 class ExecBackend : public ProgramBackend {
  public:
-  explicit ExecBackend(std::string command) : ProgramBackend("exec", std::move(command)) {}
+  ExecBackend(std::string command, std::chrono::milliseconds timeout)
+      : ProgramBackend("exec", std::move(command), timeout) {}
 
  protected:
   void run(const fs::path& in, const fs::path& out, const fs::path& log, const std::string& what) const override {
-    const std::string how = reap(spawn(command_ + " \"$1\" \"$2\"", {in.string(), out.string()}, log, -1));
-    if (!how.empty()) fail(ErrorKind::environment, fmt::format("{} ({}) {}{}", name(), what, how, log_tail(log)));
+    const pid_t pid = spawn(command_ + " \"$1\" \"$2\"", {in.string(), out.string()}, log, -1);
+    const Ended e = reap(pid, timeout_.count() > 0 ? std::optional(timeout_) : std::nullopt);
+    if (e.how.empty()) return;
+    fail(ErrorKind::environment,
+         fmt::format("{} ({}) {}{}", name(), what, e.killed ? over_time("finish") : e.how, log_tail(log)));
   }
 };
 
@@ -196,7 +215,8 @@ class ExecBackend : public ProgramBackend {
 // The program ends when its stdin closes. Saves the start-up per call (Python and torch: seconds).
 class PipeBackend : public ProgramBackend {
  public:
-  explicit PipeBackend(std::string command) : ProgramBackend("pipe", std::move(command)) {}
+  PipeBackend(std::string command, std::chrono::milliseconds timeout)
+      : ProgramBackend("pipe", std::move(command), timeout) {}
   ~PipeBackend() override { stop(); }
 
  protected:
@@ -206,14 +226,17 @@ class PipeBackend : public ProgramBackend {
     // A program that ended refuses the request (EPIPE) but may have answered before: read anyway.
     const bool sent = send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
     std::string reply;
-    char ch = 0;
-    while (recv(fd_, &ch, 1, 0) == 1 && ch != '\n') reply += ch;
+    if (!read_line(reply)) {
+      kill(pid_, SIGKILL);
+      stop();
+      fail(ErrorKind::environment, fmt::format("{} ({}) {}{}", name(), what, over_time("answer"), log_tail(log)));
+    }
     if (sent && reply == "ok") return;
     if (sent && reply.starts_with("error: ")) {
       invalid_input(fmt::format("{} ({}) answered: {}{}", name(), what, reply.substr(7), log_tail(log, false)));
     }
     // No answer: the program ended (or wrote something that is not the protocol).
-    const std::string how = stop();
+    const std::string how = stop().how;
     fail(ErrorKind::environment,
          fmt::format("{} ({}) {}{}", name(), what,
                      how.empty() ? (reply.empty() ? "ended without answering" : "answered \"" + reply + "\", not \"ok\"")
@@ -222,6 +245,22 @@ class PipeBackend : public ProgramBackend {
   }
 
  private:
+  // Reads the program's answer up to its newline or its end; false when the call's time ran out.
+  bool read_line(std::string& line) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    for (char ch = 0;;) {
+      if (timeout_.count() > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        const int ready = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) return false;
+      }
+      if (recv(fd_, &ch, 1, 0) != 1 || ch == '\n') return true;
+      line += ch;
+    }
+  }
+
   void start(const fs::path& log) const {
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
@@ -237,14 +276,13 @@ class PipeBackend : public ProgramBackend {
     close(fds[1]);
   }
 
-  // Closes the program's stdin and waits for it to end (killing it after 5 s): how it ended ("" for
-  // status 0).
-  std::string stop() const {
-    if (pid_ < 0) return "";
+  // Closes the program's stdin and waits for it to end (killing it after 5 s).
+  Ended stop() const {
+    if (pid_ < 0) return {};
     close(fd_);
-    const std::string how = reap(pid_, std::chrono::seconds(5));
+    const Ended e = reap(pid_, std::chrono::seconds(5));
     pid_ = -1;
-    return how;
+    return e;
   }
 
   mutable int fd_ = -1;
@@ -255,7 +293,7 @@ class PipeBackend : public ProgramBackend {
 
 bool is_program_backend(std::string_view name) { return name.starts_with("exec:") || name.starts_with("pipe:"); }
 
-std::unique_ptr<Backend> make_candidate_backend(std::string_view name) {
+std::unique_ptr<Backend> make_candidate_backend(std::string_view name, std::chrono::milliseconds call_timeout) {
   if (!is_program_backend(name)) return make_backend(name);
   const std::string prefix(name.substr(0, 4)), command(name.substr(5));
   if (command.find_first_not_of(" \t") == std::string::npos) {
@@ -263,8 +301,8 @@ std::unique_ptr<Backend> make_candidate_backend(std::string_view name) {
                               "'{}:python3 my_kernel.py' (docs/check.md)",
                               prefix, prefix));
   }
-  if (prefix == "pipe") return std::make_unique<PipeBackend>(command);
-  return std::make_unique<ExecBackend>(command);
+  if (prefix == "pipe") return std::make_unique<PipeBackend>(command, call_timeout);
+  return std::make_unique<ExecBackend>(command, call_timeout);
 }
 
 }  // namespace mhc::verify

@@ -17,6 +17,7 @@
 // both.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,9 +26,11 @@
 
 namespace mhc::verify {
 
-// "exec:COMMAND" or "pipe:COMMAND": a program backend; any other name as make_backend builds it.
-// Error(invalid_input) for an empty command.
-std::unique_ptr<Backend> make_candidate_backend(std::string_view name);
+// "exec:COMMAND" or "pipe:COMMAND": a program backend, whose calls are killed after
+// `call_timeout` (0: never; an Error(environment) saying so); any other name as make_backend builds
+// it. Error(invalid_input) for an empty command.
+std::unique_ptr<Backend> make_candidate_backend(std::string_view name,
+                                                std::chrono::milliseconds call_timeout = std::chrono::milliseconds(0));
 bool is_program_backend(std::string_view name);
 
 }  // namespace mhc::verify

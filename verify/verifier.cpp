@@ -78,7 +78,8 @@ struct Verifier::Impl {
 
   explicit Impl(VerifyOptions o)
       : options(std::move(o)),
-        candidate(options.allow_exec ? make_candidate_backend(options.backend) : make_backend(options.backend)) {
+        candidate(options.allow_exec ? make_candidate_backend(options.backend, options.call_timeout)
+                                     : make_backend(options.backend)) {
     baseline = make_backend(options.precision.empty() ? candidate->baseline_name() : precision_baseline(options.precision));
     if (candidate->name() != "f32" && baseline->name() != "f32") second_baseline = make_backend("f32");
   }
@@ -100,7 +101,7 @@ struct Verifier::Impl {
   // Judges `candidate` results (from a backend run or a file) and fills the report. With `working`
   // (a copy of `inputs`), the backends run on it without copies of their own (run_op_in_place).
   void evaluate(CaseReport& report, const CaseSpec* spec, Op op, const Semantics& s, const Tolerance& tolerance,
-                Backend& baseline, const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
+                Backend& baseline_backend, const TensorMap& inputs, TensorMap* working, const OpRun* candidate_run,
                 const TensorMap& candidate_results, const std::stop_token& stop) {
     // Every missing result at once, before the golden and the baselines run for nothing.
     std::string missing;
@@ -118,7 +119,7 @@ struct Verifier::Impl {
     OpRun base, second;
     const bool use_baseline = !tolerance.fixed;  // per-tensor overrides are fixed rules
     if (use_baseline) {
-      base = run(baseline);
+      base = run(baseline_backend);
       report.backend_seconds += base.backend_seconds;
       if (second_baseline) {
         second = run(*second_baseline);
@@ -163,7 +164,7 @@ struct Verifier::Impl {
         return;
       }
       DiagnoseInput d{op, s, shape, inputs, gold.results, candidate_results, base.results, report.tensors,
-                      findings, candidate_run ? candidate.get() : nullptr, *golden, baseline, tolerance, spec};
+                      findings, candidate_run ? candidate.get() : nullptr, *golden, baseline_backend, tolerance, spec};
       // Diagnosis (failing cases only, or `decompose`) reruns backends under other hypotheses:
       // counted as backend time as a whole.
       const auto t0 = Clock::now();

@@ -3,6 +3,7 @@
 // which may hold device buffers).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <stop_token>
@@ -22,6 +23,8 @@ struct VerifyOptions {
   // The arithmetic the candidate was written for (f32, tf32, bf16gemm, bf16dx; precision_baseline),
   // which picks its baseline; empty: the backend's own (Backend::baseline_name).
   std::string precision;
+  // A program backend's call that takes longer is killed and the case is an error; 0: no limit.
+  std::chrono::milliseconds call_timeout{0};
   Tolerance tolerance;           // rule and per-tensor overrides; a case line whose tol= names another
                                  // profile is judged by that profile (with these overrides)
   bool diagnose = true;          // decomposition + diagnosis when a case fails

@@ -195,7 +195,8 @@ bad_input_to_check_and_decompose_is_exit_2)
   grep -q 'phi-layout' "$tmp/c.json" || { echo "the error does not name the flag"; exit 1; }
   expect_exit 2 "$bin" check "$tmp/g.safetensors" --precision fp8
   expect_exit 2 "$bin" decompose 'pre T=5 n=3 C=17 preset=deepseek' --backend emulated --precision tf32
-  grep -q "exec:/pipe:" "$tmp/err" || { echo "--precision on a built-in backend not explained"; exit 1; }
+  grep -q "pipe:/exec:" "$tmp/err" || { echo "--precision on a built-in backend not explained"; exit 1; }
+  expect_exit 2 "$bin" decompose 'pre T=5 n=3 C=17 preset=deepseek' --backend emulated --call-timeout 5
   expect_exit 0 "$bin" check "$tmp/g.safetensors" --precision tf32 --json "$tmp/t.json"
   grep -q '"baseline": "emulated:tf32+reorder' "$tmp/t.json" || { echo "--precision did not pick the baseline"; exit 1; }
   ;;

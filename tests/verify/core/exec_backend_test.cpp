@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "core/error.hpp"
 #include "verify/verifier.hpp"
 
@@ -95,6 +97,19 @@ TEST(PipeBackend, AProgramThatAnswersAnErrorOrEndsIsAnErrorThatSaysWhat) {
   r = Verifier(o).run(CaseSpec::parse(line));
   EXPECT_EQ(r.error_kind, ErrorKind::invalid_input);
   EXPECT_TRUE(contains(r.error, "answered: no such shape")) << r.error;
+}
+
+TEST(ProgramBackends, ACallOverTheTimeoutIsKilledAndIsAnError) {
+  for (const char* backend : {"exec:sleep 30;", "pipe:read line; sleep 30"}) {
+    VerifyOptions o;
+    o.backend = backend;
+    o.allow_exec = true;
+    o.call_timeout = std::chrono::milliseconds(200);
+    const CaseReport r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    EXPECT_EQ(r.verdict, Verdict::error) << backend;
+    EXPECT_EQ(r.error_kind, ErrorKind::environment);
+    EXPECT_TRUE(contains(r.error, "within 0.2 s (--call-timeout) and was killed")) << r.error;
+  }
 }
 
 TEST(ExecBackend, ADeclaredPrecisionSetsTheBaseline) {
