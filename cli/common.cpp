@@ -88,6 +88,8 @@ InterruptGuard::InterruptGuard() {
   waiter_ = std::thread([this, stops] {
     int sig = 0;
     while (sigwait(&stops, &sig) == 0 && !finished_) {
+      // Programs under test run in groups of their own (verify/exec_backend.hpp): pass it on.
+      verify::signal_programs(sig);
       if (signal_.exchange(sig) != 0) std::_Exit(128 + sig);  // asked twice: stop now
       std::cerr << fmt::format("\nmhc-verify: {}: finishing the running cases and writing the reports "
                                "(again to stop at once)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -29,6 +31,18 @@ namespace mhc::verify {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The process groups of the programs running now (each program leads its own), for
+// signal_programs. A group is listed from its spawn until its leader is reaped, so its id cannot
+// have been reused by then.
+struct Running {
+  std::mutex mutex;
+  std::set<pid_t> groups;
+};
+Running& running() {
+  static Running r;
+  return r;
+}
 
 // The last lines of the program's log, for an error message ("" when it printed nothing and that
 // is not worth saying).
@@ -147,8 +161,20 @@ class ProgramBackend : public Backend {
     std::vector<const char*> argv = {"/bin/sh", "-c", script.c_str(), "mhc-verify-exec"};
     for (const auto& a : args) argv.push_back(a.c_str());
     argv.push_back(nullptr);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);  // a group of its own, led by the shell
     pid_t pid = 0;
-    const int spawned = posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char**>(argv.data()), environ);
+    int spawned = 0;
+    {
+      // Listed before a signal_programs could miss it; unlisted again if the spawn failed.
+      Running& r = running();
+      const std::lock_guard lock(r.mutex);
+      spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, const_cast<char**>(argv.data()), environ);
+      if (spawned == 0) r.groups.insert(pid);
+    }
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) {
       fail(ErrorKind::environment, fmt::format("{}: cannot start /bin/sh: {}", name(), std::strerror(spawned)));
@@ -160,22 +186,36 @@ class ProgramBackend : public Backend {
     std::string how;  // "" for status 0
     bool killed = false;  // by us, at the limit
   };
-  // Waits for the program, killing it after `limit` when one is given.
+  // Kills the program and everything it started (its process group); only while its shell is
+  // unreaped, so that the group's id cannot have been reused.
+  static void kill_group(pid_t pid) { kill(-pid, SIGKILL); }
+
+  // Waits for the program, killing it after `limit` when one is given. Whatever it started and left
+  // running is killed when it ends: the call is over.
   static Ended reap(pid_t pid, std::optional<std::chrono::milliseconds> limit = std::nullopt) {
-    int status = 0;
     bool killed = false;
     const auto deadline = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
     for (;;) {
-      const pid_t r = waitpid(pid, &status, limit ? WNOHANG : 0);
-      if (r == pid) break;
+      siginfo_t info{};
+      const int r = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | (limit ? WNOHANG : 0));
+      if (r == 0 && info.si_pid == pid) break;
       if (r < 0 && errno != EINTR) return {fmt::format("could not be waited for: {}", std::strerror(errno))};
       if (r == 0 && std::chrono::steady_clock::now() > deadline) {
-        kill(pid, SIGKILL);
+        kill_group(pid);
         killed = true;
         limit.reset();
       } else if (r == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
+    }
+    kill_group(pid);  // the shell has ended but is not reaped yet: the group id is still its own
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    {
+      Running& r = running();
+      const std::lock_guard lock(r.mutex);
+      r.groups.erase(pid);
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {"", killed};
     return {WIFEXITED(status) ? fmt::format("exited with status {}", WEXITSTATUS(status))
@@ -227,7 +267,7 @@ class PipeBackend : public ProgramBackend {
     const bool sent = send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
     std::string reply;
     if (!read_line(reply)) {
-      kill(pid_, SIGKILL);
+      kill_group(pid_);
       stop();
       fail(ErrorKind::environment, fmt::format("{} ({}) {}{}", name(), what, over_time("answer"), log_tail(log)));
     }
@@ -292,6 +332,12 @@ class PipeBackend : public ProgramBackend {
 }  // namespace
 
 bool is_program_backend(std::string_view name) { return name.starts_with("exec:") || name.starts_with("pipe:"); }
+
+void signal_programs(int sig) {
+  Running& r = running();
+  const std::lock_guard lock(r.mutex);
+  for (const pid_t group : r.groups) kill(-group, sig);
+}
 
 std::unique_ptr<Backend> make_candidate_backend(std::string_view name, std::chrono::milliseconds call_timeout) {
   if (!is_program_backend(name)) return make_backend(name);

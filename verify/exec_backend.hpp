@@ -15,6 +15,11 @@
 // "error: MESSAGE") on its stdout; the program ends when its stdin closes. It saves the program's
 // start-up per call (Python with torch and Triton: seconds). clients/python's serve_kernel speaks
 // both.
+//
+// Each program runs in a process group of its own, so that a call over its time limit is killed
+// with everything it started (a compound command's children, a script's Python); the terminal's
+// Ctrl-C therefore no longer reaches it directly, and mhc-verify passes such signals on
+// (signal_programs).
 #pragma once
 
 #include <chrono>
@@ -32,5 +37,10 @@ namespace mhc::verify {
 std::unique_ptr<Backend> make_candidate_backend(std::string_view name,
                                                 std::chrono::milliseconds call_timeout = std::chrono::milliseconds(0));
 bool is_program_backend(std::string_view name);
+
+// Sends `sig` to the process group of every program a program backend is running (what the
+// terminal would have sent them had they shared mhc-verify's group). Thread-safe; for the thread
+// that takes SIGINT and SIGTERM.
+void signal_programs(int sig);
 
 }  // namespace mhc::verify

@@ -6,7 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "core/error.hpp"
 #include "verify/verifier.hpp"
@@ -110,6 +117,63 @@ TEST(ProgramBackends, ACallOverTheTimeoutIsKilledAndIsAnError) {
     EXPECT_EQ(r.error_kind, ErrorKind::environment);
     EXPECT_TRUE(contains(r.error, "within 0.2 s (--call-timeout) and was killed")) << r.error;
   }
+}
+
+// Whether process `pid` ends within `limit` (gone, or a zombie its new parent has not reaped).
+bool ends_within(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  do {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    const std::size_t name_end = line.rfind(')');
+    if (name_end != std::string::npos && line.size() > name_end + 2 && line[name_end + 2] == 'Z') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+// A program that starts a child (and waits for it, or not): the child is killed with the program
+// at the timeout, or when the program ends and leaves it running.
+TEST(ProgramBackends, WhatTheProgramStartedEndsWithItsCall) {
+  const std::filesystem::path pid_file =
+      std::filesystem::temp_directory_path() / ("mhc-exec-child-" + std::to_string(getpid()));
+  const std::string record = "sleep 30 & echo $! > '" + pid_file.string() + "'";
+  for (const std::string& backend : {"exec:" + record + "; wait #", "pipe:read line; " + record + "; wait",
+                                     "exec:" + record + " #", "pipe:read line; " + record}) {
+    std::filesystem::remove(pid_file);
+    VerifyOptions o;
+    o.backend = backend;
+    o.allow_exec = true;
+    o.call_timeout = std::chrono::milliseconds(300);
+    const CaseReport r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    EXPECT_EQ(r.verdict, Verdict::error) << backend;
+    pid_t child = 0;
+    std::ifstream(pid_file) >> child;
+    ASSERT_GT(child, 0) << backend;
+    EXPECT_TRUE(ends_within(child, std::chrono::seconds(5))) << backend << ": the program's child outlived the call";
+  }
+  std::filesystem::remove(pid_file);
+}
+
+TEST(ProgramBackends, SignalsArePassedOnToTheRunningPrograms) {
+  VerifyOptions o;
+  o.backend = "exec:sleep 30;";
+  o.allow_exec = true;
+  std::atomic<bool> done = false;
+  CaseReport r;
+  std::thread run([&] {
+    r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    done = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  while (!done && std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+    signal_programs(SIGTERM);  // again until the program has started and taken it
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  run.join();
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_TRUE(contains(r.error, "killed by signal " + std::to_string(SIGTERM))) << r.error;
 }
 
 TEST(ExecBackend, ADeclaredPrecisionSetsTheBaseline) {
