@@ -119,18 +119,23 @@ class Reader {
     return source_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
   }
 
-  // Map entries in file order; rejects a repeated key and any key outside `known`.
+  // Map entries in file order; rejects a repeated key and any key outside `known`. "use_gamma" (the
+  // metadata's spelling, as `golden --dump` writes it) is read as "gamma" where that is known.
   std::vector<Entry> entries(const Node& map, const std::string& what, const std::vector<std::string>& known) const {
     if (!map.IsMap()) fail_at(map.Mark(), what + " must be a map, got " + node_type(map));
     std::vector<Entry> out;
     std::set<std::string> seen;
+    const bool gamma_known = std::find(known.begin(), known.end(), "gamma") != known.end();
     for (auto it = map.begin(); it != map.end(); ++it) {
       if (!it->first.IsScalar()) fail_at(it->first.Mark(), what + ": keys must be plain names");
-      const std::string key = it->first.Scalar();
+      const std::string key = it->first.Scalar() == "use_gamma" && gamma_known ? "gamma" : it->first.Scalar();
       if (!known.empty() && std::find(known.begin(), known.end(), key) == known.end()) {
         fail_at(it->first.Mark(), "unknown key \"" + key + "\" in " + what + " (known: " + join(known) + ")");
       }
-      if (!seen.insert(key).second) fail_at(it->first.Mark(), what + ": key \"" + key + "\" given twice");
+      if (!seen.insert(key).second) {
+        const std::string raw = it->first.Scalar();
+        fail_at(it->first.Mark(), what + ": key \"" + raw + "\" given twice" + (raw != key ? " (as \"" + key + "\")" : ""));
+      }
       out.push_back({key, it->second, it->first.Mark()});
     }
     return out;

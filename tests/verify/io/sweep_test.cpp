@@ -99,6 +99,21 @@ semantics: {post_mult: 1.0, gamma: true}
             "pre T=5 n=4 C=8 preset=deepseek seed=0 dist=normal repeats=3 eps_rms=0.01 post_mult=1 gamma=true");
 }
 
+TEST(Sweep, UseGammaIsAnotherSpellingOfGamma) {
+  const Sweep s = parse_sweep(R"(
+axes: {op: pre, T: 5, n: 4, C: 8, use_gamma: [false, true]}
+skip: [{when: {use_gamma: false, T: 5}, reason: "only with gamma"}]
+)");
+  ASSERT_EQ(s.cases.size(), 2u);
+  EXPECT_EQ(s.cases[0].skip_reason, "only with gamma");
+  EXPECT_TRUE(s.cases[1].spec.semantics.use_gamma);
+  EXPECT_TRUE(parse_sweep("axes: {op: pre, T: 5, n: 4, C: 8}\nsemantics: {use_gamma: true}\n")
+                  .cases[0]
+                  .spec.semantics.use_gamma);
+  expect_error("axes: {op: pre, T: 5, n: 4, C: 8, gamma: true, use_gamma: false}\n", 1, 48,
+               "key \"use_gamma\" given twice (as \"gamma\")");
+}
+
 TEST(Sweep, SkipRules) {
   const Sweep s = parse_sweep(R"(
 axes:
