@@ -277,15 +277,22 @@ class PipeBackend : public ProgramBackend {
     }
     // No answer: the program ended (or wrote something that is not the protocol).
     const std::string how = stop().how;
+    const std::string said = reply.size() > kQuoted ? reply.substr(0, kQuoted) + "..." : reply;
     fail(ErrorKind::environment,
          fmt::format("{} ({}) {}{}", name(), what,
-                     how.empty() ? (reply.empty() ? "ended without answering" : "answered \"" + reply + "\", not \"ok\"")
-                                 : how,
+                     !reply.empty() ? "answered \"" + said + "\", not \"ok\" (stdout is for the answer alone: print to stderr)"
+                     : how.empty()  ? "ended without answering"
+                                    : how,
                      log_tail(log)));
   }
 
  private:
-  // Reads the program's answer up to its newline or its end; false when the call's time ran out.
+  // An answer is "ok" or "error: MESSAGE"; a program that writes more without a newline is not
+  // answering (and is not read on without bound). Quoted up to kQuoted characters.
+  static constexpr std::size_t kMaxAnswer = 4096, kQuoted = 200;
+
+  // Reads the program's answer up to its newline, its end or kMaxAnswer characters; false when the
+  // call's time ran out.
   bool read_line(std::string& line) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout_;
     for (char ch = 0;;) {
@@ -298,6 +305,7 @@ class PipeBackend : public ProgramBackend {
       }
       if (recv(fd_, &ch, 1, 0) != 1 || ch == '\n') return true;
       line += ch;
+      if (line.size() == kMaxAnswer) return true;
     }
   }
 

@@ -100,6 +100,13 @@ TEST(PipeBackend, AProgramThatAnswersAnErrorOrEndsIsAnErrorThatSaysWhat) {
   o.backend = "pipe:echo hello;";  // not the protocol
   r = Verifier(o).run(CaseSpec::parse(line));
   EXPECT_TRUE(contains(r.error, "answered \"hello\", not \"ok\"")) << r.error;
+  // Endless output without a newline is not read without bound, nor quoted whole.
+  o.backend = "pipe:read line; yes x | tr -d '\\n'";
+  r = Verifier(o).run(CaseSpec::parse(line));
+  EXPECT_EQ(r.error_kind, ErrorKind::environment);
+  EXPECT_TRUE(contains(r.error, "answered \"xxxx")) << r.error;
+  EXPECT_TRUE(contains(r.error, "...\", not \"ok\" (stdout is for the answer alone")) << r.error;
+  EXPECT_LT(r.error.size(), 2000u);
   o.backend = "pipe:read line; echo 'error: no such shape'; cat > /dev/null";
   r = Verifier(o).run(CaseSpec::parse(line));
   EXPECT_EQ(r.error_kind, ErrorKind::invalid_input);
