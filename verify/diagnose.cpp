@@ -2,6 +2,7 @@
 // Detectors run from the most specific evidence to the most generic; the first that matches wins.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <functional>
 #include <optional>
 #include <set>
@@ -58,7 +59,8 @@ class Diagnoser {
         [&] { return inputs_modified(); },  [&] { return nondeterminism(); }, [&] { return nonfinite(); },
         [&] { return block_confined(); },   [&] { return low_norm_rows(); },  [&] { return zeroed_streams(); },
         [&] { return untouched_tail(); },   [&] { return missing_dx_term(); },
-        [&] { return alternative_semantics(); }, [&] { return transposed_h(); },
+        [&] { return sinkhorn_start_shift(); }, [&] { return alternative_semantics(); },
+        [&] { return transposed_h(); },
         [&] { return ignored_h(); },        [&] { return batch_dropped(); },     [&] { return precision_mode(); },
         [&] { return n_specific(); },       [&] { return channel_cutoff(); }, [&] { return block_rows(); },
         [&] { return precision(); },
@@ -374,6 +376,49 @@ class Diagnoser {
       return g;
     }
     return std::nullopt;
+  }
+
+  // Every entry of the Sinkhorn start (softmax(Z) + eps_sk) off by the same amount, beyond rounding:
+  // eps_sk left out of the start (kept only in the divisions, sglang #36817) or added twice. The
+  // start itself may pass (a shift of eps_sk = 1e-6 is within its tolerance) while the iterates
+  // after it fail. Needs the taps.
+  std::optional<Diagnosis> sinkhorn_start_shift() const {
+    const std::string start = taps::sinkhorn(0);
+    if (d_.op != Op::pre || d_.semantics.resmap != ResMap::sinkhorn || !taps_.candidate.count(start) ||
+        !taps_.golden.count(start)) {
+      return std::nullopt;
+    }
+    const bool h_fails = fails("h_res") || std::any_of(failing_rows_.begin(), failing_rows_.end(), [](auto* r) {
+                           return r->name.starts_with("tap.sinkhorn.");
+                         });
+    if (!h_fails) return std::nullopt;
+    const Tensor& c = taps_.candidate.at(start);
+    const Tensor& g = taps_.golden.at(start);
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo, largest = 0.0, sum = 0.0;
+    for (std::int64_t i = 0; i < g.numel(); ++i) {
+      const double diff = c.get(i) - g.get(i);
+      lo = std::min(lo, diff);
+      hi = std::max(hi, diff);
+      sum += diff;
+      largest = std::max(largest, std::fabs(g.get(i)));
+    }
+    // Uniform: the entries' differences vary by less than 5% of the shift plus f32 rounding, and the
+    // shift is more than twice that variation (a correct start differs by rounding alone).
+    const double shift = sum / static_cast<double>(std::max<std::int64_t>(g.numel(), 1)), spread = hi - lo;
+    const double ulp = largest * std::ldexp(1.0, -23);
+    if (!std::isfinite(shift) || std::fabs(shift) <= 2 * spread || spread > 0.05 * std::fabs(shift) + 4 * ulp) {
+      return std::nullopt;
+    }
+    const double eps = d_.semantics.eps_sk;
+    Diagnosis found = make(
+        "eps_placement", failing_.empty() ? "h_res" : failing_[0]->name, start,
+        fmt::format("every entry of the Sinkhorn start softmax(Z) + eps_sk is off by {:.3g}{}: eps_sk is {} the start "
+                    "(it belongs there and in every division)",
+                    shift, eps > 0 ? fmt::format(" ({:.3g} eps_sk)", shift / eps) : "",
+                    shift < 0 ? "missing from" : "added again to"));
+    found.fields["shift"] = fmt::format("{:.3g}", shift);
+    if (eps > 0) found.fields["shift_in_eps_sk"] = fmt::format("{:.2g}", shift / eps);
+    return found;
   }
 
   std::optional<Diagnosis> alternative_semantics() const {

@@ -84,26 +84,14 @@ void normalise_backward(const float* X, const float* Y, std::int64_t n, float ep
 }
 
 void sinkhorn_forward(const Problem& p, const float* Z, int repeats, float* it) {
-  const std::int64_t n = p.n, nn = n * n;
-  const bool reorder = p.opt.reorder;
-  std::vector<float> q(nn);
+  const std::int64_t nn = p.n * p.n;
   if (p.s.resmap == ResMap::sinkhorn) {
-    const float eps = static_cast<float>(p.s.eps_sk);
-    softmax_rows(Z, n, n, reorder, it);
-    for (std::int64_t i = 0; i < nn; ++i) it[i] += eps;
-    if (repeats < 1) return;
-    col_normalise(it, n, eps, reorder, it + nn);
-    for (int k = 2; k <= repeats; ++k) {
-      row_normalise(it + (k - 1) * nn, n, eps, reorder, q.data());
-      col_normalise(q.data(), n, eps, reorder, it + k * nn);
-    }
-  } else {  // sinkhorn_exp: the paper's exp start, R x (row, column), no eps
+    softmax_rows(Z, p.n, p.n, p.opt.reorder, it);
+    for (std::int64_t i = 0; i < nn; ++i) it[i] += static_cast<float>(p.s.eps_sk);
+  } else {  // sinkhorn_exp: the paper's exp start
     for (std::int64_t i = 0; i < nn; ++i) it[i] = std::exp(Z[i]);
-    for (int k = 1; k <= repeats; ++k) {
-      row_normalise(it + (k - 1) * nn, n, 0.0f, reorder, q.data());
-      col_normalise(q.data(), n, 0.0f, reorder, it + k * nn);
-    }
   }
+  sinkhorn_iterations(p, repeats, it);
 }
 
 void sinkhorn_backward_exact(const Problem& p, const float* Z, int repeats, const float* it, const float* dH,
@@ -195,6 +183,28 @@ void solve_dense(std::vector<float>& A, std::vector<float>& b, std::int64_t m) {
 }
 
 }  // namespace
+
+// sinkhorn: a column step, then R - 1 x (row, column), eps_sk in every division; sinkhorn_exp:
+// R x (row, column), no eps.
+void sinkhorn_iterations(const Problem& p, int repeats, float* it) {
+  const std::int64_t n = p.n, nn = n * n;
+  const bool reorder = p.opt.reorder;
+  std::vector<float> q(nn);
+  if (p.s.resmap == ResMap::sinkhorn) {
+    const float eps = static_cast<float>(p.s.eps_sk);
+    if (repeats < 1) return;
+    col_normalise(it, n, eps, reorder, it + nn);
+    for (int k = 2; k <= repeats; ++k) {
+      row_normalise(it + (k - 1) * nn, n, eps, reorder, q.data());
+      col_normalise(q.data(), n, eps, reorder, it + k * nn);
+    }
+  } else {
+    for (int k = 1; k <= repeats; ++k) {
+      row_normalise(it + (k - 1) * nn, n, 0.0f, reorder, q.data());
+      col_normalise(q.data(), n, 0.0f, reorder, it + k * nn);
+    }
+  }
+}
 
 void sinkhorn_backward_implicit(const Problem& p, const float* z_res, int repeats, const float* iterates,
                                 const float* dH, float* dz) {

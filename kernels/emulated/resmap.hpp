@@ -14,6 +14,10 @@ namespace mhc::emulated {
 // [n, n] (just H) otherwise.
 void resmap_forward(const Problem& p, const float* z_res, int repeats, float* iterates);
 
+// The Sinkhorn normalisations from the start matrix iterates[0] (softmax + eps_sk, or exp(Z)):
+// fills iterates[1 .. repeats] as resmap_forward does (for the mutant whose start differs).
+void sinkhorn_iterations(const Problem& p, int repeats, float* iterates);
+
 // dZ for the given dH: the exact unrolled gradient, or the implicit (fixed-point) gradient of the
 // Sinkhorn maps when the semantics asks for SinkhornGrad::implicit.
 void resmap_backward(const Problem& p, const float* z_res, int repeats, const float* iterates, const float* dH,

@@ -1,5 +1,5 @@
 // Mutants whose bug lives in a forward step of pre: the projection's tiling and precision, the
-// inverse RMS, the apply step's addressing and the Sinkhorn iteration count.
+// inverse RMS, the apply step's addressing, the Sinkhorn iteration count and the Sinkhorn start.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -127,6 +127,22 @@ class SinkhornDroppedIteration : public Mutant {
   }
 };
 
+// eps_sk only inside the Sinkhorn divisions: the start is softmax(Z) without its + eps_sk. The
+// backward is the exact gradient of that forward (eps shifts the start, not its derivative).
+class SinkhornEpsStartDropped : public Mutant {
+ public:
+  using Mutant::Mutant;
+
+ protected:
+  void resmap_fwd(const Problem& p, TokenForward& tf) const override {
+    if (p.s.resmap != ResMap::sinkhorn) return Mutant::resmap_fwd(p, tf);
+    float* it = tf.iterates.data();
+    emulated::resmap_forward(p, tf.z_res(), 0, it);  // the start alone: softmax + eps_sk
+    for (std::int64_t i = 0; i < p.n * p.n; ++i) it[i] -= static_cast<float>(p.s.eps_sk);
+    emulated::sinkhorn_iterations(p, static_cast<int>(p.s.repeats), it);
+  }
+};
+
 }  // namespace
 
 std::vector<MutantEntry> forward_mutants() {
@@ -155,6 +171,11 @@ std::vector<MutantEntry> forward_mutants() {
                                        "the Sinkhorn loop runs R - 1 iterations instead of R",
                                        "Megatron-LM #5106 (Sinkhorn variants drifting)", "h_res", "tap.h_res",
                                        "sinkhorn_forward"}),
+      entry<SinkhornEpsStartDropped>({"sinkhorn_eps_start_dropped", "pre",
+                                      "eps_sk only inside the Sinkhorn divisions: the start is softmax(Z), not "
+                                      "softmax(Z) + eps_sk",
+                                      "sglang #36817 (eps moved inside a Sinkhorn division)", "h_res",
+                                      "tap.sinkhorn.0", "eps_placement"}),
   };
 }
 

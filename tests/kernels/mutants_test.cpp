@@ -11,6 +11,7 @@
 #include "inputs.hpp"
 #include "kernels/emulated/emulated.hpp"
 #include "kernels/mutants/mutants.hpp"
+#include "kernels/taps.hpp"
 
 namespace mhc::test {
 namespace {
@@ -228,6 +229,21 @@ TEST(Mutants, SinkhornDroppedIterationOnlyForSinkhornMaps) {
   const Case ci{{4, 4, 8}, id, 13};
   const PreInputs in_id = pre_inputs(ci);
   EXPECT_TRUE(same_values(mut->pre_forward(id, in_id, nullptr).h_res, emu->pre_forward(id, in_id, nullptr).h_res));
+}
+
+TEST(Mutants, SinkhornEpsStartDroppedShiftsTheStartByEps) {
+  auto [mut, emu] = pair("sinkhorn_eps_start_dropped");
+  Semantics s = deepseek(3);
+  s.eps_sk = 0.1;
+  const Case c{{4, 4, 8}, s, 15};
+  const PreInputs in = pre_inputs(c);
+  TensorMap tm, te;
+  EXPECT_FALSE(same_values(mut->pre_forward(s, in, &tm).h_res, emu->pre_forward(s, in, &te).h_res));
+  const Tensor& start_m = tm.at(taps::sinkhorn(0));
+  const Tensor& start_e = te.at(taps::sinkhorn(0));
+  for (std::int64_t i = 0; i < start_e.numel(); ++i) EXPECT_NEAR(start_e.get(i) - start_m.get(i), 0.1, 1e-6);
+  s.eps_sk = 0.0;  // nothing to drop
+  EXPECT_TRUE(same_values(mut->pre_forward(s, in, nullptr).h_res, emu->pre_forward(s, in, nullptr).h_res));
 }
 
 TEST(Mutants, SinkhornImplicitGradEqualsTheImplicitSemantics) {

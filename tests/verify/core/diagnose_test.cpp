@@ -82,6 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
         MutantCase{"bwd_eps_rms_mismatch", kNearZero, "", ""},
         MutantCase{"sinkhorn_dropped_iteration", kWideLogits, "", ""},
         MutantCase{"sinkhorn_implicit_grad", kWideLogits, "", ""},
+        // sinkhorn_start_shift: every entry of the start off by -eps_sk
+        MutantCase{"sinkhorn_eps_start_dropped", kPre, "shift_in_eps_sk", "-1"},
         MutantCase{"post_h_not_transposed", kPost, "", ""},
         MutantCase{"post_bwd_h_transposed", kPost, "", ""},
         // n_specific probe (reruns the case at n = 4)
@@ -106,7 +108,7 @@ TEST(MutantCatalog, EveryNonCrashingMutantHasADetectorTest) {
   // Keeps the table above in step with kernels/mutants: a new mutant needs a row.
   int non_crashing = 0;
   for (const auto& m : mutant_catalog()) non_crashing += m.diagnosis != "crash";
-  EXPECT_EQ(non_crashing, 19);
+  EXPECT_EQ(non_crashing, 20);
 }
 
 TEST(NonFinite, NaNOnAZeroRowBlamesEpsPlacement) {
