@@ -17,7 +17,9 @@ mv_() { "$bundle/run" mhc-verify "$@"; }
 nvidia-smi -L
 
 serve() {  # serve PORT DEVICES: starts a server, waits until it listens
-  mv_ serve --listen "127.0.0.1:$1" --devices "$2" --name "gpus-$2" >"$out/serve-$1.log" 2>&1 &
+  # Not through mv_: a function run in the background is a subshell, and $! would be its pid, so
+  # stop() would signal the subshell and leave the server running (and its port taken).
+  "$bundle/run" mhc-verify serve --listen "127.0.0.1:$1" --devices "$2" --name "gpus-$2" >"$out/serve-$1.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do grep -q "listening" "$out/serve-$1.log" && return 0; sleep 0.1; done
   echo "server on $1 did not start"; cat "$out/serve-$1.log"; exit 1
