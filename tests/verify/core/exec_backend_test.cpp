@@ -113,13 +113,18 @@ TEST(PipeBackend, AProgramThatAnswersAnErrorOrEndsIsAnErrorThatSaysWhat) {
   EXPECT_TRUE(contains(r.error, "answered: no such shape")) << r.error;
 }
 
+// A small post case through `backend`, each call limited to `limit` (0: no limit).
+CaseReport run_limited(const std::string& backend, std::chrono::milliseconds limit) {
+  VerifyOptions o;
+  o.backend = backend;
+  o.allow_exec = true;
+  o.call_timeout = limit;
+  return Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+}
+
 TEST(ProgramBackends, ACallOverTheTimeoutIsKilledAndIsAnError) {
   for (const char* backend : {"exec:sleep 30;", "pipe:read line; sleep 30"}) {
-    VerifyOptions o;
-    o.backend = backend;
-    o.allow_exec = true;
-    o.call_timeout = std::chrono::milliseconds(200);
-    const CaseReport r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    const CaseReport r = run_limited(backend, std::chrono::milliseconds(200));
     EXPECT_EQ(r.verdict, Verdict::error) << backend;
     EXPECT_EQ(r.error_kind, ErrorKind::environment);
     EXPECT_TRUE(contains(r.error, "within 0.2 s (--call-timeout) and was killed")) << r.error;
@@ -149,11 +154,7 @@ TEST(ProgramBackends, WhatTheProgramStartedEndsWithItsCall) {
   for (const std::string& backend : {"exec:" + record + "; wait #", "pipe:read line; " + record + "; wait",
                                      "exec:" + record + " #", "pipe:read line; " + record}) {
     std::filesystem::remove(pid_file);
-    VerifyOptions o;
-    o.backend = backend;
-    o.allow_exec = true;
-    o.call_timeout = std::chrono::milliseconds(300);
-    const CaseReport r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    const CaseReport r = run_limited(backend, std::chrono::milliseconds(300));
     EXPECT_EQ(r.verdict, Verdict::error) << backend;
     pid_t child = 0;
     std::ifstream(pid_file) >> child;
@@ -164,13 +165,10 @@ TEST(ProgramBackends, WhatTheProgramStartedEndsWithItsCall) {
 }
 
 TEST(ProgramBackends, SignalsArePassedOnToTheRunningPrograms) {
-  VerifyOptions o;
-  o.backend = "exec:sleep 30;";
-  o.allow_exec = true;
   std::atomic<bool> done = false;
   CaseReport r;
   std::thread run([&] {
-    r = Verifier(o).run(CaseSpec::parse("post T=3 n=2 C=8 preset=deepseek seed=1"));
+    r = run_limited("exec:sleep 30;", std::chrono::milliseconds(0));
     done = true;
   });
   const auto start = std::chrono::steady_clock::now();
