@@ -193,13 +193,21 @@ class ProgramBackend : public Backend {
   // Waits for the program, killing it after `limit` when one is given. Whatever it started and left
   // running is killed when it ends: the call is over.
   static Ended reap(pid_t pid, std::optional<std::chrono::milliseconds> limit = std::nullopt) {
+    const auto unlist = [pid] {
+      Running& r = running();
+      const std::lock_guard lock(r.mutex);
+      r.groups.erase(pid);
+    };
     bool killed = false;
     const auto deadline = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
     for (;;) {
       siginfo_t info{};
       const int r = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | (limit ? WNOHANG : 0));
       if (r == 0 && info.si_pid == pid) break;
-      if (r < 0 && errno != EINTR) return {fmt::format("could not be waited for: {}", std::strerror(errno))};
+      if (r < 0 && errno != EINTR) {
+        unlist();  // not ours to wait for (nor to signal) any more
+        return {fmt::format("could not be waited for: {}", std::strerror(errno))};
+      }
       if (r == 0 && std::chrono::steady_clock::now() > deadline) {
         kill_group(pid);
         killed = true;
@@ -212,11 +220,7 @@ class ProgramBackend : public Backend {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    {
-      Running& r = running();
-      const std::lock_guard lock(r.mutex);
-      r.groups.erase(pid);
-    }
+    unlist();
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {"", killed};
     return {WIFEXITED(status) ? fmt::format("exited with status {}", WEXITSTATUS(status))
                               : fmt::format("was killed by signal {}", WTERMSIG(status)),
