@@ -107,7 +107,7 @@ void print_pre_breakdown(const cuda::PreForwardArgs& f, const cuda::PreBackwardA
   float* const no_blocks[3] = {nullptr, nullptr, nullptr};
   const std::vector<std::pair<const char*, std::function<void()>>> stages = {
       {"prepare_phi", [&] { cuda::prepare_phi(d, plan, f.phi, f.gamma, ws, stream); }},
-      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, phi.folded, phi.split, m_part, s_part, stream); }},
+      {"norm_proj", [&] { cuda::launch_norm_proj(d, plan, f.x, phi, m_part, s_part, stream); }},
       {"mix+resmap", [&] { cuda::launch_mix(mix, stream); }},
       {"apply", [&] { cuda::launch_apply(d, f.x, h_pre, f.y, stream); }},
       {"dh_pre", [&] { cuda::launch_dh_pre(d, b.x, b.dy, const_cast<float*>(cb.dh_pre), stream); }},

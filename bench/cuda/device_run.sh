@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-host run of everything docs/cuda.md records (issue 4), for a device lease that allows
 # a single call: the GPU tests (full sweep, determinism, stages, errors), the benchmark,
-# compute-sanitizer memcheck on the reduced sweep and an Nsight Compute profile of the fused pre
-# forward.
+# compute-sanitizer memcheck on the reduced sweep, racecheck and synccheck on the kernels with
+# shared-memory pipelines, and Nsight Compute profiles of the two projection kernels.
 # Full logs go to $OUT (the device tool's result folder) or ./device-out; a summary is printed
 # last. Exit status 1 if any step failed.
 #
@@ -38,14 +38,26 @@ MHC_CUDA_SWEEP=reduced LD_LIBRARY_PATH="$bundle/lib" "$sanitizer" --tool memchec
   failed+=("memcheck (rc $?)")
 memcheck_s=$((SECONDS - start))
 
-# One profile of the fused pre-forward kernel (docs/cuda.md) at the first benchmark shape:
-# occupancy, stall reasons, memory throughput. NCU=0 skips it.
+# racecheck is slow (minutes): the stage tests (every projection kernel, C = 1000, 1024, 4096),
+# determinism and one preset's sweep cover every kernel that shares memory between warps.
+start=$SECONDS
+for tool in racecheck synccheck; do
+  MHC_CUDA_SWEEP=reduced LD_LIBRARY_PATH="$bundle/lib" "$sanitizer" --tool "$tool" --error-exitcode 9 \
+    "$bundle/bin/mhc_cuda_tests" --gtest_filter='Presets/CudaStages.*:CudaDeterminism.*:Presets/CudaSweep.*/deepseek' \
+    >"$out/$tool.log" 2>&1 || failed+=("$tool (rc $?)")
+done
+race_s=$((SECONDS - start))
+
+# Profiles of the projection kernels (docs/cuda.md) at the benchmark shape each runs at:
+# occupancy, stall reasons, memory throughput. NCU=0 skips them.
 if [[ "${NCU:-1}" != 0 ]]; then
   ncu_bin="$(command -v ncu || echo /usr/local/cuda/bin/ncu)"
-  LD_LIBRARY_PATH="$bundle/lib" "$ncu_bin" --clock-control none --kernel-name regex:pre_fused --launch-count 1 \
-    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-    --section MemoryWorkloadAnalysis "$bundle/bin/mhc_bench_cuda" --shape 65536,4,1024 --runs 1 --warmup 0 \
-    >"$out/ncu_pre_fused.log" 2>&1 || failed+=("ncu (rc $?)")
+  for target in pre_fused:65536,4,1024 proj_tiles:16384,4,7168; do
+    LD_LIBRARY_PATH="$bundle/lib" "$ncu_bin" --clock-control none --kernel-name "regex:${target%%:*}" --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section MemoryWorkloadAnalysis "$bundle/bin/mhc_bench_cuda" --shape "${target#*:}" --runs 1 --warmup 0 \
+      >"$out/ncu_${target%%:*}.log" 2>&1 || failed+=("ncu ${target%%:*} (rc $?)")
+  done
 fi
 
 echo "== device: $(cat "$out/gpu.txt")"
@@ -55,11 +67,13 @@ echo "== bench:"
 cat "$out/bench.log"
 echo "== memcheck, reduced sweep (${memcheck_s} s):"
 tail -n 3 "$out/memcheck.log"
-if [[ -f "$out/ncu_pre_fused.log" ]]; then
-  echo "== ncu, pre_fused at 65536,4,1024:"
-  grep -E "Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Waves Per SM|Stall" \
-    "$out/ncu_pre_fused.log" | head -n 20
-fi
+echo "== racecheck and synccheck (${race_s} s):"
+for tool in racecheck synccheck; do tail -n 1 "$out/$tool.log"; done
+for log in "$out"/ncu_*.log; do
+  [[ -f "$log" ]] || continue
+  echo "== $(basename "$log" .log):"
+  grep -E "Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Waves Per SM|Stall" "$log" | head -n 20
+done
 if ((${#failed[@]})); then
   echo "== FAILED: ${failed[*]}"
   exit 1

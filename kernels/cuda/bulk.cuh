@@ -1,6 +1,6 @@
-// Asynchronous copies into shared memory (sm_90): TMA tensor loads from global memory,
+// Asynchronous copies into shared memory (sm_90): TMA tensor and bulk loads from global memory,
 // asynchronous stores into another CTA of the cluster, and the mbarriers both complete on.
-// PTX ISA: "cp.async.bulk.tensor", "st.async", "mbarrier".
+// PTX ISA: "cp.async.bulk.tensor", "cp.async.bulk", "st.async", "mbarrier".
 #pragma once
 
 #include <cuda.h>
@@ -58,6 +58,15 @@ __device__ __forceinline__ void tensor_load_4d(void* shared, const CUtensorMap* 
       "[%6];\n" ::"r"(shared_address(shared)),
       "l"(map), "r"(x0), "r"(x1), "r"(x2), "r"(x3), "r"(shared_address(bar))
       : "memory");
+}
+
+// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) of global memory into this
+// CTA's shared memory; they count towards `bar`'s current phase.
+__device__ __forceinline__ void bulk_load(void* shared, const void* global, unsigned bytes, std::uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   shared_address(shared)),
+               "l"(global), "r"(bytes), "r"(shared_address(bar))
+               : "memory");
 }
 
 // The shared::cluster address of the same variable in CTA `rank` of the cluster.

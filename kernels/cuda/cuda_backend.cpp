@@ -359,7 +359,7 @@ TensorMap CudaBackend::run_stage(const Semantics& s, std::string_view stage, con
       const PhiPrepared phi_prepared = prepare_phi(d, plan, phid, gammad, ws_, stream_);
       float* m_part = ws_.get<float>("m_part", static_cast<std::size_t>(plan.splits_k) * d.T * d.M);
       float* s_part = ws_.get<float>("s_part", static_cast<std::size_t>(plan.splits_k) * d.T);
-      launch_norm_proj(d, plan, xd, phi_prepared.folded, phi_prepared.split, m_part, s_part, stream_);
+      launch_norm_proj(d, plan, xd, phi_prepared, m_part, s_part, stream_);
       MixKernelArgs a;
       a.d = d;
       a.s = ms;

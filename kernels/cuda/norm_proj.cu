@@ -149,7 +149,7 @@ int tiles_for(int M) {
 int tokens_per_cta(int ntiles) { return kWarps * (ntiles <= 5 ? 2 : 1) * 16; }
 
 template <int NTILES>
-void launch_tiles(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const std::uint16_t* phi_split,
+void launch_split(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const std::uint16_t* phi_split,
                   float* m_part, float* s_part, cudaStream_t stream) {
   constexpr int MT = NTILES <= 5 ? 2 : 1;
   const std::int64_t K = d.K();
@@ -184,48 +184,62 @@ PhiPlan plan_projection(const PreDims& d) {
   const std::int64_t per_split = (chunks + plan.splits_k - 1) / plan.splits_k;
   plan.splits_k = static_cast<int>((chunks + per_split - 1) / per_split);
   plan.cluster = fused_cluster_size(d);
-  plan.slices = projection_slices(d);
-  if (plan.slices > 0) plan.splits_k = plan.slices;
+  if (plan.cluster > 0) {
+    plan.splits_k = plan.cluster;
+  } else if (const int tile_splits = projection_tile_splits(d); tile_splits > 0) {
+    plan.tiles = true;
+    plan.splits_k = tile_splits;
+  }
   return plan;
 }
 
 PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, Workspace& ws,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, bool projection) {
   const std::int64_t total = static_cast<std::int64_t>(plan.M_pad) * plan.K_pad;
   float* folded = gamma ? ws.get<float>("phi_folded", static_cast<std::size_t>(d.M) * d.K()) : nullptr;
-  std::uint16_t* split =
-      plan.slices == 0 ? ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(total)) : nullptr;
+  std::uint16_t* split = projection && plan.cluster == 0 && !plan.tiles
+                            ? ws.get<std::uint16_t>("phi_split", 3 * static_cast<std::size_t>(total))
+                            : nullptr;
   if (folded || split) {
     const int blocks = static_cast<int>(std::min<std::int64_t>((total + 255) / 256, 4096));
     prepare_phi_kernel<<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), plan.M_pad, plan.K_pad, folded, split);
     check_launch("prepare_phi_kernel");
   }
-  return {folded ? folded : phi, split};
+  uint4* frag = nullptr;
+  if (projection && plan.tiles) {
+    frag = ws.get<uint4>("phi_frag", phi_fragment_words(d));
+    prepare_phi_fragments(d, phi, gamma, frag, stream);
+  }
+  return {folded ? folded : phi, split, frag};
 }
 
-void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
-                      const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream) {
+void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const PhiPrepared& phi,
+                      float* m_part, float* s_part, cudaStream_t stream) {
   if (d.T == 0) return;
-  if (plan.slices > 0) {
+  if (plan.tiles) {
+    launch_proj_tiles(d, plan.splits_k, x, phi.frag, m_part, s_part, stream);
+    return;
+  }
+  if (plan.cluster > 0) {
     FusedProjArgs f;
     f.d = d;
     f.x = x;
-    f.phi_folded = phi_folded;
+    f.phi_folded = phi.folded;
     f.m_part = m_part;
     f.sumsq_part = s_part;
     launch_pre_fused(f, plan, stream);
     return;
   }
   switch (plan.M_pad / 8) {
-    case 1: launch_tiles<1>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 2: launch_tiles<2>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 3: launch_tiles<3>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 4: launch_tiles<4>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 5: launch_tiles<5>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 6: launch_tiles<6>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 8: launch_tiles<8>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 10: launch_tiles<10>(d, plan, x, phi_split, m_part, s_part, stream); break;
-    case 17: launch_tiles<17>(d, plan, x, phi_split, m_part, s_part, stream); break;
+    case 1: launch_split<1>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 2: launch_split<2>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 3: launch_split<3>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 4: launch_split<4>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 5: launch_split<5>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 6: launch_split<6>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 8: launch_split<8>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 10: launch_split<10>(d, plan, x, phi.split, m_part, s_part, stream); break;
+    case 17: launch_split<17>(d, plan, x, phi.split, m_part, s_part, stream); break;
     default: fail(ErrorKind::internal, "norm_proj: unexpected tile count");
   }
 }

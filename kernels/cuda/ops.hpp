@@ -27,32 +27,44 @@ struct PhiPlan {
   int M_pad = 0;
   std::int64_t K_pad = 0;
   int splits_k = 1;  // KS: fixed-order split of the K reduction (depends on the shape only)
-  // slices > 0: the projection runs in pre_fused.cu, each of KS = slices channel slices of a
-  // token row being a split; 0: norm_proj.cu's split kernel.
-  int slices = 0;
-  // cluster > 0 (= slices): the fused forward runs on clusters of that many blocks and applies
-  // h_pre in the same pass.
+  // Which kernel projects. cluster > 0: pre_fused.cu, whose forward runs on clusters of that many
+  // blocks and applies h_pre in the same pass, each of the KS = cluster channel slices of a token
+  // row being a split; else tiles: proj_tiles.cu (256-token tiles, KS splits of the row); else
+  // norm_proj.cu's split kernel.
   int cluster = 0;
+  bool tiles = false;
 };
 PhiPlan plan_projection(const PreDims& d);
 // What the projection and dx_dphi read of phi': folded is phi itself without gamma (nothing to
-// fold), split is set only where norm_proj.cu's kernel runs (plan.slices == 0). Buffers come from
-// `ws` ("phi_folded", "phi_split"); with neither needed, nothing is launched.
+// fold); split is set only where norm_proj.cu's kernel runs, frag only where proj_tiles.cu's
+// does, and neither when `projection` is false (a backward given m and r needs only the fold).
+// Buffers come from `ws` ("phi_folded", "phi_split", "phi_frag"); with none needed, nothing is
+// launched.
 struct PhiPrepared {
   const float* folded = nullptr;
   const std::uint16_t* split = nullptr;
+  const uint4* frag = nullptr;
 };
 PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi, const float* gamma, Workspace& ws,
-                        cudaStream_t stream);
+                        cudaStream_t stream, bool projection = true);
 
 // Partial projections m_part [KS, T, M] and sums of squares s_part [KS, T] of x against phi'
-// (phi_split for norm_proj.cu's kernel, phi_folded for pre_fused.cu's).
-void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const float* phi_folded,
-                      const std::uint16_t* phi_split, float* m_part, float* s_part, cudaStream_t stream);
+// (by the kernel the plan names).
+void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const PhiPrepared& phi,
+                      float* m_part, float* s_part, cudaStream_t stream);
 
-// pre_fused.cu, used when plan.slices > 0: the partials m_part [KS, T, M] and s_part [KS, T]
-// (KS = slices) from one read of x and, when y is set (plan.cluster > 0), h_pre and
-// y = sum_i h_pre[i] x[i] from the same read.
+// proj_tiles.cu: the projection of long rows. projection_tile_splits gives its KS (0 where it does
+// not apply); prepare_phi_fragments writes phi' (folded with gamma when given) as the kernel's
+// B fragments, phi_fragment_words of them.
+int projection_tile_splits(const PreDims& d);
+std::size_t phi_fragment_words(const PreDims& d);
+void prepare_phi_fragments(const PreDims& d, const float* phi, const float* gamma, uint4* frag, cudaStream_t stream);
+void launch_proj_tiles(const PreDims& d, int splits, const std::uint16_t* x, const uint4* phi_frag, float* m_part,
+                       float* s_part, cudaStream_t stream);
+
+// pre_fused.cu, used when plan.cluster > 0: the partials m_part [KS, T, M] and s_part [KS, T]
+// (KS = cluster) from one read of x and, when y is set, h_pre and y = sum_i h_pre[i] x[i] from
+// the same read.
 struct FusedProjArgs {
   PreDims d;
   MixSemantics s;
@@ -65,7 +77,6 @@ struct FusedProjArgs {
   std::uint16_t* y = nullptr;         // [T, C] bf16, optional
 };
 int fused_cluster_size(const PreDims& d);  // 0 where the fused cluster kernel does not apply
-int projection_slices(const PreDims& d);   // 0 where pre_fused.cu's projection does not apply
 void launch_pre_fused(const FusedProjArgs& a, const PhiPlan& plan, cudaStream_t stream);
 
 // The per-token coefficient kernel (mix.cu). Inputs are either the projection partials

@@ -45,7 +45,7 @@ void pre_forward(const PreForwardArgs& a, Workspace& ws, cudaStream_t stream) {
     f.y = a.y;
     launch_pre_fused(f, plan, stream);
   } else {
-    launch_norm_proj(d, plan, a.x, phi.folded, phi.split, m_part, s_part, stream);
+    launch_norm_proj(d, plan, a.x, phi, m_part, s_part, stream);
   }
 
   MixKernelArgs mix;
@@ -83,7 +83,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
     phi = prepare_phi(d, plan, a.phi, a.gamma, ws, stream);
     float* m_parts = ws.get<float>("m_part", plan.splits_k * T * M);
     float* s_parts = ws.get<float>("s_part", plan.splits_k * T);
-    launch_norm_proj(d, plan, a.x, phi.folded, phi.split, m_parts, s_parts, stream);
+    launch_norm_proj(d, plan, a.x, phi, m_parts, s_parts, stream);
     m_part = m_parts;
     s_part = s_parts;
   }
@@ -119,7 +119,7 @@ void pre_backward(const PreBackwardArgs& a, Workspace& ws, cudaStream_t stream) 
   const Workspace::Side& side = ws.side();
   MHC_CUDA_CHECK(cudaEventRecord(side.fork, stream));
   MHC_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
-  if (saved) phi = prepare_phi(d, plan, a.phi, a.gamma, ws, side.stream);
+  if (saved) phi = prepare_phi(d, plan, a.phi, a.gamma, ws, side.stream, /*projection=*/false);
   launch_coeff_post_res(cb, side.stream);
   MHC_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
   launch_dh_pre(d, a.x, a.dy, dh_pre, stream);

@@ -20,9 +20,9 @@
 //     adds the S sums in rank order, computes h_pre with the mix kernel's own functions
 //     (coeffs.cuh) and y from the stage, which is then refilled. x is read from memory once.
 //
-// The projection alone (the norm_proj stage, the backward's recompute, and the forward where a
-// token row needs more slices than a cluster has: C > 2048 at n = 4) runs the same per-tile code
-// without clusters: the (slice, tile) units, slice-major, are shared evenly among one CTA per SM
+// The projection alone (the norm_proj stage and the backward's recompute of the shapes the
+// cluster kernel runs; longer rows go to proj_tiles.cu) runs the same per-tile code without
+// clusters: the (slice, tile) units, slice-major, are shared evenly among one CTA per SM
 // (stream-K), a CTA reloading its phi' registers where its share crosses into the next slice;
 // its copies are issued stages - 2 tiles ahead (the refill in the kernel's loop says why).
 //
@@ -34,13 +34,11 @@
 // fuse use fmaf explicitly.
 #include <cooperative_groups.h>
 #include <cuda.h>
-#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
 #include <map>
 #include <mutex>
 #include <tuple>
-#include <vector>
 
 #include "kernels/cuda/bulk.cuh"
 #include "kernels/cuda/coeffs.cuh"
@@ -48,6 +46,7 @@
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.hpp"
 #include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/x_map.hpp"
 
 namespace mhc::cuda {
 namespace {
@@ -66,7 +65,7 @@ constexpr int kMaxPhiSteps = 24;  // KW16 NT
 // A stage holds the tile as [channel block of 64][stream][token][64 channels], each 128-byte
 // line of 64 channels stored with the TMA's 128-byte swizzle (16-byte unit u of token t's line
 // at u ^ (t % 8)), so the 8 token rows an ldmatrix reads lie in different banks.
-constexpr int kBlock = 64;
+constexpr int kBlock = kXBlock;
 constexpr int kSwizzleAlign = 1024;
 // After projecting tile j a CTA computes h_pre of tile j - 1 (the other CTAs' sums have had a
 // tile's work to arrive) and applies tile j - 2 with the h_pre of the previous iteration, so the
@@ -117,46 +116,31 @@ Config config_for(const PreDims& d, int S, int KW16, bool fused) {
   return c;
 }
 
-// The first S (ascending) among `slices` whose slices fit: the slice's k split over 2 to 16
-// warps (the last two compute h_pre when fused) in ranges of 32, 64 or 128 k whose phi' parts
+// Fused (projection, h_pre and y): the smallest cluster S whose slices fit: the slice's k split
+// over 2 to 16 warps (the last two compute h_pre) in ranges of 32, 64 or 128 k whose phi' parts
 // fit the registers (the shortest range that does: the most warps), and kLag + 2 stages or more.
-template <class Slices>
-Config first_fit(const PreDims& d, bool fused, Slices slices) {
+// A token row needs n C / S <= 1024 (C <= 2048 at n = 4).
+Config fused_plan(const PreDims& d) {
   if (d.n > 4 || d.M > 8 * kMaxTiles || d.C % kBlock != 0) return {};
   const int NT = (d.M + 7) / 8;
-  for (const int S : slices) {
+  for (int S = 1; S <= kMaxCluster && kTile % S == 0; S *= 2) {
     if (d.C % (S * kBlock) != 0) continue;
     const std::int64_t k16 = d.n * (d.C / S) / 16;
     for (int KW16 : {2, 4, 8}) {
       if (KW16 * NT > kMaxPhiSteps || k16 % KW16 != 0) continue;
       if (k16 / KW16 < 2 || k16 / KW16 > max_warps(KW16, NT)) continue;
-      const Config c = config_for(d, S, KW16, fused);
+      const Config c = config_for(d, S, KW16, true);
       if (c.stages >= kMinStages) return c;
     }
   }
   return {};
 }
 
-// Fused (projection, h_pre and y): the smallest cluster whose slices fit; a token row needs
-// n C / S <= 1024 (C <= 2048 at n = 4).
-Config fused_plan(const PreDims& d) {
-  std::vector<int> sizes;
-  for (int S = 1; S <= kMaxCluster; S *= 2) {
-    if (kTile % S == 0) sizes.push_back(S);
-  }
-  return first_fit(d, true, sizes);
-}
-
-// Projection alone (the norm_proj stage, the backward's recompute, and the forward where no
-// cluster fits): the fused plan's slices where there is one, so both give the same bits; else
-// the fewest whole-block slices that fit (C = 7168 at n = 4: 28 slices of 256 channels).
+// Projection alone (the norm_proj stage, the backward's recompute): the fused plan's slices, so
+// both give the same bits.
 Config projection_plan(const PreDims& d) {
-  if (const Config f = fused_plan(d); f.S > 0) return config_for(d, f.S, f.KW16, false);
-  std::vector<int> divisors;
-  for (std::int64_t S = 1; S <= d.C / kBlock; ++S) {
-    if ((d.C / kBlock) % S == 0) divisors.push_back(static_cast<int>(S));
-  }
-  return first_fit(d, false, divisors);
+  const Config f = fused_plan(d);
+  return f.S > 0 ? config_for(d, f.S, f.KW16, false) : Config{};
 }
 
 struct KernelArgs {
@@ -496,36 +480,6 @@ __global__ void __launch_bounds__(max_warps(KW16, NT) * 32, 1) pre_fused_kernel(
   // nothing else reaches another CTA's shared memory.
 }
 
-// x [T, n, C] as the 4-d tensor [C / 64][n][T][64] (innermost first) for the TMA: a box of
-// {64, 16, n, C/S / 64} at (0, t0, 0, c0 / 64) is one tile's slice for the CTA owning channels
-// c0.., laid out as the stage expects (128-byte swizzle; rows past T read as zeros).
-CUtensorMap make_x_map(const std::uint16_t* x, const PreDims& d, int S) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    MHC_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
-      fail(ErrorKind::environment,
-           "cuda backend: the driver has no cuTensorMapEncodeTiled (CUDA 12 driver or newer needed)");
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-  }();
-  const auto n = static_cast<cuuint64_t>(d.n), C = static_cast<cuuint64_t>(d.C);
-  const cuuint64_t dims[4] = {kBlock, static_cast<cuuint64_t>(d.T), n, C / kBlock};
-  const cuuint64_t strides[3] = {2 * n * C, 2 * C, 2 * kBlock};  // bytes, dims 1..3
-  const cuuint32_t box[4] = {kBlock, kTile, static_cast<cuuint32_t>(d.n), static_cast<cuuint32_t>(d.C / S / kBlock)};
-  const cuuint32_t unit[4] = {1, 1, 1, 1};
-  CUtensorMap map;
-  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<std::uint16_t*>(x), dims, strides,
-                            box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) {
-    fail(ErrorKind::environment,
-         "cuda backend: cuTensorMapEncodeTiled failed for x (CUresult " + std::to_string(r) + ")");
-  }
-  return map;
-}
-
 // How many CTAs of this configuration fit on the device at once (clusters of S when fused),
 // cached per device and configuration: the persistent grid.
 template <int N, int NT, int KW16, bool kFused>
@@ -592,7 +546,7 @@ void launch_kernel(const FusedProjArgs& f, const Config& c, cudaStream_t stream)
   config.attrs = attr;
   config.numAttrs = kFused ? 2 : 1;
 
-  KernelArgs k{make_x_map(f.x, f.d, c.S), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part,
+  KernelArgs k{make_x_map(f.x, f.d, kTile, f.d.n, static_cast<int>(f.d.C / c.S / kBlock)), f.phi_folded, f.alpha, f.bias, f.s, f.d.T, f.d.C, f.d.M, c, f.m_part,
                f.sumsq_part, f.y};
   MHC_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, k));
 }
@@ -624,12 +578,11 @@ void launch_steps(const FusedProjArgs& f, const Config& c, cudaStream_t stream) 
 }  // namespace
 
 int fused_cluster_size(const PreDims& d) { return fused_plan(d).S; }
-int projection_slices(const PreDims& d) { return projection_plan(d).S; }
 
 void launch_pre_fused(const FusedProjArgs& f, const PhiPlan& plan, cudaStream_t stream) {
   if (f.d.T == 0) return;
   const Config c = f.y ? fused_plan(f.d) : projection_plan(f.d);
-  if (c.S < 1 || c.S != plan.splits_k || (f.y && c.S != plan.cluster)) {
+  if (c.S < 1 || c.S != plan.cluster || c.S != plan.splits_k) {
     fail(ErrorKind::internal, "launch_pre_fused: the plan does not match the kernel's");
   }
   if (reinterpret_cast<std::uintptr_t>(f.x) % 16 != 0) {
