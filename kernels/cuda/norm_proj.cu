@@ -174,8 +174,19 @@ PhiPlan plan_projection(const PreDims& d) {
   const int ntiles = tiles_for(d.M);
   plan.M_pad = ntiles * 8;
   plan.K_pad = (d.K() + kChunk - 1) / kChunk * kChunk;
-  // Enough CTAs to fill a large GPU (4 x 132 SMs) when T is small, each split keeping at least
-  // 8 chunks; a function of the shape only, so results do not depend on the device model.
+  plan.cluster = fused_cluster_size(d);
+  if (plan.cluster > 0) {
+    plan.splits_k = plan.cluster;
+    return plan;
+  }
+  if (const int tile_splits = projection_tile_splits(d); tile_splits > 0) {
+    plan.tiles = true;
+    plan.splits_k = tile_splits;
+    return plan;
+  }
+  // This file's split kernel: enough CTAs to fill a large GPU (4 x 132 SMs) when T is small, each
+  // split keeping at least 8 chunks; a function of the shape only, so results do not depend on
+  // the device model.
   const std::int64_t chunks = plan.K_pad / kChunk;
   const std::int64_t token_ctas = std::max<std::int64_t>(1, (d.T + tokens_per_cta(ntiles) - 1) / tokens_per_cta(ntiles));
   const std::int64_t want = (528 + token_ctas - 1) / token_ctas;
@@ -183,13 +194,6 @@ PhiPlan plan_projection(const PreDims& d) {
   // Every split must own at least one chunk.
   const std::int64_t per_split = (chunks + plan.splits_k - 1) / plan.splits_k;
   plan.splits_k = static_cast<int>((chunks + per_split - 1) / per_split);
-  plan.cluster = fused_cluster_size(d);
-  if (plan.cluster > 0) {
-    plan.splits_k = plan.cluster;
-  } else if (const int tile_splits = projection_tile_splits(d); tile_splits > 0) {
-    plan.tiles = true;
-    plan.splits_k = tile_splits;
-  }
   return plan;
 }
 

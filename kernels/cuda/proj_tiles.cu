@@ -251,8 +251,9 @@ void launch_tiles(const PreDims& d, const std::uint16_t* x, const uint4* frag, i
 }  // namespace
 
 int projection_tile_splits(const PreDims& d) {
-  if (d.T <= 0 || d.C % kXBlock != 0 || d.M > 32 || (d.T + kTokens - 1) / kTokens > (1LL << 31) / kTokens) return 0;
   const std::int64_t tiles = (d.T + kTokens - 1) / kTokens;
+  // The TMA takes token coordinates as int.
+  if (d.T <= 0 || d.C % kXBlock != 0 || d.M > 32 || tiles > (std::int64_t{1} << 31) / kTokens) return 0;
   // Enough CTAs for one wave where T is small, each split keeping at least 4 blocks of its row.
   const std::int64_t most = std::max(1, blocks_of(d) / 4);
   return static_cast<int>(std::clamp<std::int64_t>(kFillSMs / tiles, 1, most));
