@@ -29,8 +29,8 @@ struct PhiPlan {
   int splits_k = 1;  // KS: fixed-order split of the K reduction (depends on the shape only)
   // Which kernel projects. cluster > 0: pre_fused.cu, whose forward runs on clusters of that many
   // blocks and applies h_pre in the same pass, each of the KS = cluster channel slices of a token
-  // row being a split; else tiles: proj_tiles.cu (256-token tiles, KS splits of the row); else
-  // norm_proj.cu's split kernel.
+  // row being a split; else tiles: proj_tiles.cu (256- or 128-token tiles, KS splits of the row);
+  // else norm_proj.cu's split kernel.
   int cluster = 0;
   bool tiles = false;
 };

@@ -1,17 +1,19 @@
-// The projection of long token rows (norm_proj where no cluster kernel fits: n C > 8192 at
-// n = 4, M <= 32): m = v . phi'^T and Σv², for tiles of 256 tokens over the whole row.
+// The projection wherever no cluster kernel fits (rows of n C > 8192 at n = 4, and every n > 4)
+// for C % 64 = 0 and up to 80 mix outputs (n <= 8; not the permutation map at n = 5):
+// m = v . phi'^T and Σv², for tiles of 256 (or 128) tokens over the whole row.
 //
 // pre_fused.cu's projection splits every token row into channel slices whose phi' columns its
 // warps hold in registers; that leaves one CTA of 16 warps per SM, a cross-warp sum of the
 // partials per 16-token tile, and 28 splits for the mix kernel to add at C = 7168. Here a CTA
 // owns 256 tokens and a range of the row's 64-channel blocks instead, and phi' streams through
 // shared memory beside x, already in the mma's B-fragment order (prepare_phi_fragments), so:
-//   * each stage is one 64-channel block of one stream for the 256 tokens (32 KB of x by one TMA
+//   * each stage is one 64-channel block of one stream for the tile's tokens (32 KB of x by one TMA
 //     tensor copy, 128-byte swizzled lines) plus that block's phi' fragments (NT 3 KB by one bulk
 //     copy), both counted by the stage's barrier;
 //   * each of the 8 warps owns 32 tokens (two mma row tiles) for the whole range, so its sums
 //     stay in registers: no partials cross warps, and the only barrier per stage is the one that
-//     frees the stage for its refill;
+//     frees the stage for its refill (past 40 mix outputs two warps share 32 tokens, each taking
+//     half the columns: 128-token tiles);
 //   * a row's K is split over KS CTAs only where there are too few tiles to fill the GPU (KS = 2
 //     at 16384 tokens); the mix kernel adds the KS splits in order.
 //
@@ -34,10 +36,14 @@ namespace mhc::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kRowTiles = 2;                    // 16-token mma row tiles per warp
-constexpr int kTokens = kWarps * kRowTiles * 16;  // per CTA tile: 256, the TMA's largest box
-constexpr int kLineBytes = 2 * kXBlock;         // one token's 64 channels
-constexpr int kXBytes = kTokens * kLineBytes;   // a stage's x: 32 KB
+constexpr int kRowTiles = 2;             // 16-token mma row tiles per warp
+constexpr int kLineBytes = 2 * kXBlock;  // one token's 64 channels
+// A warp's accumulators hold all NT n-tiles up to 5 (40 mix outputs: n <= 5); beyond, the 8 warps
+// form two column groups, each warp projecting half the n-tiles of its 32 tokens, and a CTA tile
+// holds 128 tokens instead of 256 (the TMA's largest box).
+constexpr int col_groups(int NT) { return NT <= 5 ? 1 : 2; }
+constexpr int tile_tokens(int NT) { return kWarps / col_groups(NT) * kRowTiles * 16; }
+constexpr bool takes(int NT) { return NT >= 1 && NT <= 10 && NT % col_groups(NT) == 0; }  // 1-6, 8, 10
 // phi' fragments per 32-k chunk, n-tile and part: one 16-byte word per lane holding b0, b1 of the
 // chunk's two k16 steps.
 constexpr int kFragBytes = 32 * 16;
@@ -53,14 +59,16 @@ constexpr int kFillSMs = 132;        // an H100's SMs: the split rule's target (
 // sizes are multiples of 1024 bytes, so every stage's x keeps the swizzle's alignment. The
 // stages' barriers follow them.
 template <int NT>
-constexpr int kStageBytes = kXBytes + kChunksPerBlock * NT * 3 * kFragBytes;
+constexpr int kXBytes = tile_tokens(NT) * kLineBytes;  // a stage's x: 32 or 16 KB
+template <int NT>
+constexpr int kStageBytes = kXBytes<NT> + kChunksPerBlock * NT * 3 * kFragBytes;
 template <int NT>
 constexpr int kSmemBytes = kStages * kStageBytes<NT> + 8 * kStages + kSwizzleAlign;  // with the alignment slack
 
 int blocks_of(const PreDims& d) { return static_cast<int>(d.K() / kXBlock); }
 
 struct TileArgs {
-  CUtensorMap x_map;      // boxes of {64 channels, 256 tokens, 1 stream, 1 block}
+  CUtensorMap x_map;      // boxes of {64 channels, tile_tokens(NT), 1 stream, 1 block}
   const uint4* phi_frag;  // [K / 32][NT][3][32 lanes]
   std::int64_t T;
   int channel_blocks;  // C / 64
@@ -72,11 +80,15 @@ struct TileArgs {
 
 template <int NT>
 __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid_constant__ TileArgs a) {
-  constexpr int kStage = kStageBytes<NT>, kPhiBytes = kStage - kXBytes;
+  constexpr int kTokens = tile_tokens(NT), kGroups = col_groups(NT), kWarpTiles = NT / kGroups;
+  constexpr int kStage = kStageBytes<NT>, kX = kXBytes<NT>, kPhiBytes = kStage - kX;
+  static_assert(takes(NT));
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_raw + ((kSwizzleAlign - shared_address(smem_raw) % kSwizzleAlign) % kSwizzleAlign);
   auto* full = reinterpret_cast<std::uint64_t*>(smem + kStages * kStage);  // [kStages]: the block landed
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
+  const int group = warp % kGroups, nt_first = group * kWarpTiles;  // this warp's n-tiles
+  const int token_warp = warp / kGroups;                            // and its 32 tokens
   const std::int64_t T = a.T;
   const int split = static_cast<int>(blockIdx.x % a.splits);
   const int tile = static_cast<int>(blockIdx.x / a.splits);  // fits an int: the TMA takes token coordinates as int
@@ -99,7 +111,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
     mbarrier_arrive_expect_tx(&full[s], kStage);
     tensor_load_4d(stage, &a.x_map, 0, tile * kTokens, row_block / a.channel_blocks, row_block % a.channel_blocks,
                    &full[s]);
-    bulk_load(stage + kXBytes, a.phi_frag + static_cast<std::int64_t>(row_block) * (kPhiBytes / 16), kPhiBytes,
+    bulk_load(stage + kX, a.phi_frag + static_cast<std::int64_t>(row_block) * (kPhiBytes / 16), kPhiBytes,
               &full[s]);
   };
   if (tid == 0) {
@@ -108,8 +120,8 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
 
   // ldmatrix: lane l addresses token (l & 7) + 8 ((l >> 3) & 1) of a row tile, channels
   // 8 (l >> 4).. of a k16 step, so the four matrices come back as the mma's a0..a3.
-  const int a_line = warp * kRowTiles * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), a_half = lane >> 4;
-  float acc[kRowTiles][NT][4] = {};
+  const int a_line = token_warp * kRowTiles * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), a_half = lane >> 4;
+  float acc[kRowTiles][kWarpTiles][4] = {};
   float ss[kRowTiles][4] = {};  // Σv² of row g (registers a0, a2) and g + 8 (a1, a3), two chains each
   int s = 0, parity = 0;
   for (int j = 0; j < J; ++j) {
@@ -133,17 +145,17 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
         }
       }
       // One 32-k chunk: 6 products per n-tile (small parts first), then added in IEEE f32.
-      const uint4* frag = reinterpret_cast<const uint4*>(stage + kXBytes) + (c * NT * 3) * 32 + lane;
-      float chunk[kRowTiles][NT][4];
+      const uint4* frag = reinterpret_cast<const uint4*>(stage + kX) + ((c * NT + nt_first) * 3) * 32 + lane;
+      float chunk[kRowTiles][kWarpTiles][4];
 #pragma unroll
       for (int sp = 2; sp >= 0; --sp) {
-        uint4 b[NT];
+        uint4 b[kWarpTiles];
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) b[nt] = frag[(nt * 3 + sp) * 32];
+        for (int nt = 0; nt < kWarpTiles; ++nt) b[nt] = frag[(nt * 3 + sp) * 32];
 #pragma unroll
         for (int st = 0; st < 2; ++st) {
 #pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
+          for (int nt = 0; nt < kWarpTiles; ++nt) {
 #pragma unroll
             for (int mt = 0; mt < kRowTiles; ++mt) {
               const std::uint32_t* x = x16[mt][st];
@@ -160,7 +172,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
 #pragma unroll
       for (int mt = 0; mt < kRowTiles; ++mt) {
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
+        for (int nt = 0; nt < kWarpTiles; ++nt) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) acc[mt][nt][e] += chunk[mt][nt][e];
         }
@@ -172,21 +184,22 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
     if (++s == kStages) s = 0, parity ^= 1;
   }
 
-  // The split's partials of rows g and g + 8 of each row tile.
+  // The split's partials of rows g and g + 8 of each row tile (Σv² from the first column group).
 #pragma unroll
   for (int mt = 0; mt < kRowTiles; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const float v = quad_sum(ss[mt][h] + ss[mt][h + 2]);
-      const std::int64_t row = static_cast<std::int64_t>(tile) * kTokens + warp * kRowTiles * 16 + mt * 16 + g + 8 * h;
+      const std::int64_t row =
+          static_cast<std::int64_t>(tile) * kTokens + token_warp * kRowTiles * 16 + mt * 16 + g + 8 * h;
       if (row >= T) continue;
-      if (q == 0) a.s_part[split * T + row] = v;
+      if (q == 0 && group == 0) a.s_part[split * T + row] = v;
       float* out = a.m_part + (split * T + row) * a.M;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
+      for (int nt = 0; nt < kWarpTiles; ++nt) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const int col = nt * 8 + 2 * q + e;
+          const int col = (nt_first + nt) * 8 + 2 * q + e;
           if (col < a.M) out[col] = acc[mt][nt][2 * h + e];
         }
       }
@@ -242,8 +255,8 @@ void launch_tiles(const PreDims& d, const std::uint16_t* x, const uint4* frag, i
                   float* s_part, cudaStream_t stream) {
   auto* kernel = proj_tiles_kernel<NT>;
   MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes<NT>));
-  const std::int64_t tiles = (d.T + kTokens - 1) / kTokens;
-  TileArgs k{make_x_map(x, d, kTokens, 1, 1), frag, d.T, static_cast<int>(d.C / kXBlock), blocks_of(d), d.M, splits,
+  const std::int64_t tiles = (d.T + tile_tokens(NT) - 1) / tile_tokens(NT);
+  TileArgs k{make_x_map(x, d, tile_tokens(NT), 1, 1), frag, d.T, static_cast<int>(d.C / kXBlock), blocks_of(d), d.M, splits,
              m_part, s_part};
   launch_after(kernel, dim3(static_cast<unsigned>(tiles * splits)), dim3(kWarps * 32), kSmemBytes<NT>, stream, k);
 }
@@ -251,9 +264,10 @@ void launch_tiles(const PreDims& d, const std::uint16_t* x, const uint4* frag, i
 }  // namespace
 
 int projection_tile_splits(const PreDims& d) {
-  const std::int64_t tiles = (d.T + kTokens - 1) / kTokens;
-  // The TMA takes token coordinates as int.
-  if (d.T <= 0 || d.C % kXBlock != 0 || d.M > 32 || tiles > (std::int64_t{1} << 31) / kTokens) return 0;
+  const int NT = (d.M + 7) / 8;
+  if (d.T <= 0 || d.C % kXBlock != 0 || !takes(NT)) return 0;
+  const std::int64_t tiles = (d.T + tile_tokens(NT) - 1) / tile_tokens(NT);
+  if (tiles > (std::int64_t{1} << 31) / tile_tokens(NT)) return 0;  // the TMA takes token coordinates as int
   // Enough CTAs for one wave where T is small, each split keeping at least 4 blocks of its row.
   const std::int64_t most = std::max(1, blocks_of(d) / 4);
   return static_cast<int>(std::clamp<std::int64_t>(kFillSMs / tiles, 1, most));
@@ -269,7 +283,11 @@ void prepare_phi_fragments(const PreDims& d, const float* phi, const float* gamm
     case 2: launch_fragments<2>(d, phi, gamma, frag, stream); break;
     case 3: launch_fragments<3>(d, phi, gamma, frag, stream); break;
     case 4: launch_fragments<4>(d, phi, gamma, frag, stream); break;
-    default: fail(ErrorKind::internal, "prepare_phi_fragments: more than 32 mix outputs");
+    case 5: launch_fragments<5>(d, phi, gamma, frag, stream); break;
+    case 6: launch_fragments<6>(d, phi, gamma, frag, stream); break;
+    case 8: launch_fragments<8>(d, phi, gamma, frag, stream); break;
+    case 10: launch_fragments<10>(d, phi, gamma, frag, stream); break;
+    default: fail(ErrorKind::internal, "prepare_phi_fragments: no instantiation for this many mix outputs");
   }
   check_launch("phi_fragments_kernel");
 }
@@ -283,7 +301,11 @@ void launch_proj_tiles(const PreDims& d, int splits, const std::uint16_t* x, con
     case 2: launch_tiles<2>(d, x, phi_frag, splits, m_part, s_part, stream); break;
     case 3: launch_tiles<3>(d, x, phi_frag, splits, m_part, s_part, stream); break;
     case 4: launch_tiles<4>(d, x, phi_frag, splits, m_part, s_part, stream); break;
-    default: fail(ErrorKind::internal, "launch_proj_tiles: more than 32 mix outputs");
+    case 5: launch_tiles<5>(d, x, phi_frag, splits, m_part, s_part, stream); break;
+    case 6: launch_tiles<6>(d, x, phi_frag, splits, m_part, s_part, stream); break;
+    case 8: launch_tiles<8>(d, x, phi_frag, splits, m_part, s_part, stream); break;
+    case 10: launch_tiles<10>(d, x, phi_frag, splits, m_part, s_part, stream); break;
+    default: fail(ErrorKind::internal, "launch_proj_tiles: no instantiation for this many mix outputs");
   }
   check_launch("proj_tiles_kernel");
 }

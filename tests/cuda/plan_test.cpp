@@ -29,12 +29,19 @@ TEST(CudaPlans, LongerRowsRunTheTileKernelSplitOnlyToFillTheGpu) {
   EXPECT_EQ(plan_projection(dims(161, 4, 4096)).splits_k, 64);   // 256 blocks
   EXPECT_EQ(plan_projection(dims(300, 4, 2560)).splits_k, 40);   // 160 blocks
   EXPECT_EQ(plan_projection(dims(13, 3, 3072)).splits_k, 36);    // 144 blocks; two n-tiles
-  // The permutation map at n = 4 has 32 mix outputs: the largest the tile kernel takes.
+  // The permutation map at n = 4 (32 mix outputs) and n > 4, where no cluster kernel runs at all.
   EXPECT_TRUE(plan_projection({16384, 4, 7168, 32}).tiles);
+  EXPECT_TRUE(plan_projection(dims(16384, 5, 7168)).tiles);
+  // n = 8 (80 outputs): two warps per 32 tokens, so 128-token tiles.
+  const PhiPlan wide = plan_projection(dims(65536, 8, 1024));
+  EXPECT_TRUE(wide.tiles);
+  EXPECT_EQ(wide.splits_k, 1);
+  EXPECT_EQ(plan_projection(dims(137, 8, 1280)).splits_k, 40);  // 2 tiles; 160 blocks
 }
 
 TEST(CudaPlans, OtherShapesRunTheSplitKernel) {
-  for (const PreDims& d : {dims(137, 8, 1280), dims(137, 4, 1000), dims(16384, 5, 7168), dims(13, 4, 7)}) {
+  // C % 64 != 0, or the permutation map at n = 5 (130 mix outputs).
+  for (const PreDims& d : {dims(137, 4, 1000), dims(13, 4, 7), dims(137, 8, 33), PreDims{137, 5, 1280, 130}}) {
     const PhiPlan p = plan_projection(d);
     EXPECT_EQ(p.cluster, 0) << d.n << "," << d.C;
     EXPECT_FALSE(p.tiles) << d.n << "," << d.C;

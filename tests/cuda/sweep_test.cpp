@@ -33,7 +33,8 @@ struct SweepShape {
 };
 
 // n = 8 is replaced by n = 5 for the permutation map (n! logits; n <= 5). Rows longer than a
-// cluster takes (n C > 8192) go to proj_tiles.cu: {161, 4, 4096} one partial tile split 64 ways,
+// cluster takes (n C > 8192), and every n > 4 with C % 64 = 0 ({137, 8, 1280}, {1, 8, 7168}: two
+// column groups; lite's n = 5: one), go to proj_tiles.cu: {161, 4, 4096} one partial tile split 64 ways,
 // {1001, 4, 4096} and {1001, 4, 7168} several tiles, {13, 2, 7168} and {13, 3, 3072} its one- and
 // two-n-tile instances (the presets' n = 4 maps take three and four); {97, 4, 7168} and
 // {1001, 4, 7168} also the wide CTAs of dx_dphi_mma.cu (one tile per token split, and several).
