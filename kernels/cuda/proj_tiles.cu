@@ -53,7 +53,8 @@ constexpr int kChunksPerBlock = kXBlock / 32;
 // did for pre_fused.cu's projection.
 constexpr int kStages = 3;
 constexpr int kSwizzleAlign = 1024;  // the TMA's 128-byte swizzle repeats every 1024 bytes
-constexpr int kFillSMs = 132;        // an H100's SMs: the split rule's target (a constant, so bits do not depend on the GPU)
+// The split rule's target: an H100's SMs, as a constant, so the bits do not depend on the GPU.
+constexpr int kFillSMs = 132;
 
 // A stage is the block's x lines, then its phi' fragments [chunk][n-tile][part][lane]; stage
 // sizes are multiples of 1024 bytes, so every stage's x keeps the swizzle's alignment. The
@@ -256,8 +257,8 @@ void launch_tiles(const PreDims& d, const std::uint16_t* x, const uint4* frag, i
   auto* kernel = proj_tiles_kernel<NT>;
   MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes<NT>));
   const std::int64_t tiles = (d.T + tile_tokens(NT) - 1) / tile_tokens(NT);
-  TileArgs k{make_x_map(x, d, tile_tokens(NT), 1, 1), frag, d.T, static_cast<int>(d.C / kXBlock), blocks_of(d), d.M, splits,
-             m_part, s_part};
+  TileArgs k{make_x_map(x, d, tile_tokens(NT), 1, 1), frag, d.T, static_cast<int>(d.C / kXBlock), blocks_of(d), d.M,
+             splits, m_part, s_part};
   launch_after(kernel, dim3(static_cast<unsigned>(tiles * splits)), dim3(kWarps * 32), kSmemBytes<NT>, stream, k);
 }
 
@@ -295,7 +296,9 @@ void prepare_phi_fragments(const PreDims& d, const float* phi, const float* gamm
 void launch_proj_tiles(const PreDims& d, int splits, const std::uint16_t* x, const uint4* phi_frag, float* m_part,
                        float* s_part, cudaStream_t stream) {
   if (d.T == 0) return;
-  if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0) fail(ErrorKind::internal, "launch_proj_tiles: x is not 16-byte aligned");
+  if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0) {
+    fail(ErrorKind::internal, "launch_proj_tiles: x is not 16-byte aligned");
+  }
   switch ((d.M + 7) / 8) {
     case 1: launch_tiles<1>(d, x, phi_frag, splits, m_part, s_part, stream); break;
     case 2: launch_tiles<2>(d, x, phi_frag, splits, m_part, s_part, stream); break;
