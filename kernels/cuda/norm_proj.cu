@@ -209,12 +209,13 @@ PhiPrepared prepare_phi(const PreDims& d, const PhiPlan& plan, const float* phi,
     prepare_phi_kernel<<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), plan.M_pad, plan.K_pad, folded, split);
     check_launch("prepare_phi_kernel");
   }
+  const float* phi_folded = folded ? folded : phi;
   uint4* frag = nullptr;
-  if (projection && plan.tiles) {
+  if (projection && plan.tiles) {  // after the fold, on the same stream
     frag = ws.get<uint4>("phi_frag", phi_fragment_words(d));
-    prepare_phi_fragments(d, phi, gamma, frag, stream);
+    prepare_phi_fragments(d, phi_folded, frag, stream);
   }
-  return {folded ? folded : phi, split, frag};
+  return {phi_folded, split, frag};
 }
 
 void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t* x, const PhiPrepared& phi,

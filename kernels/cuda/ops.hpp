@@ -54,11 +54,11 @@ void launch_norm_proj(const PreDims& d, const PhiPlan& plan, const std::uint16_t
                       float* m_part, float* s_part, cudaStream_t stream);
 
 // proj_tiles.cu: the projection of long rows. projection_tile_splits gives its KS (0 where it does
-// not apply); prepare_phi_fragments writes phi' (folded with gamma when given) as the kernel's
-// B fragments, phi_fragment_words of them.
+// not apply); prepare_phi_fragments writes phi' (prepare_phi's folded array, or phi without
+// gamma) as the kernel's B fragments, phi_fragment_words of them.
 int projection_tile_splits(const PreDims& d);
 std::size_t phi_fragment_words(const PreDims& d);
-void prepare_phi_fragments(const PreDims& d, const float* phi, const float* gamma, uint4* frag, cudaStream_t stream);
+void prepare_phi_fragments(const PreDims& d, const float* phi_folded, uint4* frag, cudaStream_t stream);
 void launch_proj_tiles(const PreDims& d, int splits, const std::uint16_t* x, const uint4* phi_frag, float* m_part,
                        float* s_part, cudaStream_t stream);
 

@@ -208,13 +208,13 @@ __global__ void __launch_bounds__(kWarps * 32, 1) proj_tiles_kernel(const __grid
   }
 }
 
-// phi' (phi (.) gamma, rounded as prepare_phi_kernel folds it) split into hi + mid + lo and
+// phi' (already folded with gamma where there is one) split into hi + mid + lo and
 // stored in the B-fragment order the kernel reads: word 2 st + h of lane 4 g + q, for chunk c,
 // n-tile nt and part sp, holds part sp of column 8 nt + g at k = 32 c + 16 st + 2 q + 8 h and
 // k + 1 (zero past M). One thread per (chunk, n-tile, lane).
 template <int NT>
-__global__ void phi_fragments_kernel(const float* __restrict__ phi, const float* __restrict__ gamma, int M,
-                                     std::int64_t K, uint4* __restrict__ frag) {
+__global__ void phi_fragments_kernel(const float* __restrict__ phi_folded, int M, std::int64_t K,
+                                     uint4* __restrict__ frag) {
   const std::int64_t total = K / 32 * NT * 32;
   for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -228,10 +228,7 @@ __global__ void phi_fragments_kernel(const float* __restrict__ phi, const float*
       float f[2] = {0.0f, 0.0f};
       if (col < M) {
 #pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          f[u] = phi[col * K + k + u];
-          if (gamma) f[u] = __fmul_rn(f[u], gamma[k + u]);
-        }
+        for (int u = 0; u < 2; ++u) f[u] = phi_folded[col * K + k + u];
       }
       std::uint32_t parts[3];
       split2(f[0], f[1], parts);
@@ -245,10 +242,10 @@ __global__ void phi_fragments_kernel(const float* __restrict__ phi, const float*
 }
 
 template <int NT>
-void launch_fragments(const PreDims& d, const float* phi, const float* gamma, uint4* frag, cudaStream_t stream) {
+void launch_fragments(const PreDims& d, const float* phi_folded, uint4* frag, cudaStream_t stream) {
   const std::int64_t total = d.K() / 32 * NT * 32;
   const int blocks = static_cast<int>(std::min<std::int64_t>((total + 255) / 256, 4096));
-  phi_fragments_kernel<NT><<<blocks, 256, 0, stream>>>(phi, gamma, d.M, d.K(), frag);
+  phi_fragments_kernel<NT><<<blocks, 256, 0, stream>>>(phi_folded, d.M, d.K(), frag);
 }
 
 template <int NT>
@@ -278,16 +275,16 @@ std::size_t phi_fragment_words(const PreDims& d) {
   return static_cast<std::size_t>(d.K() / 32) * ((d.M + 7) / 8) * 3 * 32;
 }
 
-void prepare_phi_fragments(const PreDims& d, const float* phi, const float* gamma, uint4* frag, cudaStream_t stream) {
+void prepare_phi_fragments(const PreDims& d, const float* phi_folded, uint4* frag, cudaStream_t stream) {
   switch ((d.M + 7) / 8) {
-    case 1: launch_fragments<1>(d, phi, gamma, frag, stream); break;
-    case 2: launch_fragments<2>(d, phi, gamma, frag, stream); break;
-    case 3: launch_fragments<3>(d, phi, gamma, frag, stream); break;
-    case 4: launch_fragments<4>(d, phi, gamma, frag, stream); break;
-    case 5: launch_fragments<5>(d, phi, gamma, frag, stream); break;
-    case 6: launch_fragments<6>(d, phi, gamma, frag, stream); break;
-    case 8: launch_fragments<8>(d, phi, gamma, frag, stream); break;
-    case 10: launch_fragments<10>(d, phi, gamma, frag, stream); break;
+    case 1: launch_fragments<1>(d, phi_folded, frag, stream); break;
+    case 2: launch_fragments<2>(d, phi_folded, frag, stream); break;
+    case 3: launch_fragments<3>(d, phi_folded, frag, stream); break;
+    case 4: launch_fragments<4>(d, phi_folded, frag, stream); break;
+    case 5: launch_fragments<5>(d, phi_folded, frag, stream); break;
+    case 6: launch_fragments<6>(d, phi_folded, frag, stream); break;
+    case 8: launch_fragments<8>(d, phi_folded, frag, stream); break;
+    case 10: launch_fragments<10>(d, phi_folded, frag, stream); break;
     default: fail(ErrorKind::internal, "prepare_phi_fragments: no instantiation for this many mix outputs");
   }
   check_launch("phi_fragments_kernel");

@@ -63,7 +63,7 @@ TEST_P(CudaStages, FusedForwardEqualsChainOfStagesBitwise) {
   const std::string preset = GetParam();
   const std::int64_t n = preset == "lite" ? 3 : 4;
   // C = 1000: norm_proj.cu's projection and the apply kernel; 1024: pre_fused.cu on clusters;
-  // 4096: proj_tiles.cu (gamma folded into its fragments for deepseek) and the apply kernel.
+  // 4096: proj_tiles.cu (with gamma for deepseek) and the apply kernel.
   for (const std::int64_t C : {1000, 1024, 4096}) {
     SCOPED_TRACE("C = " + std::to_string(C));
     fused_equals_stages(case_spec(verify::Op::pre, preset, 137, n, C, preset == "deepseek" ? "gamma=true" : ""));
