@@ -2,8 +2,9 @@
 //   dx[t, k]    = h_pre[t, i] dy[t, c] + (mm_pre+post + mm_res)[t, k] + cn[t] x[t, k]
 //   mm_b[t, k]  = sum_{j in block b} dm[t, j] phi'[j, k]
 //   dphi'[j, k] = sum_t dm[t, j] x[t, k]
-// for n <= 4, M <= 32 and C % 128 == 0 (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel
-// covers the rest. On the tensor cores x is bf16 already, and dm and phi' (f32) are split exactly
+// for M <= 80 (every map at n <= 8 but the permutations at n = 5) and C % 128 == 0
+// (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel covers the rest. On the tensor cores
+// x is bf16 already, and dm and phi' (f32) are split exactly
 // into hi + mid + lo bf16 parts (mma.cuh split2, as norm_proj.cu's prepare_phi). dphi' (an f32
 // output summed over T) takes the three products dm part x x: that kernel's f32 products,
 // exactly. dx_mm takes the three products hi hi, hi mid and mid hi: the dropped ones are each
@@ -57,22 +58,32 @@ struct Config {
 // variants that made room for it were slower (docs/cuda.md, ninth session).
 using Narrow = Config<8, 4, 2>;
 using Wide = Config<16, 2, 2>;
+// M > 32 (n > 4, up to 80 outputs): a warp's phi' fragments and dphi' accumulators grow with M
+// (5 slots and 10 position tiles at n = 8: 100 registers), so 128 registers and two CTAs per SM.
+// Measured (H100, dx_dphi alone, ms at 65536,8,1024 / 16384,8,4096 / 16384,5,7168 /
+// 65536,6,1024, two rounds): 2.00-2.01 / 2.02 / 1.56-1.58 / 1.18-1.19; three stages 2.01-2.02 /
+// 2.04-2.07 / 1.61 / 1.29; one CTA of 16 warps 1.98 / 1.99 / 1.67-1.68 / 1.21, with three
+// stages 1.99-2.02 / 1.98-1.99 / 1.69-1.72 / 1.31.
+using Big = Config<8, 2, 2>;
+constexpr int kNarrowMaxM = 32, kMaxM = 80;
 // With taps (decomposition, not speed): two CTAs per SM, 128 registers; at 80 its extra
 // accumulators spilled 300 bytes.
 using Tapped = Config<8, 2, 3>;
 
-bool wide(const PreDims& d) { return d.K() > 16384 && d.C % Wide::kCols == 0; }
+bool wide(const PreDims& d) { return d.M <= kNarrowMaxM && d.K() > 16384 && d.C % Wide::kCols == 0; }
 
 // Shared memory of one CTA. dm's parts are laid out by k slot, [part][t][slot position]: slot 0
-// holds the pre and post columns (2n <= 8 of its 16 positions), slots 1.. the res columns, 16 each.
-// dx_mm reads them as the A operand (tokens x slot positions) and dphi' as the B operand (tokens x
-// positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
+// holds the pre and post columns (2n <= 16 of its 16 positions), slots 1.. the res columns, 16
+// each. dx_mm reads them as the A operand (tokens x slot positions) and dphi' as the B operand
+// (tokens x positions, by ldmatrix.trans), skipping the position groups of 8 that hold no column.
 template <int N, int M, class Cfg>
 struct Layout {
   static constexpr int kRes = M - 2 * N;
   static constexpr int kSlots = 1 + (kRes + 15) / 16;
   static constexpr int kSlotRow = 16 * kSlots + 8;  // bf16; odd number of 16-byte units
-  static constexpr int kJTiles = 1 + (kRes + 7) / 8;  // groups of 8 positions holding columns
+  static constexpr bool kSlot0K8 = 2 * N <= 8;  // slot 0's columns fill only its first 8 positions
+  static constexpr int kJTiles0 = kSlot0K8 ? 1 : 2;
+  static constexpr int kJTiles = kJTiles0 + (kRes + 7) / 8;  // groups of 8 positions holding columns
   // Bytes, each region 16-byte aligned.
   static constexpr int kXBytes = kTile * Cfg::kRow * 2;
   static constexpr int kStageBytes = 2 * kXBytes;  // x and dy
@@ -88,7 +99,7 @@ struct Layout {
     const int j = 2 * N + pos - 16;
     return j < M ? j : -1;
   }
-  static constexpr int tile_pos(int jt) { return jt == 0 ? 0 : 16 + 8 * (jt - 1); }
+  static constexpr int tile_pos(int jt) { return jt < kJTiles0 ? 8 * jt : 16 + 8 * (jt - kJTiles0); }
 };
 
 __device__ __forceinline__ void cp_async16(void* shared, const void* global, int src_bytes) {
@@ -147,22 +158,23 @@ __device__ __forceinline__ void stage_floats(float* shared, const float* global,
 
 // The last kProducts of the six products (dm part, phi' part) of a slot down to 2^-24 of the
 // largest (6: f32 precision; 3: down to 2^-16), smallest first, for both n-tiles, interleaved so
-// that two independent accumulations are in flight. Slot 0's columns (pre and post: 2n <= 8)
-// fill only the first 8 of its 16 positions, so its products are k8 MMAs (kK8): half the
-// tensor-core work, the same products (the other 8 are zero).
+// that two independent accumulations are in flight. Where slot 0's columns (pre and post) fill
+// only the first 8 of its 16 positions (2n <= 8), its products are k8 MMAs (kK8): half the
+// tensor-core work, the same products (the other 8 are zero). mask keeps the bf16 halves of the
+// B words whose columns take part.
 template <bool kK8, int kProducts>
 __device__ __forceinline__ void slot_products(float (&d0)[4], float (&d1)[4], const std::uint32_t (&am)[3][4],
-                                              const uint2 (&b0)[3], const uint2 (&b1)[3], std::uint32_t mask) {
+                                              const uint2 (&b0)[3], const uint2 (&b1)[3], uint2 mask) {
   constexpr int kOrder[6][2] = {{2, 0}, {0, 2}, {1, 1}, {1, 0}, {0, 1}, {0, 0}};
 #pragma unroll
   for (int o = 6 - kProducts; o < 6; ++o) {
     const int pa = kOrder[o][0], pb = kOrder[o][1];
     if constexpr (kK8) {
-      mma_bf16_1688(d0, am[pa][0], am[pa][1], b0[pb].x & mask);
-      mma_bf16_1688(d1, am[pa][0], am[pa][1], b1[pb].x & mask);
+      mma_bf16_1688(d0, am[pa][0], am[pa][1], b0[pb].x & mask.x);
+      mma_bf16_1688(d1, am[pa][0], am[pa][1], b1[pb].x & mask.x);
     } else {
-      mma_bf16_16816(d0, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b0[pb].x & mask, b0[pb].y & mask);
-      mma_bf16_16816(d1, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b1[pb].x & mask, b1[pb].y & mask);
+      mma_bf16_16816(d0, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b0[pb].x & mask.x, b0[pb].y & mask.y);
+      mma_bf16_16816(d1, am[pa][0], am[pa][1], am[pa][2], am[pa][3], b1[pb].x & mask.x, b1[pb].y & mask.y);
     }
   }
 }
@@ -257,11 +269,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
     }
   }
   // With taps, slot 0's products are also taken for the pre and the post columns alone: the
-  // bf16 halves of this lane's B words that hold a pre (post) column.
-  std::uint32_t pre_mask = 0u;
+  // bf16 halves of this lane's B words (positions 2q, 2q + 1 and 8 + 2q, 9 + 2q) that hold a pre
+  // (post) column.
+  uint2 pre_mask = make_uint2(0u, 0u);
 #pragma unroll
-  for (int u = 0; u < 2; ++u) pre_mask |= (2 * q + u < N ? 0xFFFFu : 0u) << (16 * u);
-  const std::uint32_t post_mask = ~pre_mask;
+  for (int u = 0; u < 2; ++u) {
+    pre_mask.x |= (2 * q + u < N ? 0xFFFFu : 0u) << (16 * u);
+    pre_mask.y |= (8 + 2 * q + u < N ? 0xFFFFu : 0u) << (16 * u);
+  }
+  const uint2 post_mask = make_uint2(~pre_mask.x, ~pre_mask.y), all = make_uint2(~0u, ~0u);
 
   float dphi[JT][4];
 #pragma unroll
@@ -306,11 +322,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
     __syncthreads();
 
     std::uint16_t* xs = x_tile(st);
-    // dphi'^T[col, j] += sum_t x[t, col] dm[t, j]: A = x^T by ldmatrix.trans, B = dm parts.
-    {
-      float chunk[JT][4];
+    // dphi'^T[col, j] += sum_t x[t, col] dm[t, j]: A = x^T by ldmatrix.trans, B = dm parts. Up
+    // to 4 position tiles per pass (every map at n <= 4 in one), so that the chunks take 16
+    // registers whatever M.
+    constexpr int kGroup = 4;
 #pragma unroll
-      for (int jt = 0; jt < JT; ++jt) chunk[jt][0] = chunk[jt][1] = chunk[jt][2] = chunk[jt][3] = 0.0f;
+    for (int j0 = 0; j0 < JT; j0 += kGroup) {
+      float chunk[kGroup][4] = {};
 #pragma unroll
       for (int ks = 0; ks < kTile / 16; ++ks) {
         std::uint32_t xa[4];
@@ -318,17 +336,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
 #pragma unroll
         for (int p = 2; p >= 0; --p) {
 #pragma unroll
-          for (int jt = 0; jt < JT; ++jt) {
+          for (int jj = 0; jj < kGroup && j0 + jj < JT; ++jj) {
             std::uint32_t bm[2];
-            ldmatrix_x2_trans(bm, slotted + (p * kTile + 16 * ks + (lane & 15)) * L::kSlotRow + L::tile_pos(jt));
-            mma_bf16_16816(chunk[jt], xa[0], xa[1], xa[2], xa[3], bm[0], bm[1]);
+            ldmatrix_x2_trans(bm, slotted + (p * kTile + 16 * ks + (lane & 15)) * L::kSlotRow + L::tile_pos(j0 + jj));
+            mma_bf16_16816(chunk[jj], xa[0], xa[1], xa[2], xa[3], bm[0], bm[1]);
           }
         }
       }
 #pragma unroll
-      for (int jt = 0; jt < JT; ++jt) {
+      for (int jj = 0; jj < kGroup && j0 + jj < JT; ++jj) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) dphi[jt][e] += chunk[jt][e];
+        for (int e = 0; e < 4; ++e) dphi[j0 + jj][e] += chunk[jj][e];
       }
     }
     __syncwarp();  // the ldmatrix reads of x are done before dx overwrites it below
@@ -347,7 +365,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
         for (int e = 0; e < 4; ++e) mm[nt][0][e] = mm[nt][1][e] = split_pp[nt][0][e] = split_pp[nt][1][e] = 0.0f;
       }
       // All slots' A fragments first: the loads are in flight together, then the products
-      // (slot 0: the k8 fragment, rows 0-7 and 8-15 of its first 8 positions).
+      // (slot 0 with 2n <= 8: the k8 fragment, rows 0-7 and 8-15 of its first 8 positions).
       std::uint32_t am[S][3][4];
 #pragma unroll
       for (int s = 0; s < S; ++s) {
@@ -355,7 +373,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
         for (int p = 0; p < kParts; ++p) {
           const std::uint16_t* at = slotted + (p * kTile + 16 * mt + ((lane >> 3) & 1) * 8 + (lane & 7)) * L::kSlotRow +
                                     16 * s + (lane >> 4) * 8;
-          if (s == 0) {
+          if (s == 0 && L::kSlot0K8) {
             std::uint32_t half[2];
             ldmatrix_x2(half, at);
             am[0][p][0] = half[0], am[0][p][1] = half[1], am[0][p][2] = am[0][p][3] = 0u;
@@ -364,14 +382,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
           }
         }
       }
-      slot_products<true, kProducts>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], 0xFFFFFFFFu);
+      constexpr bool kK8 = L::kSlot0K8;
+      slot_products<kK8, kProducts>(mm[0][0], mm[1][0], am[0], b[0][0], b[1][0], all);
 #pragma unroll
       for (int s = 1; s < S; ++s) {
-        slot_products<false, kProducts>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], 0xFFFFFFFFu);
+        slot_products<false, kProducts>(mm[0][1], mm[1][1], am[s], b[0][s], b[1][s], all);
       }
       if constexpr (kTaps) {
-        slot_products<true, kProducts>(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
-        slot_products<true, kProducts>(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
+        slot_products<kK8, kProducts>(split_pp[0][0], split_pp[1][0], am[0], b[0][0], b[1][0], pre_mask);
+        slot_products<kK8, kProducts>(split_pp[0][1], split_pp[1][1], am[0], b[0][0], b[1][0], post_mask);
       }
       const int col = wc + 4 * q;
 #pragma unroll
@@ -427,24 +446,17 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kCtasPerSm) dx_dphi_mma_ke
   }
 }
 
-template <class F>
-void n4_kind_switch(int n, int kind, F&& f) {
-  n_kind_switch(n, kind, [&](auto nc, auto kc) {
-    if constexpr (decltype(nc)::value <= 4) f(nc, kc);
-  });
-}
-
 }  // namespace
 
-bool dx_dphi_mma_applies(const PreDims& d) { return d.n <= 4 && d.M <= 32 && d.C % Narrow::kCols == 0; }
+bool dx_dphi_mma_applies(const PreDims& d) { return d.M <= kMaxM && d.C % Narrow::kCols == 0; }
 
 std::int64_t dx_dphi_mma_columns(const PreDims& d) { return wide(d) ? Wide::kCols : Narrow::kCols; }
 
 void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
-  n4_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
+  n_kind_switch(a.d.n, a.resmap, [&](auto nc, auto kc) {
     constexpr int N = decltype(nc)::value;
     constexpr int M = MixShape<N, decltype(kc)::value>::kM;
-    if constexpr (M <= 32) {
+    if constexpr (M <= kMaxM) {
       // Every configuration takes the same tiles and token splits, so the same bits (but for
       // dx_mm's products with taps, above).
       const auto run = [&](auto taps, auto cfg) {
@@ -457,6 +469,8 @@ void launch_dx_dphi_mma(const DxDphiArgs& a, cudaStream_t stream) {
       };
       if (a.part_dx_apply) {
         run(std::true_type{}, Tapped{});
+      } else if constexpr (M > kNarrowMaxM) {
+        run(std::false_type{}, Big{});
       } else if (wide(a.d)) {
         run(std::false_type{}, Wide{});
       } else {

@@ -150,7 +150,7 @@ void launch_reduce_sums(const PreDims& d, const float* sums, float* dbias, float
 
 // dx (bf16) and the per-split partials of dphi' ([S, M, K]) in one pass over x and dy.
 struct DxDphiPlan {
-  bool tensor_cores = false;  // dx_dphi_mma.cu (n <= 4, M <= 32, C % 128 == 0), else the CUDA-core kernel
+  bool tensor_cores = false;  // dx_dphi_mma.cu (M <= 80, C % 128 == 0), else the CUDA-core kernel
   int splits_t = 1;
   std::int64_t tokens_per_split = 0;
 };

@@ -49,5 +49,12 @@ TEST(CudaPlans, OtherShapesRunTheSplitKernel) {
   }
 }
 
+TEST(CudaPlans, DxDphiRunsOnTheTensorCoresUpTo80MixOutputs) {
+  for (const int n : {1, 2, 4, 5, 8}) EXPECT_TRUE(plan_dx_dphi(dims(4097, n, 1280)).tensor_cores) << n;
+  EXPECT_TRUE(plan_dx_dphi({4097, 4, 7168, 32}).tensor_cores);     // permutations at n = 4
+  EXPECT_FALSE(plan_dx_dphi({4097, 5, 1280, 130}).tensor_cores);   // permutations at n = 5
+  EXPECT_FALSE(plan_dx_dphi(dims(4097, 8, 1000)).tensor_cores);    // C % 128 != 0
+}
+
 }  // namespace
 }  // namespace mhc::cuda

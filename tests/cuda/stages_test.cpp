@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/backend.hpp"
 #include "kernels/taps.hpp"
@@ -81,13 +83,16 @@ TEST_P(CudaStages, PostStageEqualsPostForward) {
   EXPECT_TRUE(bitwise_equal(st.at("out"), out.out));
 }
 
-// C = 129 runs the CUDA-core dx/dphi kernel, C = 128 the tensor-core one (dx_dphi_mma.cu).
+// C = 129 runs the CUDA-core dx/dphi kernel, C = 128 the tensor-core one (dx_dphi_mma.cu), at
+// n = 8 (not lite: its map needs n <= 5) with pre and post filling all 16 positions of slot 0.
 TEST_P(CudaStages, BackwardComponentsAddUpToTotals) {
   MHC_REQUIRE_GPU();
   const std::string preset = GetParam();
-  for (const std::int64_t C : {129, 128}) {
-    SCOPED_TRACE("C = " + std::to_string(C));
-    const auto spec = case_spec(verify::Op::pre, preset, 137, preset == "lite" ? 3 : 4, C);
+  const std::int64_t n = preset == "lite" ? 3 : 4, big_n = preset == "lite" ? 4 : 8;
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {{n, 129}, {n, 128}, {big_n, 128}};
+  for (const auto& [streams, C] : shapes) {
+    SCOPED_TRACE("n = " + std::to_string(streams) + ", C = " + std::to_string(C));
+    const auto spec = case_spec(verify::Op::pre, preset, 137, streams, C);
     const auto& s = spec.semantics;
     const verify::PreCase c = verify::make_pre_case(spec);
     auto cuda = make_backend("cuda");

@@ -38,14 +38,18 @@ struct SweepShape {
 // {1001, 4, 4096} and {1001, 4, 7168} several tiles, {13, 2, 7168} and {13, 3, 3072} its one- and
 // two-n-tile instances (the presets' n = 4 maps take three and four); {97, 4, 7168} and
 // {1001, 4, 7168} also the wide CTAs of dx_dphi_mma.cu (one tile per token split, and several).
+// Its CTAs for 33 to 80 mix outputs take n = 8 at C = 1280 and 7168, and n = 5, 6 or 7 at
+// C = 384 (one per preset: 2, 3 and 4 res slots; lite there takes n = 3).
 // With MHC_CUDA_SWEEP=reduced (the compute-sanitizer runs) only shapes up to 3 x 2^20 elements
 // of x.
 std::vector<SweepShape> sweep_shapes(const std::string& preset) {
   const std::int64_t wide = preset == "lite" ? 5 : 8;
+  const std::int64_t odd = preset == "deepseek" ? 5 : preset == "mhc_ops" ? 6 : preset == "paper" ? 7 : 3;
   std::vector<SweepShape> shapes = {{1, 4, 7},       {13, 2, 1},      {137, 4, 128},  {137, 1, 1280}, {13, wide, 7},
           {4097, 4, 128},  {137, 2, 4096},  {13, 4, 7168},  {0, 4, 128},   {65536, 4, 128},
           {4097, wide, 7}, {137, wide, 1280}, {1, wide, 7168}, {161, 4, 4096}, {1001, 4, 4096},
-          {97, 4, 7168},   {1001, 4, 7168}, {13, 2, 7168},  {13, 3, 3072}};
+          {97, 4, 7168},   {1001, 4, 7168}, {13, 2, 7168},  {13, 3, 3072}, {1001, wide, 1280},
+          {257, odd, 384}};
   if (reduced_sweep()) {
     std::erase_if(shapes, [](const SweepShape& s) { return s.T * s.n * s.C > (3 << 20); });
   }
