@@ -5,23 +5,15 @@
 
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <limits>
 
 #include "core/error.hpp"
+#include "tests/thrown_kind.hpp"
 
 namespace mhc {
 namespace {
 
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  ADD_FAILURE() << "no mhc::Error thrown";
-  return ErrorKind::internal;
-}
+using test::thrown_kind;
 
 TEST(DType, SizesAndSafetensorsNames) {
   EXPECT_EQ(dtype_size(DType::bf16), 2u);
@@ -29,8 +21,8 @@ TEST(DType, SizesAndSafetensorsNames) {
   EXPECT_EQ(dtype_size(DType::f64), 8u);
   for (DType d : {DType::bf16, DType::f32, DType::f64}) EXPECT_EQ(dtype_from_name(dtype_name(d)), d);
   EXPECT_EQ(dtype_name(DType::bf16), "BF16");
-  EXPECT_EQ(kind_of([] { dtype_from_name("F8_E4M3"); }), ErrorKind::invalid_input);
-  EXPECT_EQ(kind_of([] { dtype_from_name("bf16"); }), ErrorKind::invalid_input);  // case matters
+  EXPECT_EQ(thrown_kind([] { dtype_from_name("F8_E4M3"); }), ErrorKind::invalid_input);
+  EXPECT_EQ(thrown_kind([] { dtype_from_name("bf16"); }), ErrorKind::invalid_input);  // case matters
 }
 
 TEST(Tensor, UndefinedByDefault) {
@@ -104,19 +96,19 @@ TEST(Tensor, BitwiseEqualSeesDtypeShapeAndPayload) {
 TEST(Tensor, TypedAccessChecksDtype) {
   Tensor t(DType::f32, {1});
   EXPECT_NE(t.data<float>(), nullptr);
-  EXPECT_EQ(kind_of([&] { t.data<double>(); }), ErrorKind::internal);
-  EXPECT_EQ(kind_of([] { Tensor().data<float>(); }), ErrorKind::internal);
+  EXPECT_EQ(thrown_kind([&] { t.data<double>(); }), ErrorKind::internal);
+  EXPECT_EQ(thrown_kind([] { Tensor().data<float>(); }), ErrorKind::internal);
 }
 
 TEST(Tensor, CheckedNumelRejectsNegativeAndOverflow) {
   constexpr std::int64_t big = std::int64_t{1} << 40;
   EXPECT_EQ(checked_numel({3, 0, big}), 0);
   EXPECT_EQ(checked_numel({big, 1024}), big * 1024);
-  EXPECT_EQ(kind_of([] { checked_numel({2, -1}); }), ErrorKind::invalid_input);
-  EXPECT_EQ(kind_of([] { checked_numel({big, big}); }), ErrorKind::invalid_input);
-  EXPECT_EQ(kind_of([] { checked_numel({std::numeric_limits<std::int64_t>::max() / 2 + 1}, 2); }),
+  EXPECT_EQ(thrown_kind([] { checked_numel({2, -1}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(thrown_kind([] { checked_numel({big, big}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(thrown_kind([] { checked_numel({std::numeric_limits<std::int64_t>::max() / 2 + 1}, 2); }),
             ErrorKind::invalid_input);
-  EXPECT_EQ(kind_of([] { Tensor(DType::f64, {big, big}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(thrown_kind([] { Tensor(DType::f64, {big, big}); }), ErrorKind::invalid_input);
 }
 
 }  // namespace
