@@ -4,8 +4,8 @@
 //   dphi'[j, k] = sum_t dm[t, j] x[t, k]
 // for M <= 80 (every map at n <= 8 but the permutations at n = 5) and C % 128 == 0
 // (dx_dphi_mma_applies); pre_backward.cu's CUDA-core kernel covers the rest. On the tensor cores
-// x is bf16 already, and dm and phi' (f32) are split exactly
-// into hi + mid + lo bf16 parts (mma.cuh split2, as norm_proj.cu's prepare_phi). dphi' (an f32
+// x is bf16 already, and dm and phi' (f32) are split exactly into hi + mid + lo bf16 parts
+// (mma.cuh split2, as norm_proj.cu's prepare_phi). dphi' (an f32
 // output summed over T) takes the three products dm part x x: that kernel's f32 products,
 // exactly. dx_mm takes the three products hi hi, hi mid and mid hi: the dropped ones are each
 // below 2^-16 of |dm phi'|, and dx is rounded to bf16 (half an ulp: 2^-9 of |dx|) right after,
@@ -67,7 +67,7 @@ using Wide = Config<16, 2, 2>;
 using Big = Config<8, 2, 2>;
 constexpr int kNarrowMaxM = 32, kMaxM = 80;
 // With taps (decomposition, not speed): two CTAs per SM, 128 registers; at 80 its extra
-// accumulators spilled 300 bytes.
+// accumulators spilled 300 bytes. At n > 4 it spills 130-480 bytes, accepted for the same reason.
 using Tapped = Config<8, 2, 3>;
 
 bool wide(const PreDims& d) { return d.M <= kNarrowMaxM && d.K() > 16384 && d.C % Wide::kCols == 0; }
