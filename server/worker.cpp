@@ -158,6 +158,13 @@ class Worker {
         stop_ = std::stop_source();
         stop = stop_.get_token();
       }
+      // Tell the server the request arrived: a worker that dies before this frame (killed while
+      // idle) did not die of this request, and the server gives the request to a fresh worker.
+      try {
+        write_frame(fd_, {{"id", id}, {"started", true}});
+      } catch (const std::exception&) {
+        break;  // the server is gone
+      }
       // A request the worker cannot even start (unknown backend, malformed upload) is an error
       // for the RPC status; anything the Verifier reports is a verdict. The report travels as
       // JSON text in the payload, passed through to the client untouched.

@@ -263,40 +263,50 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     replace(slot);
     return result_of(report, JobOutcome::crashed);
   };
-  // A worker that died while idle (killed from outside) is replaced before it is given a job,
-  // so its death is not blamed on the next case.
-  if (const pid_t pid = processes_[slot].pid; pid != 0) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      std::lock_guard lock(mutex_);
-      ::close(processes_[slot].fd);
-      ::close(processes_[slot].cancel_fd);
-      processes_[slot] = {};
-      }
-  }
-  try {
-    if (processes_[slot].pid == 0) spawn(slot);
-  } catch (const Error& e) {
-    verify::CaseReport report = job.crash_template;
-    report.verdict = verify::Verdict::error;
-    report.device = label;
-    report.error = e.what();
-    return result_of(report, JobOutcome::done);
-  }
-  const int fd = processes_[slot].fd;
-  const int cancel_fd = processes_[slot].cancel_fd;
   nlohmann::json request = job.request;
   request["id"] = id;
-  try {
-    if (job.payload) request["payload_bytes"] = job.payload->size();
-    write_frame(fd, request, {}, job.payload ? job.payload->fd() : -1);
-  } catch (const Error&) {
-    return crash(reap(slot, SIGKILL));
-  }
+  if (job.payload) request["payload_bytes"] = job.payload->size();
+  // Sends the request to the slot's worker, starting one where there is none. A worker that
+  // died while idle (killed from outside) must not have its death blamed on this case: waitpid
+  // sees a death already complete, and one still under way shows as a worker that is gone
+  // before it acknowledged the request (its "started" frame). The request then goes once more,
+  // to a fresh worker. Returns a result when it cannot be sent.
+  bool resent = false;
+  const auto send = [&]() -> std::optional<JobResult> {
+    for (;;) {
+      if (const pid_t pid = processes_[slot].pid; pid != 0) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          std::lock_guard lock(mutex_);
+          ::close(processes_[slot].fd);
+          ::close(processes_[slot].cancel_fd);
+          processes_[slot] = {};
+        }
+      }
+      try {
+        if (processes_[slot].pid == 0) spawn(slot);
+      } catch (const Error& e) {
+        verify::CaseReport report = job.crash_template;
+        report.verdict = verify::Verdict::error;
+        report.device = label;
+        report.error = e.what();
+        return result_of(report, JobOutcome::done);
+      }
+      try {
+        write_frame(processes_[slot].fd, request, {}, job.payload ? job.payload->fd() : -1);
+        return std::nullopt;
+      } catch (const Error&) {
+      }
+      if (resent) return crash(reap(slot, SIGKILL));
+      resent = true;
+      reap(slot, SIGKILL);
+    }
+  };
+  if (auto unsent = send()) return std::move(*unsent);
   // job.payload stays held until the worker has answered (it unmaps the file first) or is dead:
   // only then may server/upload_buffers.hpp reuse the file for another upload.
 
-  bool cancel_sent = false, timed_out = false;
+  bool acknowledged = false, cancel_sent = false, timed_out = false;
   const Clock::time_point started = Clock::now();
   Clock::time_point cancel_at;
   // A case stopped for running over max_case_seconds is an error verdict (the sweep goes on),
@@ -311,14 +321,25 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
     return result_of(report, JobOutcome::done);
   };
   for (;;) {
+    const int fd = processes_[slot].fd;
     if (wait_readable(fd, kPollMs)) {
       std::optional<Frame> frame;
       try {
         frame = read_frame(fd);
       } catch (const Error&) {
       }
+      if (!frame && !acknowledged && !resent) {
+        resent = true;
+        reap(slot, SIGKILL);
+        if (auto unsent = send()) return std::move(*unsent);
+        continue;
+      }
       if (!frame) return crash(reap(slot, SIGKILL));
       if (frame->passed_fd >= 0) ::close(frame->passed_fd);  // workers pass none; never leak one
+      if (frame->header.contains("started")) {
+        acknowledged = true;
+        continue;
+      }
       if (timed_out) return over_time();
       JobResult r;
       r.outcome = cancel_sent ? JobOutcome::cancelled : JobOutcome::done;
@@ -346,7 +367,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       cancel_sent = true;
       cancel_at = Clock::now();
       try {
-        write_frame(cancel_fd, {{"id", id}, {"kind", "cancel"}});
+        write_frame(processes_[slot].cancel_fd, {{"id", id}, {"kind", "cancel"}});
       } catch (const Error&) {
       }
     } else if (cancel_sent &&

@@ -423,6 +423,19 @@ TEST_F(Rpc, WorkerKilledMidCaseIsACrashAndIsReplaced) {
   EXPECT_EQ(next.verdict(), "pass");
 }
 
+// Workers killed while idle, the next case sent at once: their deaths are still under way when
+// it is dispatched (waitpid does not see them yet), and the case must not be blamed for them.
+TEST_F(Rpc, WorkersKilledWhileIdleAreNotBlamedOnTheNextCase) {
+  for (int round = 0; round < 5; ++round) {
+    const auto pids = worker_pids();
+    ASSERT_FALSE(pids.empty());
+    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    pb::CaseResult next;
+    ASSERT_TRUE(stub_->RunCase(make_context().get(), case_request(kPre), &next).ok());
+    EXPECT_EQ(next.verdict(), "pass") << "round " << round << ": " << next.report_json();
+  }
+}
+
 TEST(RpcQueue, FullQueueIsResourceExhausted) {
   auto options = test_options(1);
   options.max_pending_requests = 1;
