@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-host run of everything docs/cuda.md records (issue 4), for a device lease that allows
-# a single call: the GPU tests (full sweep, determinism, stages, errors), the benchmark,
-# compute-sanitizer memcheck on the reduced sweep, racecheck and synccheck on the kernels with
-# shared-memory pipelines, and Nsight Compute profiles of the two projection kernels.
+# a single call: the GPU tests (full sweep, determinism, stages, errors), the benchmark (and two
+# n > 4 shapes), compute-sanitizer memcheck on the reduced sweep, racecheck and synccheck on the
+# kernels with shared-memory pipelines, and Nsight Compute profiles of the two projection kernels.
 # Full logs go to $OUT (the device tool's result folder) or ./device-out; a summary is printed
 # last. Exit status 1 if any step failed.
 #
@@ -29,6 +29,9 @@ torch=()
 [[ -f "$bundle/torch.json" ]] && torch=(--torch "$bundle/torch.json")
 "$bundle/run" mhc_bench_cuda "${torch[@]}" --json "$out/bench.json" >"$out/bench.log" 2>&1 ||
   failed+=("bench (rc $?)")
+# n > 4 (no target; docs/cuda.md "The n > 4 backward on the tensor cores").
+"$bundle/run" mhc_bench_cuda --shape 65536,8,1024 --shape 16384,5,7168 --runs 20 >"$out/bench_wide.log" 2>&1 ||
+  failed+=("bench n > 4 (rc $?)")
 
 # The OOM test is left out: the sanitizer reports its deliberate failed cudaMalloc as an error.
 sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
@@ -65,6 +68,8 @@ echo "== tests (${tests_s} s):"
 grep -E "cases passed|^\[  PASSED|^\[  FAILED|^\[  SKIPPED|FAILED TEST" "$out/tests.log"
 echo "== bench:"
 cat "$out/bench.log"
+echo "== bench, n > 4:"
+grep -E "^pre|stages" "$out/bench_wide.log"
 echo "== memcheck, reduced sweep (${memcheck_s} s):"
 tail -n 3 "$out/memcheck.log"
 echo "== racecheck and synccheck (${race_s} s):"
