@@ -307,7 +307,10 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
   // only then may server/upload_buffers.hpp reuse the file for another upload.
 
   bool acknowledged = false, cancel_sent = false, timed_out = false;
-  const Clock::time_point started = Clock::now();
+  // The case's time (--max-case-seconds) counts from the worker's acknowledgment: a fresh
+  // worker's start-up is not the case's. Until then it counts from the dispatch, so a worker
+  // that never acknowledges is still stopped.
+  Clock::time_point started = Clock::now();
   Clock::time_point cancel_at;
   // A case stopped for running over max_case_seconds is an error verdict (the sweep goes on),
   // not a cancelled RPC.
@@ -338,6 +341,7 @@ JobResult WorkerPool::run_on_worker(std::size_t slot, std::uint64_t id, Job& job
       if (frame->passed_fd >= 0) ::close(frame->passed_fd);  // workers pass none; never leak one
       if (frame->header.contains("started")) {
         acknowledged = true;
+        started = Clock::now();
         continue;
       }
       if (timed_out) return over_time();
