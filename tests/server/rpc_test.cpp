@@ -570,7 +570,9 @@ TEST(RpcMemory, CasesWaitUntilTheirMemoryFits) {
 // worker is then free for the next case.
 TEST(RpcLimits, ACaseOverTheTimeLimitIsStoppedAsAnError) {
   auto options = test_options(1);
-  options.max_case_seconds = 0.5;
+  // Far below the long case's minutes, and far above what the follow-up case takes even under
+  // TSan on a loaded 2-core runner (0.5 s was not: the follow-up came back stopped).
+  options.max_case_seconds = 2;
   TestServer server(options);
   auto stub = make_stub(server.target);
   pb::CaseResult result;
@@ -581,7 +583,7 @@ TEST(RpcLimits, ACaseOverTheTimeLimitIsStoppedAsAnError) {
   EXPECT_EQ(result.verdict(), "error");
   EXPECT_NE(result.report_json().find("--max-case-seconds"), std::string::npos) << result.report_json();
   ASSERT_TRUE(stub->RunCase(make_context().get(), case_request(kPre), &result).ok());
-  EXPECT_EQ(result.verdict(), "pass");
+  EXPECT_EQ(result.verdict(), "pass") << result.report_json();
 }
 
 std::uint64_t shmem_kib() {  // the server runs in this process
@@ -596,7 +598,9 @@ std::uint64_t shmem_kib() {  // the server runs in this process
 // slots, and is cancelled when idle, after which its slot is free again.
 TEST(RpcUploads, AStalledUploadCostsWhatItSentAndIsCancelledWhenIdle) {
   auto options = test_options(1);
-  options.upload_idle_seconds = 1;
+  // The checks below run while the two uploads stall, and must finish before they count as idle
+  // (1 s was too short under TSan on a loaded 2-core runner: the third upload got in).
+  options.upload_idle_seconds = 3;
   options.max_pending_requests = 4;  // at most 2 uploads
   TestServer server(options);
   auto stub = make_stub(server.target);
