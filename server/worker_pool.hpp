@@ -4,7 +4,9 @@
 // in the server that takes the next job from one FIFO queue, sends it to its process and waits
 // for the report, so a job always goes to a worker that is idle: the least-loaded one. A worker
 // that dies (a kernel writing out of bounds, SIGKILL, a sticky device error that ends it) is
-// reaped, its job is reported as Verdict::crash, and a fresh process is started for the next job.
+// reaped, its job is reported as Verdict::crash, and a fresh process is started for the next job;
+// one that dies before it acknowledged the job (killed while idle) gets the job resent, once, to
+// a fresh process.
 // Cancellation reaches the running case through a "cancel" frame (the worker's stop_token); a
 // worker that does not stop within the grace period is killed and replaced.
 #pragma once
