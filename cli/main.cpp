@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   // Worker processes of `serve` re-execute this binary; they parse their own arguments.
   if (argc > 1 && std::string(argv[1]) == "worker") return mhc::server::worker_main(argc, argv);
   CLI::App app{"mhc-verify: correctness verification and reference harness for mHC kernels.\n"
-               "Start with `mhc-verify --shapes examples/quick.yaml`; `mhc-verify info` lists backends and presets."};
+               "Start with `mhc-verify --shapes examples/quick.yaml`; `mhc-verify info` lists backends and presets.",
+               "mhc-verify"};
   app.set_version_flag("--version", std::string("mhc-verify ") + MHC_VERSION);
   app.require_subcommand(1);
   int exit = ok;
