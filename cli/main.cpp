@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/common.hpp"
+#include "cli/memory.hpp"
 #include "core/error.hpp"
 #include "server/worker.hpp"
 
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   using namespace mhc::cli;
   // Worker processes of `serve` re-execute this binary; they parse their own arguments.
   if (argc > 1 && std::string(argv[1]) == "worker") return mhc::server::worker_main(argc, argv);
+  if (argc < 2 || std::string(argv[1]) != "serve") keep_freed_memory();
   CLI::App app{"mhc-verify: correctness verification and reference harness for mHC kernels.\n"
                "Start with `mhc-verify --shapes examples/quick.yaml`; `mhc-verify info` lists backends and presets.",
                "mhc-verify"};
