@@ -26,6 +26,10 @@ std::vector<float> widened(const Tensor& t) {
 
 float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
+// Tokens (and the rows of the sums over tokens) are independent, so threads never change a bit;
+// below 2^18 multiply-adds a parallel region costs more than it saves (as in the golden).
+bool worth_parallel(std::int64_t work) { return work >= (std::int64_t{1} << 18); }
+
 // sum_{i in [lo, hi)} term(i), pairwise: runs of 8 left to right, then halves added.
 template <class Term>
 float pairwise(std::int64_t lo, std::int64_t hi, const Term& term) {
@@ -52,6 +56,33 @@ void pairwise_rows(std::int64_t lo, std::int64_t hi, std::int64_t K, const AddRo
   pairwise_rows(lo, mid, K, add_row, dst);
   pairwise_rows(mid, hi, K, add_row, right.data());
   for (std::int64_t k = 0; k < K; ++k) dst[k] += right[k];
+}
+
+// out[0:M] = for every column j, the sum over k in [lo, hi) of x[k] phi_t[k M + j] with pairwise()'s
+// tree (the same runs and halves, so the same bits as M separate pairwise() calls), all columns
+// at once so that the inner loops run over j. scratch holds M floats per level of the tree.
+void pairwise_columns(const float* x, const float* phi_t, std::int64_t lo, std::int64_t hi, std::int64_t M, float* out,
+                      float* scratch) {
+  if (hi - lo <= 8) {
+    std::fill(out, out + M, 0.0f);
+    for (std::int64_t k = lo; k < hi; ++k) {
+      const float xk = x[k];
+      const float* row = phi_t + k * M;
+      for (std::int64_t j = 0; j < M; ++j) out[j] += xk * row[j];
+    }
+    return;
+  }
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  pairwise_columns(x, phi_t, lo, mid, M, out, scratch + M);
+  pairwise_columns(x, phi_t, mid, hi, M, scratch, scratch + M);
+  for (std::int64_t j = 0; j < M; ++j) out[j] += scratch[j];
+}
+
+// Levels of pairwise()'s tree over n terms (runs of 8, then halves).
+int pairwise_levels(std::int64_t n) {
+  int levels = 1;
+  while (n > 8) n -= n / 2, ++levels;
+  return levels;
 }
 
 // Everything the pre forward computes, kept for the backward.
@@ -97,9 +128,10 @@ class PlainF32Backend : public Backend {
     const bool with_gamma = !p.gamma.empty();
 
     std::vector<float> dx(T * K, 0.0f), dphi_folded(M * K, 0.0f), dgamma(K, 0.0f), dbias(M, 0.0f), dalpha(3, 0.0f);
-    std::vector<float> dh_pre(n), dh_post(n), dz(M);
     std::vector<float> dz_all(T * M), dm_all(T * M), u_all(T * K, 0.0f);  // per token, for the sums over T
+#pragma omp parallel for schedule(static) if (worth_parallel(T * K * M))
     for (std::int64_t t = 0; t < T; ++t) {
+      std::vector<float> dh_pre(n), dh_post(n), dz(M);
       const float* x = st.x.data() + t * K;
       for (std::int64_t i = 0; i < n; ++i) {
         dh_pre[i] = pairwise(0, C, [&](std::int64_t c) { return x[i * C + c] * dy[t * C + c]; });
@@ -141,6 +173,7 @@ class PlainF32Backend : public Backend {
       }
     }
     // Sums over tokens, pairwise (torch's sum and a BLAS dm^T x).
+#pragma omp parallel for schedule(dynamic) if (worth_parallel(T * K * M))
     for (std::int64_t j = 0; j < M; ++j) {
       dbias[j] = pairwise(0, T, [&](std::int64_t t) { return dz_all[t * M + j]; });
       const auto add_dm_x = [&](std::int64_t t, float* dst) {
@@ -178,6 +211,7 @@ class PlainF32Backend : public Backend {
     const std::int64_t T = p.T, n = p.n, C = p.C, K = p.K, nn = n * n;
     const std::vector<float> x = widened(in.x), f = widened(in.f), hp = widened(in.h_post), H = widened(in.h_res);
     std::vector<float> out(T * K);
+#pragma omp parallel for schedule(static) if (worth_parallel(T * K * n))
     for (std::int64_t t = 0; t < T; ++t) {
       for (std::int64_t a = 0; a < n; ++a) {
         for (std::int64_t c = 0; c < C; ++c) {
@@ -199,6 +233,7 @@ class PlainF32Backend : public Backend {
     const std::vector<float> x = widened(in.x), f = widened(in.f), hp = widened(in.h_post), H = widened(in.h_res),
                              dout = widened(up.dout);
     std::vector<float> dx(T * K, 0.0f), df(T * C, 0.0f), dh_post(T * n), dh_res(T * nn);
+#pragma omp parallel for schedule(static) if (worth_parallel(T * K * n))
     for (std::int64_t t = 0; t < T; ++t) {
       const float* g = dout.data() + t * K;
       for (std::int64_t a = 0; a < n; ++a) {
@@ -233,21 +268,30 @@ class PlainF32Backend : public Backend {
     PreState st{widened(x_in), std::vector<float>(T * M), std::vector<float>(T), std::vector<float>(T * M),
                 std::vector<float>(T * M), std::vector<float>(T * n), std::vector<float>(T * n),
                 std::vector<float>(T * its)};
-    for (std::int64_t t = 0; t < T; ++t) {
-      const float* x = st.x.data() + t * K;
-      const float sum_sq = pairwise(0, K, [&](std::int64_t k) { return x[k] * x[k]; });
-      st.r[t] = 1.0f / std::sqrt(sum_sq / static_cast<float>(K) + static_cast<float>(p.s.eps_rms));
-      for (std::int64_t j = 0; j < M; ++j) {
-        const float acc = pairwise(0, K, [&](std::int64_t k) { return x[k] * p.phi_gemm[j * K + k]; });
-        st.m[t * M + j] = acc;
-        st.m_hat[t * M + j] = st.r[t] * acc;
-        st.z[t * M + j] = p.alpha_e[j] * st.m_hat[t * M + j] + p.bias[j];
+    std::vector<float> phi_t(K * M);  // [K, M]: the columns of one k side by side
+    for (std::int64_t j = 0; j < M; ++j) {
+      for (std::int64_t k = 0; k < K; ++k) phi_t[k * M + j] = p.phi_gemm[j * K + k];
+    }
+    // Each thread keeps its own tree scratch.
+#pragma omp parallel if (worth_parallel(T * K * M))
+    {
+      std::vector<float> scratch(static_cast<std::size_t>(pairwise_levels(K)) * M);
+#pragma omp for schedule(static)
+      for (std::int64_t t = 0; t < T; ++t) {
+        const float* x = st.x.data() + t * K;
+        const float sum_sq = pairwise(0, K, [&](std::int64_t k) { return x[k] * x[k]; });
+        st.r[t] = 1.0f / std::sqrt(sum_sq / static_cast<float>(K) + static_cast<float>(p.s.eps_rms));
+        pairwise_columns(x, phi_t.data(), 0, K, M, st.m.data() + t * M, scratch.data());
+        for (std::int64_t j = 0; j < M; ++j) {
+          st.m_hat[t * M + j] = st.r[t] * st.m[t * M + j];
+          st.z[t * M + j] = p.alpha_e[j] * st.m_hat[t * M + j] + p.bias[j];
+        }
+        for (std::int64_t i = 0; i < n; ++i) {
+          st.h_pre[t * n + i] = sigmoid(st.z[t * M + i]) + static_cast<float>(p.s.eps_pre);
+          st.h_post[t * n + i] = static_cast<float>(p.s.post_mult) * sigmoid(st.z[t * M + n + i]);
+        }
+        emulated::resmap_forward(p, st.z.data() + t * M + 2 * n, p.s.repeats, st.iterates.data() + t * its);
       }
-      for (std::int64_t i = 0; i < n; ++i) {
-        st.h_pre[t * n + i] = sigmoid(st.z[t * M + i]) + static_cast<float>(p.s.eps_pre);
-        st.h_post[t * n + i] = static_cast<float>(p.s.post_mult) * sigmoid(st.z[t * M + n + i]);
-      }
-      emulated::resmap_forward(p, st.z.data() + t * M + 2 * n, p.s.repeats, st.iterates.data() + t * its);
     }
     return st;
   }
