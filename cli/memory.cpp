@@ -8,8 +8,8 @@
 //     touched. Debian's default transparent-huge-page mode is madvise, so nothing else would ask.
 //     118 s -> 88 s.
 //   * keep_freed_memory() (batch commands only) makes glibc serve large blocks from its heap and
-//     never trim it, so the next case reuses pages that are already mapped. 88 s -> 65 s, with
-//     the same peak RSS.
+//     never trim it, so the next case reuses pages that are already mapped. 88 s -> 69-72 s,
+//     with the same peak RSS.
 // operator delete stays the library's, which frees what malloc returned. Sanitizer builds keep
 // their own allocator (they pair their operator new with their own delete).
 #include "cli/memory.hpp"

@@ -129,47 +129,50 @@ class PlainF32Backend : public Backend {
 
     std::vector<float> dx(T * K, 0.0f), dphi_folded(M * K, 0.0f), dgamma(K, 0.0f), dbias(M, 0.0f), dalpha(3, 0.0f);
     std::vector<float> dz_all(T * M), dm_all(T * M), u_all(T * K, 0.0f);  // per token, for the sums over T
-#pragma omp parallel for schedule(static) if (worth_parallel(T * K * M))
-    for (std::int64_t t = 0; t < T; ++t) {
-      std::vector<float> dh_pre(n), dh_post(n), dz(M);
-      const float* x = st.x.data() + t * K;
-      for (std::int64_t i = 0; i < n; ++i) {
-        dh_pre[i] = pairwise(0, C, [&](std::int64_t c) { return x[i * C + c] * dy[t * C + c]; });
-        dh_post[i] = dh_post_up[t * n + i];
-      }
-      if (s.merged_residual) {
+#pragma omp parallel if (worth_parallel(T * K * M))
+    {
+      std::vector<float> dh_pre(n), dh_post(n), dz(M);  // per thread
+#pragma omp for schedule(static)
+      for (std::int64_t t = 0; t < T; ++t) {
+        const float* x = st.x.data() + t * K;
         for (std::int64_t i = 0; i < n; ++i) {
-          for (std::int64_t j = 0; j < n; ++j) {
-            dh_post[i] -= dH[t * nn + i * n + j] * st.h_pre[t * n + j];
-            dh_pre[j] -= dH[t * nn + i * n + j] * st.h_post[t * n + i];
+          dh_pre[i] = pairwise(0, C, [&](std::int64_t c) { return x[i * C + c] * dy[t * C + c]; });
+          dh_post[i] = dh_post_up[t * n + i];
+        }
+        if (s.merged_residual) {
+          for (std::int64_t i = 0; i < n; ++i) {
+            for (std::int64_t j = 0; j < n; ++j) {
+              dh_post[i] -= dH[t * nn + i * n + j] * st.h_pre[t * n + j];
+              dh_pre[j] -= dH[t * nn + i * n + j] * st.h_post[t * n + i];
+            }
           }
         }
-      }
-      emulated::resmap_backward(p, st.z.data() + t * M + 2 * n, s.repeats, st.iterates.data() + t * its,
-                                dH.data() + t * nn, dz.data() + 2 * n);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float sp = sigmoid(st.z[t * M + i]), so = sigmoid(st.z[t * M + n + i]);
-        dz[i] = dh_pre[i] * sp * (1.0f - sp);
-        dz[n + i] = dh_post[i] * static_cast<float>(s.post_mult) * so * (1.0f - so);
-      }
-      const float r = st.r[t];
-      float dr = 0.0f;
-      float* dm = dm_all.data() + t * M;
-      for (std::int64_t j = 0; j < M; ++j) {
-        const float dm_hat = dz[j] * p.alpha_e[j];
-        dm[j] = r * dm_hat;
-        dr += dm_hat * st.m[t * M + j];
-      }
-      std::copy(dz.begin(), dz.end(), dz_all.begin() + t * M);
-      float* u = u_all.data() + t * K;
-      for (std::int64_t j = 0; j < M; ++j) {
-        for (std::int64_t k = 0; k < K; ++k) u[k] += dm[j] * p.phi[j * K + k];
-      }
-      for (std::int64_t k = 0; k < K; ++k) {
-        const float dx_mm = with_gamma ? u[k] * p.gamma[k] : u[k];
-        const float dx_apply = st.h_pre[t * n + k / C] * dy[t * C + k % C];
-        const float dx_norm = -dr * r * r * r / static_cast<float>(K) * x[k];
-        dx[t * K + k] = dx_apply + dx_mm + dx_norm;
+        emulated::resmap_backward(p, st.z.data() + t * M + 2 * n, s.repeats, st.iterates.data() + t * its,
+                                  dH.data() + t * nn, dz.data() + 2 * n);
+        for (std::int64_t i = 0; i < n; ++i) {
+          const float sp = sigmoid(st.z[t * M + i]), so = sigmoid(st.z[t * M + n + i]);
+          dz[i] = dh_pre[i] * sp * (1.0f - sp);
+          dz[n + i] = dh_post[i] * static_cast<float>(s.post_mult) * so * (1.0f - so);
+        }
+        const float r = st.r[t];
+        float dr = 0.0f;
+        float* dm = dm_all.data() + t * M;
+        for (std::int64_t j = 0; j < M; ++j) {
+          const float dm_hat = dz[j] * p.alpha_e[j];
+          dm[j] = r * dm_hat;
+          dr += dm_hat * st.m[t * M + j];
+        }
+        std::copy(dz.begin(), dz.end(), dz_all.begin() + t * M);
+        float* u = u_all.data() + t * K;
+        for (std::int64_t j = 0; j < M; ++j) {
+          for (std::int64_t k = 0; k < K; ++k) u[k] += dm[j] * p.phi[j * K + k];
+        }
+        for (std::int64_t k = 0; k < K; ++k) {
+          const float dx_mm = with_gamma ? u[k] * p.gamma[k] : u[k];
+          const float dx_apply = st.h_pre[t * n + k / C] * dy[t * C + k % C];
+          const float dx_norm = -dr * r * r * r / static_cast<float>(K) * x[k];
+          dx[t * K + k] = dx_apply + dx_mm + dx_norm;
+        }
       }
     }
     // Sums over tokens, pairwise (torch's sum and a BLAS dm^T x).
